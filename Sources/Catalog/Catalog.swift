@@ -1,0 +1,222 @@
+import Calibration
+import Foundation
+import Hardware
+import MoE
+import Units
+
+/// Loads Joule's data files (`Data/`) into validated specs.
+///
+/// Layout: `hardware/gpus/*.yaml`, `hardware/nodes/*.yaml`, `hardware/sites/*.yaml`,
+/// `models/*.yaml`, `serving/defaults.yaml`, `calibration/targets.yaml`. Every file is validated
+/// whole; errors name the file (relative to the data directory), the field and, where known, the line.
+public enum Catalog {
+    /// Finds the data directory: `explicit` if given, else `$JOULE_DATA`, else a `Data` folder beside
+    /// or above the executable (a build inside the repository), else `./Data`.
+    public static func locateDataDirectory(explicit: String?, environment: [String: String], executablePath: String) throws -> String {
+        let fm = FileManager.default
+        func isData(_ path: String) -> Bool { fm.fileExists(atPath: path + "/models") && fm.fileExists(atPath: path + "/hardware") }
+        var searched: [String] = []
+        if let explicit {
+            if isData(explicit) { return explicit }
+            throw CatalogError.dataDirectoryNotFound(searched: [explicit])
+        }
+        if let env = environment["JOULE_DATA"] {
+            if isData(env) { return env }
+            throw CatalogError.dataDirectoryNotFound(searched: ["$JOULE_DATA=\(env)"])
+        }
+        var dir = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            let candidate = dir.appendingPathComponent("Data").path
+            searched.append(candidate)
+            if isData(candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        let local = fm.currentDirectoryPath + "/Data"
+        searched.append(local)
+        if isData(local) { return local }
+        throw CatalogError.dataDirectoryNotFound(searched: searched)
+    }
+
+    /// Loads and validates every spec under `directory`.
+    public static func load(from directory: String) throws -> SpecLibrary {
+        let gpuReaders = try readers(in: directory, "hardware/gpus")
+        var gpus: [String: GPUSpec] = [:]
+        var origin: [String: String] = [:]
+        for r in gpuReaders {
+            let gpu = try parseGPU(r)
+            try insert(gpu, id: gpu.id, kind: "GPU", file: r.file, into: &gpus, origin: &origin)
+        }
+        var nodes: [String: NodeSpec] = [:]
+        for r in try readers(in: directory, "hardware/nodes") {
+            let node = try parseNode(r, gpus: gpus)
+            try insert(node, id: node.id, kind: "hardware", file: r.file, into: &nodes, origin: &origin)
+        }
+        var sites: [String: SiteSpec] = [:]
+        for r in try readers(in: directory, "hardware/sites") {
+            let site = SiteSpec(id: try r.string("id"), name: try r.string("name"), pue: try r.double("pue"))
+            try validated(site.validate(), file: r.file)
+            try insert(site, id: site.id, kind: "site", file: r.file, into: &sites, origin: &origin)
+        }
+        var models: [String: ModelArchitecture] = [:]
+        for r in try readers(in: directory, "models") {
+            let model = try parseModel(r)
+            try insert(model, id: model.id, kind: "model", file: r.file, into: &models, origin: &origin)
+        }
+        let serving = try parseServing(try reader(in: directory, "serving/defaults.yaml"))
+        return SpecLibrary(gpus: gpus, nodes: nodes, sites: sites, models: models, serving: serving)
+    }
+
+    /// Loads the calibration targets (`calibration/targets.yaml`).
+    public static func loadCalibrationTargets(from directory: String) throws -> [CalibrationTarget] {
+        try CalibrationFile.parse(try reader(in: directory, "calibration/targets.yaml"))
+    }
+
+    // MARK: - Files
+
+    static func reader(in directory: String, _ relative: String) throws -> YAMLReader {
+        let path = directory + "/" + relative
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CatalogError.unreadable(file: relative, reason: (error as NSError).localizedDescription)
+        }
+        return try YAMLReader.parse(text, file: relative)
+    }
+
+    static func readers(in directory: String, _ folder: String) throws -> [YAMLReader] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory + "/" + folder)
+        } catch {
+            throw CatalogError.unreadable(file: folder, reason: "not a readable folder")
+        }
+        return try names.filter { $0.hasSuffix(".yaml") }.sorted().map { try reader(in: directory, folder + "/" + $0) }
+    }
+
+    private static func insert<T>(_ value: T, id: String, kind: String, file: String, into table: inout [String: T], origin: inout [String: String]) throws {
+        let key = kind + "/" + id
+        if let previous = origin[key] { throw CatalogError.duplicate(kind: kind, id: id, files: [previous, file]) }
+        origin[key] = file
+        table[id] = value
+    }
+
+    static func validated(_ problems: [SpecProblem], file: String) throws {
+        if !problems.isEmpty { throw CatalogError.invalidSpec(file: file, problems: problems) }
+    }
+
+    // MARK: - Specs
+
+    static func parseGPU(_ r: YAMLReader) throws -> GPUSpec {
+        let peak = try r.child("peakTFLOPS")
+        let memory = try r.child("memory")
+        let power = try r.child("power")
+        let gemm = try r.child("kernels").child("gemm")
+        let attention = try r.child("kernels").child("attention")
+        var peaks: [Precision: Double] = [:]
+        for precision in Precision.allCases where peak.has(precision.rawValue) {
+            peaks[precision] = try peak.double(precision.rawValue) * 1e12
+        }
+        let gpu = GPUSpec(
+            id: try r.string("id"), name: try r.string("name"), peakFLOPS: peaks,
+            memoryBytes: try memory.double("capacityGB") * 1e9,
+            memoryBandwidthBytesPerSecond: try memory.double("bandwidthTBps") * 1e12,
+            streamingMultiprocessors: try r.int("streamingMultiprocessors"),
+            nvlinkBidirectionalBytesPerSecond: try r.child("nvlink").double("bidirectionalGBps") * 1e9,
+            gemm: GemmEfficiency(
+                maxEfficiency: try gemm.double("maxEfficiency"),
+                halfEfficiencyRows: try gemm.double("halfEfficiencyRows"),
+                halfEfficiencyDepth: try gemm.double("halfEfficiencyDepth"),
+                streamingBandwidthBytesPerSecond: try gemm.double("streamingBandwidthTBps") * 1e12,
+                launchOverhead: .microseconds(try gemm.double("launchMicroseconds"))
+            ),
+            attention: AttentionKernel(
+                computeFLOPS: try attention.double("computeTFLOPS") * 1e12,
+                memoryBandwidthBytesPerSecond: try attention.double("memoryBandwidthTBps") * 1e12
+            ),
+            power: GPUPowerModel(
+                idle: Power(watts: try power.double("idleWatts")), active: Power(watts: try power.double("activeWatts")),
+                compute: Power(watts: try power.double("computeWatts")), memory: Power(watts: try power.double("memoryWatts")),
+                tdp: Power(watts: try power.double("tdpWatts"))
+            )
+        )
+        try validated(gpu.validate(), file: r.file)
+        return gpu
+    }
+
+    static func parseNode(_ r: YAMLReader, gpus: [String: GPUSpec]) throws -> NodeSpec {
+        let gpuID = try r.string("gpu")
+        guard let gpu = gpus[gpuID] else {
+            throw CatalogError.invalidField(
+                file: r.file, field: "gpu", line: nil,
+                message: "unknown GPU '\(gpuID)'; expected one of \(gpus.keys.sorted().joined(separator: ", "))"
+            )
+        }
+        let a2a = try r.child("allToAll")
+        let nics = try r.child("nics")
+        let host = try r.child("host")
+        let perNode = try r.int("gpusPerNode")
+        let node = NodeSpec(
+            id: try r.string("id"), name: try r.string("name"), gpu: gpu, gpusPerNode: perNode,
+            nicsPerNode: try nics.int("count"), nicBitsPerSecond: try nics.double("gbps") * 1e9,
+            allToAll: AllToAllModel(
+                nvlinkBytesPerSecond: try a2a.double("nvlinkGBps") * 1e9,
+                infinibandBytesPerSecond: try a2a.double("infinibandGBps") * 1e9,
+                baseLatency: .microseconds(try a2a.double("baseLatencyMicroseconds")),
+                latencyPerDoubling: .microseconds(try a2a.double("latencyPerDoublingMicroseconds")),
+                gpusPerNode: perNode
+            ),
+            hostIdle: Power(watts: try host.double("idleWatts")), hostActive: Power(watts: try host.double("activeWatts")),
+            rated: Power(watts: try r.double("ratedWatts"))
+        )
+        try validated(node.validate(), file: r.file)
+        return node
+    }
+
+    static func parseModel(_ r: YAMLReader) throws -> ModelArchitecture {
+        let a = try r.child("attention")
+        let attention: AttentionArchitecture
+        switch try a.string("kind") {
+        case "mla":
+            attention = .mla(MLAAttention(
+                heads: try a.int("heads"), qLoraRank: try a.int("qLoraRank"), kvLoraRank: try a.int("kvLoraRank"),
+                qkNopeHeadDim: try a.int("qkNopeHeadDim"), qkRopeHeadDim: try a.int("qkRopeHeadDim"), vHeadDim: try a.int("vHeadDim")
+            ))
+        case "gqa":
+            attention = .gqa(GQAAttention(heads: try a.int("heads"), kvHeads: try a.int("kvHeads"), headDim: try a.int("headDim")))
+        case let other:
+            throw CatalogError.invalidField(file: r.file, field: "attention.kind", line: nil, message: "expected mla or gqa, got '\(other)'")
+        }
+        let ffn = try r.child("ffn")
+        var moe: MoEFFN?
+        if ffn.has("moe") {
+            let m = try ffn.child("moe")
+            moe = MoEFFN(
+                routedExperts: try m.int("routedExperts"), sharedExperts: try m.int("sharedExperts"),
+                expertIntermediate: try m.int("expertIntermediate"), expertsPerToken: try m.int("expertsPerToken"),
+                groups: try m.int("groups"), topKGroups: try m.int("topKGroups")
+            )
+        }
+        let model = ModelArchitecture(
+            id: try r.string("id"), name: try r.string("name"), hidden: try r.int("hiddenSize"), layers: try r.int("layers"),
+            vocabulary: try r.int("vocabularySize"), tiedEmbeddings: try r.bool("tiedEmbeddings"), attention: attention,
+            denseLayers: try ffn.int("denseLayers"), denseIntermediate: try ffn.int("denseIntermediate"), moe: moe,
+            mtpModules: try r.int("mtpModules"), weightPrecision: try r.choice("weightPrecision", as: Precision.self),
+            kvCachePrecision: try r.choice("kvCachePrecision", as: Precision.self)
+        )
+        try validated(model.validate(), file: r.file)
+        return model
+    }
+
+    static func parseServing(_ r: YAMLReader) throws -> ServingDefaults {
+        let sms = try r.child("communicationSMs")
+        var bySMs: [ServingPhase: Int] = [:]
+        for phase in ServingPhase.allCases { bySMs[phase] = try sms.int(phase.rawValue) }
+        let defaults = ServingDefaults(
+            microBatches: try r.int("microBatches"), redundantExperts: try r.int("redundantExperts"),
+            expertLoadImbalance: try r.double("expertLoadImbalance"), communicationSMs: bySMs
+        )
+        try validated(defaults.validate(), file: r.file)
+        return defaults
+    }
+}

@@ -1,0 +1,123 @@
+import Hardware
+import Yams
+
+/// Reads typed fields out of a YAML mapping, turning every mistake into a `CatalogError` that
+/// names the file, the dotted field path and the line.
+struct YAMLReader {
+    let file: String
+    let node: Node
+    let path: String
+
+    /// Parses `text` from `file` into a reader over its top-level mapping.
+    static func parse(_ text: String, file: String) throws -> YAMLReader {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw CatalogError.syntax(file: file, message: "\(error)")
+        }
+        guard let root, root.mapping != nil else {
+            throw CatalogError.invalidField(file: file, field: "(top level)", line: nil, message: "expected a mapping of fields")
+        }
+        return YAMLReader(file: file, node: root, path: "")
+    }
+
+    private func fieldPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    private var line: Int? { node.mark.map { $0.line } }
+
+    private func value(_ key: String) throws -> Node {
+        guard let mapping = node.mapping else {
+            throw CatalogError.invalidField(file: file, field: path, line: line, message: "expected a mapping")
+        }
+        guard let child = mapping[key] else {
+            throw CatalogError.invalidField(file: file, field: fieldPath(key), line: line, message: "missing")
+        }
+        return child
+    }
+
+    /// Whether the mapping has `key`.
+    func has(_ key: String) -> Bool { node.mapping?[key] != nil }
+
+    /// A nested mapping.
+    func child(_ key: String) throws -> YAMLReader {
+        let child = try value(key)
+        guard child.mapping != nil else {
+            throw CatalogError.invalidField(file: file, field: fieldPath(key), line: child.mark?.line, message: "expected a mapping")
+        }
+        return YAMLReader(file: file, node: child, path: fieldPath(key))
+    }
+
+    /// The items of a sequence, each as a reader.
+    func items(_ key: String) throws -> [YAMLReader] {
+        let child = try value(key)
+        guard let sequence = child.sequence else {
+            throw CatalogError.invalidField(file: file, field: fieldPath(key), line: child.mark?.line, message: "expected a list")
+        }
+        return sequence.enumerated().map { YAMLReader(file: file, node: $1, path: "\(fieldPath(key))[\($0)]") }
+    }
+
+    /// A string field.
+    func string(_ key: String) throws -> String {
+        let child = try value(key)
+        guard let s = child.scalar?.string, !s.isEmpty else {
+            throw CatalogError.invalidField(file: file, field: fieldPath(key), line: child.mark?.line, message: "expected a non-empty text")
+        }
+        return s
+    }
+
+    /// A number field (integers are accepted).
+    func double(_ key: String) throws -> Double {
+        let child = try value(key)
+        guard let s = child.scalar?.string, let d = Double(s.replacingOccurrences(of: "_", with: "")), d.isFinite else {
+            throw CatalogError.invalidField(
+                file: file, field: fieldPath(key), line: child.mark?.line,
+                message: "expected a number, got '\(child.scalar?.string ?? "a non-scalar")'"
+            )
+        }
+        return d
+    }
+
+    /// A whole-number field.
+    func int(_ key: String) throws -> Int {
+        let child = try value(key)
+        guard let s = child.scalar?.string, let i = Int(s) else {
+            throw CatalogError.invalidField(
+                file: file, field: fieldPath(key), line: child.mark?.line,
+                message: "expected a whole number, got '\(child.scalar?.string ?? "a non-scalar")'"
+            )
+        }
+        return i
+    }
+
+    /// A yes/no field.
+    func bool(_ key: String) throws -> Bool {
+        let child = try value(key)
+        switch child.scalar?.string.lowercased() {
+        case "true", "yes": return true
+        case "false", "no": return false
+        default:
+            throw CatalogError.invalidField(file: file, field: fieldPath(key), line: child.mark?.line, message: "expected true or false")
+        }
+    }
+
+    /// A field that must be one of `choices`.
+    func choice<T: RawRepresentable>(_ key: String, as: T.Type) throws -> T where T.RawValue == String, T: CaseIterable {
+        let raw = try string(key)
+        guard let value = T(rawValue: raw) else {
+            throw CatalogError.invalidField(
+                file: file, field: fieldPath(key), line: try value(key).mark?.line,
+                message: "expected one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got '\(raw)'"
+            )
+        }
+        return value
+    }
+
+    /// A number field inside an optional mapping, or `nil` when absent.
+    func optionalDouble(_ key: String) throws -> Double? { has(key) ? try double(key) : nil }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

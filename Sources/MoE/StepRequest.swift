@@ -1,0 +1,91 @@
+import Hardware
+
+/// A request for one step estimate, in the terms of `joule estimate step`; the one place that turns
+/// those terms into a cost model, so that the command line and the calibration run the same code.
+public struct StepRequest: Hashable, Sendable {
+    public var model: String
+    public var hardware: String
+    public var site: String
+    public var phase: ServingPhase
+    public var ep: Int
+    public var tp: Int
+    /// Decode: sequences per GPU (per TP group with tensor parallelism).
+    public var batchPerGPU: Double?
+    /// Prefill: tokens computed per GPU.
+    public var tokensPerGPU: Double?
+    /// Prefill: share of all input tokens served from the prefix cache.
+    public var cachedFraction: Double
+    /// Mean context length.
+    public var context: Double
+    /// Override of the redundant experts.
+    public var redundantExperts: Int?
+    /// Override of the EP load imbalance.
+    public var expertLoadImbalance: Double?
+
+    public init(
+        model: String, hardware: String, site: String = "default", phase: ServingPhase, ep: Int, tp: Int = 1,
+        batchPerGPU: Double? = nil, tokensPerGPU: Double? = nil, cachedFraction: Double = 0, context: Double,
+        redundantExperts: Int? = nil, expertLoadImbalance: Double? = nil
+    ) {
+        self.model = model
+        self.hardware = hardware
+        self.site = site
+        self.phase = phase
+        self.ep = ep
+        self.tp = tp
+        self.batchPerGPU = batchPerGPU
+        self.tokensPerGPU = tokensPerGPU
+        self.cachedFraction = cachedFraction
+        self.context = context
+        self.redundantExperts = redundantExperts
+        self.expertLoadImbalance = expertLoadImbalance
+    }
+}
+
+/// A step request that cannot be estimated, with every problem listed.
+public struct StepRequestError: Error, Hashable, CustomStringConvertible {
+    /// Each problem, starting with the flag it concerns.
+    public var problems: [String]
+
+    /// Creates the error.
+    public init(problems: [String]) { self.problems = problems }
+    public var description: String { problems.joined(separator: "\n") }
+}
+
+extension SpecLibrary {
+    /// Resolves `request` into a cost model and a workload, validating everything at once.
+    public func resolve(_ request: StepRequest) throws -> (StepCostModel, StepWorkload) {
+        let model = try model(request.model)
+        let node = try node(request.hardware)
+        let site = try site(request.site)
+        var problems: [String] = []
+        let workload: StepWorkload
+        switch request.phase {
+        case .decode:
+            if request.batchPerGPU == nil { problems.append("--batch-per-gpu: required for --phase decode") }
+            if request.tokensPerGPU != nil { problems.append("--tokens-per-gpu: applies to --phase prefill only; use --batch-per-gpu") }
+            workload = .decode(sequences: request.batchPerGPU ?? 0, context: request.context)
+        case .prefill:
+            if request.tokensPerGPU == nil { problems.append("--tokens-per-gpu: required for --phase prefill") }
+            if request.batchPerGPU != nil { problems.append("--batch-per-gpu: applies to --phase decode only; use --tokens-per-gpu") }
+            if !(0..<1).contains(request.cachedFraction) {
+                problems.append("--cached-fraction: expected a share from 0 up to (not including) 1, got \(request.cachedFraction)")
+            }
+            workload = .prefill(computedTokens: request.tokensPerGPU ?? 0, cachedFraction: min(max(request.cachedFraction, 0), 0.999_999), context: request.context)
+        }
+        if problems.isEmpty { problems += workload.validate() }
+        let deployment = serving.deployment(
+            for: model, phase: request.phase, ep: request.ep, tp: request.tp,
+            redundantExperts: request.redundantExperts, expertLoadImbalance: request.expertLoadImbalance
+        )
+        problems += deployment.validate(for: model, on: node).map { "--\($0.field): \($0.message)" }
+        guard problems.isEmpty else { throw StepRequestError(problems: problems) }
+        return (StepCostModel(model: model, node: node, site: site, deployment: deployment), workload)
+    }
+
+    /// Estimates `request`.
+    public func estimate(_ request: StepRequest) throws -> StepEstimate {
+        let (costModel, workload) = try resolve(request)
+        return costModel.estimate(workload)
+    }
+}

@@ -1,0 +1,70 @@
+/// The phase of serving a batch step is in.
+public enum ServingPhase: String, CaseIterable, Codable, Hashable, Sendable {
+    /// Computing the prompt: many tokens per sequence, compute-heavy.
+    case prefill
+    /// Generating one token per sequence: memory-bound.
+    case decode
+}
+
+/// What one GPU (one attention data-parallel rank) computes in one batch step.
+public struct StepWorkload: Hashable, Sendable {
+    /// The phase.
+    public var phase: ServingPhase
+    /// Sequences in the step on this GPU.
+    public var sequences: Double
+    /// Tokens computed on this GPU in the step (decode: one per sequence; prefill: the uncached prompt tokens).
+    public var computedTokens: Double
+    /// Prompt tokens served from the prefix cache on this GPU in the step (prefill only).
+    public var cachedTokens: Double
+    /// Mean context per sequence: decode, the KV length attended; prefill, the full prompt length.
+    public var meanContext: Double
+
+    /// A decode step of `sequences` sequences with mean KV length `context`.
+    public static func decode(sequences: Double, context: Double) -> StepWorkload {
+        StepWorkload(phase: .decode, sequences: sequences, computedTokens: sequences, cachedTokens: 0, meanContext: context)
+    }
+
+    /// A prefill step computing `computedTokens` tokens of prompts `context` long, of which a share
+    /// `cachedFraction` of all input tokens came from the prefix cache on top of those computed.
+    public static func prefill(computedTokens: Double, cachedFraction: Double, context: Double) -> StepWorkload {
+        let newPerSequence = context * (1 - cachedFraction)
+        let sequences = newPerSequence > 0 ? computedTokens / newPerSequence : 0
+        let cached = cachedFraction < 1 ? computedTokens * cachedFraction / (1 - cachedFraction) : 0
+        return StepWorkload(
+            phase: .prefill, sequences: sequences, computedTokens: computedTokens, cachedTokens: cached, meanContext: context
+        )
+    }
+
+    /// Input tokens served (computed plus cached) in the step.
+    public var servedTokens: Double { computedTokens + cachedTokens }
+
+    /// Cached prefix tokens per sequence.
+    public var cachedPerSequence: Double { sequences > 0 ? cachedTokens / sequences : 0 }
+
+    /// Mean number of positions each computed token attends to (causal, after its cached prefix).
+    public var meanAttendedPositions: Double {
+        switch phase {
+        case .decode: return meanContext
+        case .prefill:
+            let newPerSequence = sequences > 0 ? computedTokens / sequences : 0
+            return cachedPerSequence + (newPerSequence + 1) / 2
+        }
+    }
+
+    /// Problems with the workload, named by command-line flag.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        if !(computedTokens.isFinite && computedTokens > 0) {
+            problems.append(phase == .decode
+                ? "--batch-per-gpu: expected a positive number of sequences, got \(computedTokens)"
+                : "--tokens-per-gpu: expected a positive number of tokens, got \(computedTokens)")
+        }
+        if !(meanContext.isFinite && meanContext >= 1) {
+            problems.append("--context: expected at least 1 token, got \(meanContext)")
+        }
+        if phase == .prefill && !(sequences.isFinite && sequences > 0) {
+            problems.append("--cached-fraction: expected less than 1 so that some prompt tokens are computed")
+        }
+        return problems
+    }
+}

@@ -1,0 +1,205 @@
+import ArgumentParser
+import Calibration
+import Foundation
+import MoE
+
+struct Estimate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Estimate the cost of a serving step or a training run, without a workload.",
+        subcommands: [EstimateStep.self, EstimateTraining.self]
+    )
+}
+
+struct EstimateStep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Time, throughput, power and energy of one batch step on one deployment unit.",
+        discussion: """
+        Decode takes sequences per GPU and their mean KV length; prefill takes the tokens computed \
+        per GPU, the share of input tokens served from the prefix cache (on top of those computed), \
+        and the mean prompt length. Throughput per node counts decode output tokens, or prefill \
+        input tokens including cache hits (as DeepSeek reports them).
+
+        Examples:
+          joule estimate step --model deepseek-v3 --hardware h800 --phase decode --ep 144 --batch-per-gpu 88 --context 4989 --json
+          joule estimate step --model deepseek-v3 --hardware h800 --phase prefill --ep 32 --tokens-per-gpu 16384 --cached-fraction 0.563 --context 4096 --json
+          joule estimate step --model llama-3.1-70b --hardware h100 --phase decode --ep 1 --tp 4 --batch-per-gpu 64 --context 1024
+        """
+    )
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "Model id (see Data/models).") var model: String = "deepseek-v3"
+    @Option(help: "Node type id (see Data/hardware/nodes).") var hardware: String = "h800"
+    @Option(help: "Site id, for PUE (see Data/hardware/sites).") var site: String = "default"
+    @Option(help: "prefill or decode.") var phase: ServingPhase = .decode
+    @Option(help: "Expert-parallel degree: GPUs in the unit (attention is data-parallel over them).") var ep: Int = 144
+    @Option(help: "Tensor-parallel degree for attention and dense FFNs.") var tp: Int = 1
+    @Option(name: .customLong("batch-per-gpu"), help: "Decode: sequences per GPU.") var batchPerGPU: Double?
+    @Option(name: .customLong("tokens-per-gpu"), help: "Prefill: tokens computed per GPU in the step.") var tokensPerGPU: Double?
+    @Option(name: .customLong("cached-fraction"), help: "Prefill: share of all input tokens served from the prefix cache.") var cachedFraction: Double = 0
+    @Option(help: "Mean context: decode KV length, or prefill prompt length.") var context: Double = 4096
+    @Option(name: .customLong("redundant-experts"), help: "Redundant expert copies (default: Data/serving/defaults.yaml).") var redundantExperts: Int?
+    @Option(name: .customLong("expert-load-imbalance"), help: "Busiest EP rank's load ÷ mean (default: Data/serving/defaults.yaml).") var expertLoadImbalance: Double?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let (library, _) = try failing { try Composition.library(data) }
+        var batch = batchPerGPU
+        if phase == .decode && batch == nil && tokensPerGPU == nil { batch = 88 }
+        var tokens = tokensPerGPU
+        if phase == .prefill && tokens == nil && batchPerGPU == nil { tokens = 16384 }
+        let request = StepRequest(
+            model: model, hardware: hardware, site: site, phase: phase, ep: ep, tp: tp, batchPerGPU: batch,
+            tokensPerGPU: tokens, cachedFraction: cachedFraction, context: context,
+            redundantExperts: redundantExperts, expertLoadImbalance: expertLoadImbalance
+        )
+        let (costModel, workload) = try failing { try library.resolve(request) }
+        let estimate = costModel.estimate(workload)
+        let output = StepOutput(estimate, model: costModel)
+        if json {
+            print(try jsonText(output))
+        } else {
+            print(output.text(request: request))
+        }
+    }
+}
+
+extension ServingPhase: ExpressibleByArgument {}
+
+struct StepOutput: Encodable {
+    var phase: String
+    var model: String
+    var hardware: String
+    var stepSeconds: Double
+    var tokensPerSecondPerNode: Double
+    var tokensPerSecondPerUser: Double
+    var gpuPowerWatts: Double
+    var nodePowerWatts: Double
+    var facilityPowerWatts: Double
+    var joulesPerToken: Double
+    var facilityJoulesPerToken: Double
+    var computeUtilisation: Double
+    var memoryUtilisation: Double
+    var moeLayerComputeSeconds: Double
+    var moeLayerCommunicationSeconds: Double
+    var nodesPerUnit: Int
+    var expertsPerGPU: Double
+    var redundantExperts: Int
+    var expertLoadImbalance: Double
+    var weightBytesPerGPU: Double
+    var kvCacheBytesPerGPU: Double
+    var fitsInMemory: Bool
+    var pue: Double
+
+    init(_ e: StepEstimate, model m: StepCostModel) {
+        phase = e.phase.rawValue
+        model = m.model.id
+        hardware = m.node.id
+        stepSeconds = e.stepTime.seconds
+        tokensPerSecondPerNode = e.tokensPerSecondPerNode
+        tokensPerSecondPerUser = e.tokensPerSecondPerUser
+        gpuPowerWatts = e.gpuPower.watts
+        nodePowerWatts = e.nodePower.watts
+        facilityPowerWatts = e.facilityPower.watts
+        joulesPerToken = e.joulesPerToken
+        facilityJoulesPerToken = e.facilityJoulesPerToken
+        computeUtilisation = e.computeUtilisation
+        memoryUtilisation = e.memoryUtilisation
+        moeLayerComputeSeconds = e.moeLayerCompute.seconds
+        moeLayerCommunicationSeconds = e.moeLayerCommunication.seconds
+        nodesPerUnit = m.deployment.nodes(on: m.node)
+        expertsPerGPU = m.deployment.expertSlotsPerGPU(for: m.model)
+        redundantExperts = m.deployment.redundantExperts
+        expertLoadImbalance = m.deployment.expertLoadImbalance
+        weightBytesPerGPU = e.weightBytesPerGPU
+        kvCacheBytesPerGPU = e.kvCacheBytesPerGPU
+        fitsInMemory = e.fitsInMemory
+        pue = m.site.pue
+    }
+
+    func text(request: StepRequest) -> String {
+        let f = CalibrationReport.format
+        var lines = [
+            "\(model) \(phase) step on \(hardware) (EP\(request.ep)\(request.tp > 1 ? ", TP\(request.tp)" : ""), \(nodesPerUnit) node\(nodesPerUnit == 1 ? "" : "s") per unit)",
+            "  step time            \(f(stepSeconds * 1e3)) ms",
+            "  throughput per node  \(f(tokensPerSecondPerNode)) tokens/s",
+            "  per user             \(f(tokensPerSecondPerUser)) tokens/s",
+            "  MoE layer            compute \(f(moeLayerComputeSeconds * 1e6)) µs, all-to-all \(f(moeLayerCommunicationSeconds * 1e6)) µs",
+            "  utilisation          tensor cores \(f(computeUtilisation * 100)) %, HBM \(f(memoryUtilisation * 100)) %",
+            "  power                GPU \(f(gpuPowerWatts)) W, node \(f(nodePowerWatts)) W, facility \(f(facilityPowerWatts)) W (PUE \(pue))",
+            "  energy per token     \(f(joulesPerToken)) J (node), \(f(facilityJoulesPerToken)) J (facility)",
+            "  memory per GPU       weights \(f(weightBytesPerGPU / 1e9)) GB + KV \(f(kvCacheBytesPerGPU / 1e9)) GB",
+        ]
+        if !fitsInMemory { lines.append("  warning: weights and KV cache exceed the GPU's memory") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct EstimateTraining: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "training",
+        abstract: "Step time, GPU-hours and energy of pre-training a model on a cluster.",
+        discussion: """
+        Uses the serving step's kernel costs: forward and backward (2×) per micro-batch of one \
+        sequence, all-to-all overlapped (DualPipe), DualPipe's pipeline bubble, SMs reserved for \
+        communication. MFU is model FLOPs over the cluster's dense BF16 peak.
+
+        Example:
+          joule estimate training --model deepseek-v3 --hardware h800 --gpus 2048 --pp 16 --ep 64 --tokens 14.8e12 --seq-len 4096 --global-batch 15360 --json
+        """
+    )
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "Model id.") var model: String = "deepseek-v3"
+    @Option(help: "Node type id.") var hardware: String = "h800"
+    @Option(help: "Site id, for PUE.") var site: String = "default"
+    @Option(help: "GPUs in the cluster.") var gpus: Int = 2048
+    @Option(help: "Pipeline-parallel stages.") var pp: Int = 16
+    @Option(help: "Expert-parallel degree.") var ep: Int = 64
+    @Option(help: "Training tokens.") var tokens: Double = 14.8e12
+    @Option(name: .customLong("seq-len"), help: "Sequence length.") var seqLen: Double = 4096
+    @Option(name: .customLong("global-batch"), help: "Sequences per optimizer step.") var globalBatch: Double = 15360
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Output: Encodable {
+        var stepSeconds: Double
+        var steps: Double
+        var gpuHours: Double
+        var gpuEnergyKWh: Double
+        var facilityEnergyKWh: Double
+        var mfu: Double
+        var gpuPowerWatts: Double
+        var bubbleFraction: Double
+        var wallClockDays: Double
+    }
+
+    func run() throws {
+        let (library, _) = try failing { try Composition.library(data) }
+        let (m, node, s) = try failing { (try library.model(model), try library.node(hardware), try library.site(site)) }
+        let plan = TrainingPlan(
+            gpus: gpus, pipelineParallel: pp, expertParallel: ep, tokens: tokens, sequenceLength: seqLen,
+            globalBatch: globalBatch, communicationSMs: library.serving.communicationSMs[.prefill] ?? 0,
+            expertLoadImbalance: ep > 1 ? library.serving.expertLoadImbalance : 1
+        )
+        let problems = plan.validate(for: m)
+        guard problems.isEmpty else { throw CLIError(message: problems.joined(separator: "\n")) }
+        let e = TrainingCostModel(model: m, node: node, site: s).estimate(plan)
+        let output = Output(
+            stepSeconds: e.stepTime.seconds, steps: e.steps, gpuHours: e.gpuHours, gpuEnergyKWh: e.gpuEnergy.kilowattHours,
+            facilityEnergyKWh: e.facilityEnergy.kilowattHours, mfu: e.mfu, gpuPowerWatts: e.gpuPower.watts,
+            bubbleFraction: e.bubbleFraction, wallClockDays: e.wallTime.hours / 24
+        )
+        if json {
+            print(try jsonText(output))
+        } else {
+            let f = CalibrationReport.format
+            print("""
+            \(m.id) pre-training on \(gpus) × \(node.gpu.name) (PP\(pp), EP\(ep), DP\(plan.dataParallel))
+              step time     \(f(e.stepTime.seconds)) s × \(f(e.steps)) steps = \(f(e.wallTime.hours / 24)) days
+              GPU-hours     \(f(e.gpuHours))
+              MFU           \(f(e.mfu * 100)) % of dense BF16 peak (bubble \(f(e.bubbleFraction * 100)) %)
+              energy        GPUs \(f(e.gpuEnergy.kilowattHours / 1000)) MWh, facility \(f(e.facilityEnergy.kilowattHours / 1000)) MWh (PUE \(s.pue))
+            """)
+        }
+    }
+}

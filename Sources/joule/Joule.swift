@@ -1,0 +1,25 @@
+import ArgumentParser
+
+@main
+struct Joule: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "joule",
+        abstract: "Energy and carbon accounting for Mixture-of-Experts LLM serving.",
+        discussion: """
+        Joule models DeepSeek-class MoE serving on simulated H800 clusters: what every batch step \
+        costs in time, power and energy, calibrated on published kernel figures.
+
+        Examples:
+          joule estimate step --model deepseek-v3 --hardware h800 --phase decode --ep 144 --batch-per-gpu 88 --context 4989
+          joule estimate training --model deepseek-v3 --hardware h800 --gpus 2048 --pp 16 --ep 64 --tokens 14.8e12 --seq-len 4096 --global-batch 15360
+          joule calibrate
+        """,
+        subcommands: [Estimate.self, Calibrate.self]
+    )
+}
+
+/// Options every command that reads Joule's data files takes.
+struct DataOptions: ParsableArguments {
+    @Option(name: .customLong("data"), help: ArgumentHelp("Joule's Data directory (default: $JOULE_DATA, or the repository's Data/).", valueName: "dir"))
+    var dataDirectory: String?
+}
