@@ -142,6 +142,21 @@ public struct LayerPlanner: Sendable {
         layer.ffn = ks
     }
 
+    /// The distinct layers of the model with how many times each occurs: the dense-FFN layers
+    /// share one shape and the MoE layers another, so each is planned once.
+    public func distinctLayers(
+        phase: ServingPhase, tokens: Double, attended: Double, contextTokens: Double
+    ) -> [(layer: LayerKernels, count: Int, isMoE: Bool)] {
+        var kinds: [(layer: LayerKernels, count: Int, isMoE: Bool)] = []
+        if model.denseLayers > 0 {
+            kinds.append((layer(index: 0, phase: phase, tokens: tokens, attended: attended, contextTokens: contextTokens), model.denseLayers, false))
+        }
+        if model.layers > model.denseLayers {
+            kinds.append((layer(index: model.denseLayers, phase: phase, tokens: tokens, attended: attended, contextTokens: contextTokens), model.layers - model.denseLayers, true))
+        }
+        return kinds
+    }
+
     /// The full plan of one layer (`index` from 0) for a micro-batch of `tokens` computed tokens.
     public func layer(
         index: Int, phase: ServingPhase, tokens: Double, attended: Double, contextTokens: Double

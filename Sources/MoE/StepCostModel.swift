@@ -108,21 +108,20 @@ public struct StepCostModel: Sendable {
         var moeTime = TimeSpan.zero
         var moeCompute = TimeSpan.zero
         var moeComm = TimeSpan.zero
-        for index in 0..<model.layers {
-            let layer = planner.layer(index: index, phase: workload.phase, tokens: tokens, attended: attended, contextTokens: contextTokens)
-            // Every layer of the same kind has the same shape: plan the first one, scale the rest.
+        for (layer, count, isMoE) in planner.distinctLayers(phase: workload.phase, tokens: tokens, attended: attended, contextTokens: contextTokens) {
             let cost = gpu.cost(of: layer.kernels, computeShare: share) * m
             let comm = (a2a.time(ep: deployment.expertParallel, bytesPerGPU: layer.dispatchBytes)
                 + a2a.time(ep: deployment.expertParallel, bytesPerGPU: layer.combineBytes)) * m
             let allReduce = allReduceTime(bytes: layer.allReduceBytes) * Double(layer.allReduces) * m
             let time = (overlap ? max(cost.time, comm) : cost.time + comm) + allReduce
-            total = total + cost
-            if index < model.denseLayers {
-                denseTime += time
-            } else {
-                moeTime += time
+            let n = Double(count)
+            total = total + cost * n
+            if isMoE {
+                moeTime += time * n
                 moeCompute = cost.time
                 moeComm = comm
+            } else {
+                denseTime += time * n
             }
         }
         let headRows = workload.sequences

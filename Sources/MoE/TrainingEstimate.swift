@@ -125,14 +125,13 @@ public struct TrainingCostModel: Sendable {
         let pp = Double(plan.pipelineParallel)
         var forward = KernelCost.zero
         var perMicroBatch = TimeSpan.zero
-        for index in 0..<model.layers {
-            let layer = planner.layer(index: index, phase: .prefill, tokens: t, attended: attended, contextTokens: t)
+        for (layer, count, _) in planner.distinctLayers(phase: .prefill, tokens: t, attended: attended, contextTokens: t) {
             let cost = gpu.cost(of: layer.kernels, computeShare: share)
             let comm = node.allToAll.time(ep: plan.expertParallel, bytesPerGPU: layer.dispatchBytes)
                 + node.allToAll.time(ep: plan.expertParallel, bytesPerGPU: layer.combineBytes)
-            forward = forward + cost
+            forward = forward + cost * Double(count)
             // Forward + backward (2×) computation against forward + backward all-to-all (2×).
-            perMicroBatch += max(cost.time * 3, comm * 2)
+            perMicroBatch += max(cost.time * 3, comm * 2) * Double(count)
         }
         let head = gpu.cost(of: [Kernel(name: "head", shape: .gemm(rows: t, outputs: Double(model.vocabulary), depth: Double(model.hidden), groups: 1), precision: .bf16)])
         forward = forward + head

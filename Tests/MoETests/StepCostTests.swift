@@ -114,3 +114,14 @@ import Units
         #expect(plan().validate(for: Fixture.deepseekV3).isEmpty)
     }
 }
+
+@Suite struct LayerPlanTests {
+    @Test(arguments: [Fixture.deepseekV3, Fixture.denseModel])
+    func distinctLayersCoverEveryLayerOnce(model: ModelArchitecture) {
+        let planner = LayerPlanner(model: model, deployment: Deployment(expertParallel: model.isMixtureOfExperts ? 144 : 1, redundantExperts: model.isMixtureOfExperts ? 32 : 0))
+        let kinds = planner.distinctLayers(phase: .decode, tokens: 44, attended: 4989, contextTokens: 44)
+        #expect(kinds.map(\.count).reduce(0, +) == model.layers)
+        #expect(kinds.filter(\.isMoE).map(\.count).reduce(0, +) == model.moeLayers)
+        #expect(kinds.allSatisfy { $0.isMoE == ($0.layer.dispatchBytes > 0) || model.isMixtureOfExperts == false })
+    }
+}
