@@ -21,6 +21,18 @@ func replace(in path: String, _ target: String, with replacement: String) throws
     try text.replacingOccurrences(of: target, with: replacement).write(toFile: path, atomically: true, encoding: .utf8)
 }
 
+/// Edits a scratch copy of Data/ and expects loading it to fail with a message containing every one of `fragments`.
+func expectLoadFailure(editing file: String, _ target: String, with replacement: String, mentions fragments: [String]) throws {
+    let dir = try scratchData()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try replace(in: dir + "/" + file, target, with: replacement)
+    #expect {
+        try Catalog.load(from: dir)
+    } throws: { error in
+        fragments.allSatisfy { "\(error)".contains($0) }
+    }
+}
+
 @Suite struct CatalogTests {
     @Test func shippedDataLoads() throws {
         let library = try Catalog.load(from: repositoryData)
@@ -42,58 +54,23 @@ func replace(in path: String, _ target: String, with replacement: String) throws
     }
 
     @Test func missingFieldNamesFileAndField() throws {
-        let dir = try scratchData()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try replace(in: dir + "/models/deepseek-v3.yaml", "  kvLoraRank: 512\n", with: "")
-        #expect {
-            try Catalog.load(from: dir)
-        } throws: { error in
-            "\(error)".contains("models/deepseek-v3.yaml") && "\(error)".contains("attention.kvLoraRank") && "\(error)".contains("missing")
-        }
+        try expectLoadFailure(editing: "models/deepseek-v3.yaml", "  kvLoraRank: 512\n", with: "", mentions: ["models/deepseek-v3.yaml", "attention.kvLoraRank", "missing"])
     }
 
     @Test func negativeFieldNamesFileAndField() throws {
-        let dir = try scratchData()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try replace(in: dir + "/hardware/gpus/h800-sxm5.yaml", "capacityGB: 80", with: "capacityGB: -80")
-        #expect {
-            try Catalog.load(from: dir)
-        } throws: { error in
-            "\(error)".contains("hardware/gpus/h800-sxm5.yaml") && "\(error)".contains("memory.capacityGB")
-        }
+        try expectLoadFailure(editing: "hardware/gpus/h800-sxm5.yaml", "capacityGB: 80", with: "capacityGB: -80", mentions: ["hardware/gpus/h800-sxm5.yaml", "memory.capacityGB"])
     }
 
     @Test func inconsistentFieldIsAnError() throws {
-        let dir = try scratchData()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try replace(in: dir + "/models/deepseek-v3.yaml", "expertsPerToken: 8", with: "expertsPerToken: 300")
-        #expect {
-            try Catalog.load(from: dir)
-        } throws: { error in
-            "\(error)".contains("models/deepseek-v3.yaml") && "\(error)".contains("ffn.moe.expertsPerToken")
-        }
+        try expectLoadFailure(editing: "models/deepseek-v3.yaml", "expertsPerToken: 8", with: "expertsPerToken: 300", mentions: ["models/deepseek-v3.yaml", "ffn.moe.expertsPerToken"])
     }
 
     @Test func wrongTypeGivesTheLine() throws {
-        let dir = try scratchData()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try replace(in: dir + "/hardware/sites/default.yaml", "pue: 1.27", with: "pue: high")
-        #expect {
-            try Catalog.load(from: dir)
-        } throws: { error in
-            "\(error)".contains("hardware/sites/default.yaml:") && "\(error)".contains("'pue'") && "\(error)".contains("expected a number")
-        }
+        try expectLoadFailure(editing: "hardware/sites/default.yaml", "pue: 1.27", with: "pue: high", mentions: ["hardware/sites/default.yaml:", "'pue'", "expected a number"])
     }
 
     @Test func unknownGPUInNodeListsGPUs() throws {
-        let dir = try scratchData()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try replace(in: dir + "/hardware/nodes/h800.yaml", "gpu: h800-sxm5", with: "gpu: b200")
-        #expect {
-            try Catalog.load(from: dir)
-        } throws: { error in
-            "\(error)".contains("hardware/nodes/h800.yaml") && "\(error)".contains("h100-sxm5")
-        }
+        try expectLoadFailure(editing: "hardware/nodes/h800.yaml", "gpu: h800-sxm5", with: "gpu: b200", mentions: ["hardware/nodes/h800.yaml", "h100-sxm5"])
     }
 
     @Test func explicitDataDirectoryMustExist() {
