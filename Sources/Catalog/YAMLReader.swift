@@ -114,6 +114,32 @@ struct YAMLReader {
 
     /// A number field inside an optional mapping, or `nil` when absent.
     func optionalDouble(_ key: String) throws -> Double? { has(key) ? try double(key) : nil }
+    /// A whole-number field, or `nil` when absent.
+    func optionalInt(_ key: String) throws -> Int? { has(key) ? try int(key) : nil }
+    /// A text field, or `nil` when absent.
+    func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
+
+    /// The line of `key`'s value (or of this mapping).
+    func line(of key: String) -> Int? { node.mapping?[key]?.mark?.line ?? line }
+
+    /// An error about `key` in this mapping.
+    func error(_ key: String, _ message: String) -> CatalogError {
+        CatalogError.invalidField(file: file, field: key.isEmpty ? path : fieldPath(key), line: line(of: key), message: message)
+    }
+
+    /// Rejects keys not in `allowed`, so that a misspelt field is an error rather than silently ignored.
+    func onlyKeys(_ allowed: [String]) throws {
+        guard let mapping = node.mapping else { return }
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else { continue }
+            if !allowed.contains(name) {
+                throw CatalogError.invalidField(
+                    file: file, field: fieldPath(name), line: value.mark?.line ?? key.mark?.line,
+                    message: "unknown field; expected one of \(allowed.joined(separator: ", "))"
+                )
+            }
+        }
+    }
 }
 
 extension String {

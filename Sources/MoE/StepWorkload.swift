@@ -19,6 +19,15 @@ public struct StepWorkload: Hashable, Sendable {
     /// Mean context per sequence: decode, the KV length attended; prefill, the full prompt length.
     public var meanContext: Double
 
+    /// Creates a workload from its parts (the simulator's chunked prefill steps use this directly).
+    public init(phase: ServingPhase, sequences: Double, computedTokens: Double, cachedTokens: Double, meanContext: Double) {
+        self.phase = phase
+        self.sequences = sequences
+        self.computedTokens = computedTokens
+        self.cachedTokens = cachedTokens
+        self.meanContext = meanContext
+    }
+
     /// A decode step of `sequences` sequences with mean KV length `context`.
     public static func decode(sequences: Double, context: Double) -> StepWorkload {
         StepWorkload(phase: .decode, sequences: sequences, computedTokens: sequences, cachedTokens: 0, meanContext: context)

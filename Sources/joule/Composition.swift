@@ -3,6 +3,7 @@ import Calibration
 import Catalog
 import Foundation
 import MoE
+import Serving
 
 /// The composition root: where the command line turns its options into loaded, validated specs.
 enum Composition {
@@ -34,6 +35,10 @@ func failing<T>(_ body: () throws -> T) throws -> T {
     } catch let error as UnknownSpecError {
         throw CLIError(message: error.description)
     } catch let error as StepRequestError {
+        throw CLIError(message: error.description)
+    } catch let error as TraceError {
+        throw CLIError(message: error.description)
+    } catch let error as SimulationError {
         throw CLIError(message: error.description)
     }
 }

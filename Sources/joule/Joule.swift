@@ -12,9 +12,10 @@ struct Joule: ParsableCommand {
         Examples:
           joule estimate step --model deepseek-v3 --hardware h800 --phase decode --ep 144 --batch-per-gpu 88 --context 4989
           joule estimate training --model deepseek-v3 --hardware h800 --gpus 2048 --pp 16 --ep 64 --tokens 14.8e12 --seq-len 4096 --global-batch 15360
+          joule simulate --scenario deepseek-v3-day --duration 600
           joule calibrate
         """,
-        subcommands: [Estimate.self, Calibrate.self]
+        subcommands: [Simulate.self, Estimate.self, Calibrate.self]
     )
 }
 

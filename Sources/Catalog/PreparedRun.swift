@@ -1,0 +1,76 @@
+import Serving
+
+/// A scenario with its overrides applied and its workload read: ready to simulate.
+public struct PreparedRun: Sendable {
+    public var scenario: ServingScenario
+    /// The trace's requests, or nil for a generated workload.
+    public var traceRequests: [ServingRequest]?
+    /// The generator, or nil for a trace.
+    public var generator: GeneratorSpec?
+    /// Malformed trace lines skipped (with `skipBadLines`), and a few of their errors.
+    public var skippedLines: Int
+    public var skippedExamples: [TraceError]
+
+    /// Runs the simulation, handing records and intervals to the closures.
+    public func run(
+        onRecord: (RequestRecord) -> Void, onInterval: (ClusterInterval) -> Void = { _ in },
+        progress: ((Double) -> Void)? = nil
+    ) throws -> RunSummary {
+        var simulator = try ServingSimulator(scenario: scenario)
+        if let traceRequests {
+            var stream = TraceStream(traceRequests)
+            return try simulator.run(&stream, onRecord: onRecord, onInterval: onInterval, progress: progress, expectedRequests: traceRequests.count)
+        }
+        guard let generator else { preconditionFailure("a prepared run has either trace requests or a generator") }
+        var stream = GeneratedStream(generator, startEpochSeconds: scenario.startEpochSeconds, seed: scenario.seed)
+        return try simulator.run(&stream, onRecord: onRecord, onInterval: onInterval, progress: progress)
+    }
+}
+
+/// Overrides of single scenario fields, as `joule simulate` flags give them.
+public struct RunOverrides: Sendable {
+    public var trace: String?
+    public var traceFormat: TraceFormat?
+    public var duration: Double?
+    public var seed: UInt64?
+    public var skipBadLines = false
+
+    public init(trace: String? = nil, traceFormat: TraceFormat? = nil, duration: Double? = nil, seed: UInt64? = nil, skipBadLines: Bool = false) {
+        self.trace = trace
+        self.traceFormat = traceFormat
+        self.duration = duration
+        self.seed = seed
+        self.skipBadLines = skipBadLines
+    }
+}
+
+extension Catalog {
+    /// Applies `overrides` to `loaded` and reads its workload. Flags beat the file.
+    public static func prepare(_ loaded: LoadedScenario, overrides: RunOverrides) throws -> PreparedRun {
+        var scenario = loaded.scenario
+        if let d = overrides.duration { scenario.duration = d }
+        if let s = overrides.seed { scenario.seed = s }
+        var workload = loaded.workload
+        if let path = overrides.trace {
+            var options = ReplayOptions()
+            if case .trace(_, _, let o) = workload { options = o }
+            let format = overrides.traceFormat ?? TraceFormat.guess(fromFileName: path) ?? .jouleCSV
+            workload = .trace(path: path, format: format, options: options)
+        }
+        switch workload {
+        case .generator(let spec):
+            guard scenario.duration != nil else { throw SimulationError.durationRequired }
+            return PreparedRun(scenario: scenario, traceRequests: nil, generator: spec, skippedLines: 0, skippedExamples: [])
+        case .trace(let path, let fileFormat, let options):
+            let format = overrides.traceFormat ?? fileFormat
+            let parsed = try loadTrace(at: path, format: format, skipBadLines: overrides.skipBadLines)
+            if !loaded.hasStart, let start = parsed.startEpochSeconds {
+                scenario.startEpochSeconds = start + options.windowStart
+            }
+            return PreparedRun(
+                scenario: scenario, traceRequests: parsed.requests(options), generator: nil,
+                skippedLines: parsed.skippedLines, skippedExamples: parsed.skippedExamples
+            )
+        }
+    }
+}

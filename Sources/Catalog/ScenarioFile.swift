@@ -1,0 +1,119 @@
+import Accounting
+import Foundation
+import Hardware
+import MoE
+import Serving
+
+/// Where a scenario's requests come from.
+public enum WorkloadSource: Sendable {
+    /// A seeded generator.
+    case generator(GeneratorSpec)
+    /// A recorded trace file (path resolved against the scenario file's folder).
+    case trace(path: String, format: TraceFormat, options: ReplayOptions)
+}
+
+/// A scenario file, read and resolved against the spec library.
+public struct LoadedScenario: Sendable {
+    public var scenario: ServingScenario
+    public var workload: WorkloadSource
+    /// The file it came from, and its text (stored with a run).
+    public var file: String
+    public var text: String
+    /// Whether the file set `start` (a wall-clock trace otherwise starts the run at its own first arrival).
+    public var hasStart: Bool
+}
+
+extension Catalog {
+    /// Finds a scenario by path, or by name in `Data/scenarios/` (`deepseek-v3-day`).
+    public static func scenarioPath(_ nameOrPath: String, dataDirectory: String) throws -> String {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: nameOrPath) { return nameOrPath }
+        let named = dataDirectory + "/scenarios/" + nameOrPath + (nameOrPath.hasSuffix(".yaml") ? "" : ".yaml")
+        if fm.fileExists(atPath: named) { return named }
+        let available = ((try? fm.contentsOfDirectory(atPath: dataDirectory + "/scenarios")) ?? [])
+            .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+        throw CatalogError.unknown(kind: "scenario (file or name)", id: nameOrPath, available: available)
+    }
+
+    /// Reads and resolves the scenario file at `path`.
+    public static func loadScenario(at path: String, library: SpecLibrary, dataDirectory: String) throws -> LoadedScenario {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CatalogError.unreadable(file: path, reason: (error as NSError).localizedDescription)
+        }
+        let r = try YAMLReader.parse(text, file: path)
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try ScenarioFile(reader: r, library: library, dataDirectory: dataDirectory, folder: folder, text: text).load()
+    }
+
+    /// Reads a trace file.
+    public static func loadTrace(at path: String, format: TraceFormat, skipBadLines: Bool) throws -> ParsedTrace {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CatalogError.unreadable(file: path, reason: "cannot read the trace (\((error as NSError).localizedDescription))")
+        }
+        return try TraceParser.parse(text, file: path, format: format, skipBadLines: skipBadLines)
+    }
+
+    /// Reads a carbon-intensity CSV with header `timestamp,gco2_per_kwh` (ISO 8601 times; no zone means UTC).
+    public static func loadIntensityCSV(at path: String, region: String, signal: CarbonSignal, source: String) throws -> IntensitySeries {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CatalogError.unreadable(file: path, reason: (error as NSError).localizedDescription)
+        }
+        var points: [IntensitySeries.Point] = []
+        var lineNumber = 0
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            lineNumber += 1
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty { continue }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            if lineNumber == 1 {
+                guard fields == ["timestamp", "gco2_per_kwh"] else {
+                    throw CatalogError.invalidField(file: path, field: "header", line: 1, message: "expected 'timestamp,gco2_per_kwh', got '\(line)'")
+                }
+                continue
+            }
+            guard fields.count == 2 else {
+                throw CatalogError.invalidField(file: path, field: "(line)", line: lineNumber, message: "expected 2 columns, got \(fields.count)")
+            }
+            guard let t = WallClock.iso8601(fields[0]) else {
+                throw CatalogError.invalidField(file: path, field: "timestamp", line: lineNumber, message: "expected an ISO 8601 time like 2025-02-27T04:00:00Z, got '\(fields[0])'")
+            }
+            guard let g = Double(fields[1]), g.isFinite, g >= 0 else {
+                throw CatalogError.invalidField(file: path, field: "gco2_per_kwh", line: lineNumber, message: "expected a non-negative number, got '\(fields[1])'")
+            }
+            if let last = points.last, t <= last.epochSeconds {
+                throw CatalogError.invalidField(file: path, field: "timestamp", line: lineNumber, message: "expected times in increasing order; \(fields[0]) is not after the previous line")
+            }
+            points.append(.init(epochSeconds: t, intensity: CarbonIntensity(gramsPerKWh: g)))
+        }
+        guard !points.isEmpty else {
+            throw CatalogError.invalidField(file: path, field: "(file)", line: nil, message: "expected at least one intensity row")
+        }
+        return IntensitySeries(region: region, signal: signal, source: source, points: points)
+    }
+
+    /// Loads the embodied-emission models (`embodied/*.yaml`) by id.
+    public static func loadEmbodiedModels(from directory: String) throws -> [String: EmbodiedModel] {
+        var models: [String: EmbodiedModel] = [:]
+        for r in try readers(in: directory, "embodied") {
+            try r.onlyKeys(["id", "source", "dieAreaCm2", "kgPerCm2", "memoryGB", "kgPerGB", "lifetimeYears"])
+            let model = EmbodiedModel(
+                id: try r.string("id"), dieAreaSquareCentimetres: try r.double("dieAreaCm2"),
+                kilogramsPerSquareCentimetre: try r.double("kgPerCm2"), memoryGigabytes: try r.double("memoryGB"),
+                kilogramsPerGigabyte: try r.double("kgPerGB"), lifetimeYears: try r.double("lifetimeYears"), source: try r.string("source")
+            )
+            if let p = model.validate().first { throw r.error(p.field, p.message) }
+            if models[model.id] != nil { throw CatalogError.duplicate(kind: "embodied model", id: model.id, files: [r.file]) }
+            models[model.id] = model
+        }
+        return models
+    }
+}

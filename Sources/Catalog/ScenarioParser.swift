@@ -1,0 +1,255 @@
+import Accounting
+import Foundation
+import Hardware
+import MoE
+import Serving
+
+/// Reads one scenario file (see `Data/scenarios/` and DESIGN.md "a scenario") into a `LoadedScenario`.
+struct ScenarioFile {
+    let reader: YAMLReader
+    let library: SpecLibrary
+    let dataDirectory: String
+    /// The scenario file's folder: relative paths inside it resolve from here.
+    let folder: String
+    let text: String
+
+    /// The default start when a scenario names none: 2025-01-01T00:00:00Z.
+    static let defaultStart = Double(WallClock.daysFromCivil(2025, 1, 1) * 86_400)
+
+    func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : folder + "/" + path }
+
+    func load() throws -> LoadedScenario {
+        let r = reader
+        try r.onlyKeys(["name", "description", "model", "hardware", "site", "start", "duration", "seed", "deployment", "schedule", "workload", "carbon", "embodied", "accounting"])
+        let model = try lookup { try library.model(try r.string("model")) }
+        let node = try lookup { try library.node(try r.string("hardware")) }
+        let site = try lookup { try library.site(try r.optionalString("site") ?? "default") }
+        var start = Self.defaultStart
+        if let text = try r.optionalString("start") {
+            guard let t = WallClock.iso8601(text) else { throw r.error("start", "expected an ISO 8601 time like 2025-02-27T04:00:00Z, got '\(text)'") }
+            start = t
+        }
+        let duration = try r.optionalDouble("duration")
+        let seed = try r.optionalInt("seed") ?? 1
+        guard seed >= 0 else { throw r.error("seed", "expected a whole number ≥ 0, got \(seed)") }
+        let (topology, routing) = try deployment(try r.child("deployment"), model: model, node: node)
+        let schedule = r.has("schedule") ? try nodeSchedule(try r.child("schedule")) : nil
+        let workload = try workloadSource(try r.child("workload"), schedule: schedule)
+        if case .generator = workload, duration == nil {
+            throw r.error("duration", "missing: a generated workload needs a duration in seconds")
+        }
+        let carbon = try carbonSeries(try r.child("carbon"))
+        let embodiedID = try r.optionalString("embodied") ?? "llmcarbon-h800"
+        let embodiedModels = try Catalog.loadEmbodiedModels(from: dataDirectory)
+        guard let embodied = embodiedModels[embodiedID] else {
+            throw r.error("embodied", "unknown embodied model '\(embodiedID)'; available: \(embodiedModels.keys.sorted().joined(separator: ", "))")
+        }
+        var interval = 60.0
+        var attribution = AttributionPolicy.proportionalToActive
+        if r.has("accounting") {
+            let a = try r.child("accounting")
+            try a.onlyKeys(["intervalSeconds", "attribution"])
+            interval = try a.optionalDouble("intervalSeconds") ?? interval
+            if a.has("attribution") { attribution = try a.choice("attribution", as: AttributionPolicy.self) }
+        }
+        let scenario = ServingScenario(
+            name: try r.string("name"), model: model, node: node, site: site, topology: topology, schedule: schedule,
+            routing: routing, startEpochSeconds: start, duration: duration, seed: UInt64(seed), carbon: carbon,
+            embodied: embodied, intervalSeconds: interval, attribution: attribution
+        )
+        let problems = scenario.validate()
+        if !problems.isEmpty {
+            throw CatalogError.invalidSpec(file: reader.file, problems: problems.map { SpecProblem(field: $0.field, message: $0.message) })
+        }
+        return LoadedScenario(scenario: scenario, workload: workload, file: reader.file, text: text, hasStart: r.has("start"))
+    }
+
+    private func lookup<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as UnknownSpecError {
+            let field = e.kind == "hardware" ? "hardware" : e.kind
+            throw reader.error(field, "unknown \(e.kind) '\(e.id)'; available: \(e.available.joined(separator: ", "))")
+        }
+    }
+
+    // MARK: - Deployment
+
+    private func deployment(_ d: YAMLReader, model: ModelArchitecture, node: NodeSpec) throws -> (ServingTopology, RoutingChoice) {
+        try d.onlyKeys(["kind", "prefill", "decode", "unit", "routing"])
+        let routing = d.has("routing") ? try d.choice("routing", as: RoutingChoice.self) : .leastLoaded
+        switch try d.string("kind") {
+        case "disaggregated":
+            return (.disaggregated(
+                prefill: try pool(try d.child("prefill"), role: .prefill, model: model),
+                decode: try pool(try d.child("decode"), role: .decode, model: model)
+            ), routing)
+        case "colocated":
+            return (.colocated(try pool(try d.child("unit"), role: .colocated, model: model)), routing)
+        case let other:
+            throw d.error("kind", "expected disaggregated or colocated, got '\(other)'")
+        }
+    }
+
+    private func pool(_ p: YAMLReader, role: UnitRole, model: ModelArchitecture) throws -> PoolSpec {
+        try p.onlyKeys(["units", "ep", "tp", "redundantExperts", "expertLoadImbalance", "maxBatchPerRank", "tokenBudgetPerRank", "memoryReserveFraction"])
+        let deployment = library.serving.deployment(
+            for: model, phase: role == .decode ? .decode : .prefill, ep: try p.optionalInt("ep") ?? 1, tp: try p.optionalInt("tp") ?? 1,
+            redundantExperts: try p.optionalInt("redundantExperts"), expertLoadImbalance: try p.optionalDouble("expertLoadImbalance")
+        )
+        return PoolSpec(
+            role: role, units: try p.int("units"), deployment: deployment,
+            maxBatchPerRank: try p.optionalInt("maxBatchPerRank") ?? 256,
+            tokenBudgetPerRank: try p.optionalInt("tokenBudgetPerRank") ?? 16_384,
+            memoryReserveFraction: try p.optionalDouble("memoryReserveFraction") ?? 0.1
+        )
+    }
+
+    private func nodeSchedule(_ s: YAMLReader) throws -> NodeSchedule {
+        try s.onlyKeys(["utcOffset", "nodes"])
+        let offset = try utcOffset(s)
+        var points: [NodeSchedule.Point] = []
+        for item in try s.items("nodes") {
+            try item.onlyKeys(["at", "nodes"])
+            let at = try item.string("at")
+            guard let second = WallClock.secondOfDay(at) else { throw item.error("at", "expected a time of day like 06:30, got '\(at)'") }
+            let nodes = try item.int("nodes")
+            guard nodes >= 1 else { throw item.error("nodes", "expected at least 1, got \(nodes)") }
+            points.append(.init(second: second, nodes: nodes))
+        }
+        guard !points.isEmpty else { throw s.error("nodes", "expected at least one {at, nodes} entry") }
+        return NodeSchedule(points: points, utcOffsetSeconds: offset)
+    }
+
+    private func utcOffset(_ r: YAMLReader) throws -> Double {
+        guard let text = try r.optionalString("utcOffset") else { return 0 }
+        guard let offset = WallClock.utcOffsetSeconds(text) else { throw r.error("utcOffset", "expected +HH:MM or -HH:MM, got '\(text)'") }
+        return offset
+    }
+
+    // MARK: - Workload
+
+    private func workloadSource(_ w: YAMLReader, schedule: NodeSchedule?) throws -> WorkloadSource {
+        try w.onlyKeys(["generator", "trace"])
+        if w.has("trace") == w.has("generator") { throw w.error("", "expected exactly one of generator or trace") }
+        if w.has("trace") {
+            let t = try w.child("trace")
+            try t.onlyKeys(["path", "format", "window", "rateScale", "timeScale", "tokenScale", "cachedFraction"])
+            let path = resolve(try t.string("path"))
+            let format: TraceFormat
+            if t.has("format") {
+                format = try t.choice("format", as: TraceFormat.self)
+            } else if let guessed = TraceFormat.guess(fromFileName: path) {
+                format = guessed
+            } else {
+                throw t.error("format", "missing, and the file name does not say; expected one of \(TraceFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var options = ReplayOptions()
+            if t.has("window") {
+                let win = try t.child("window")
+                try win.onlyKeys(["from", "to"])
+                options.windowStart = try win.optionalDouble("from") ?? 0
+                options.windowEnd = try win.optionalDouble("to")
+            }
+            options.rateScale = try t.optionalDouble("rateScale") ?? 1
+            options.timeScale = try t.optionalDouble("timeScale") ?? 1
+            options.tokenScale = try t.optionalDouble("tokenScale") ?? 1
+            options.cachedFraction = try t.optionalDouble("cachedFraction") ?? 0
+            if let p = options.validate().first { throw t.error(p.field, p.message) }
+            return .trace(path: path, format: format, options: options)
+        }
+        let g = try w.child("generator")
+        try g.onlyKeys(["ratePerSecond", "outputTokensPerSecond", "arrivals", "dailyProfile", "utcOffset", "prompt", "output", "cachedFraction"])
+        let prompt = try lengths(try g.child("prompt"), side: "prompt")
+        let output = try lengths(try g.child("output"), side: "output")
+        let rate: Double
+        switch (try g.optionalDouble("ratePerSecond"), try g.optionalDouble("outputTokensPerSecond")) {
+        case (let r?, nil): rate = r
+        case (nil, let tokens?): rate = tokens / output.mean
+        default: throw g.error("ratePerSecond", "expected exactly one of ratePerSecond or outputTokensPerSecond")
+        }
+        var arrivals = ArrivalProcess.poisson
+        if g.has("arrivals") {
+            let a = try g.child("arrivals")
+            try a.onlyKeys(["process", "cv"])
+            switch try a.string("process") {
+            case "poisson": arrivals = .poisson
+            case "gamma": arrivals = .gamma(cv: try a.double("cv"))
+            case let other: throw a.error("process", "expected poisson or gamma, got '\(other)'")
+            }
+        }
+        var profile = DailyProfile.flat
+        if g.has("dailyProfile") {
+            if let name = try? g.string("dailyProfile") {
+                switch name {
+                case "flat": profile = .flat
+                case "schedule":
+                    guard let schedule else { throw g.error("dailyProfile", "'schedule' needs the scenario's schedule section") }
+                    profile = schedule.asDailyProfile
+                default: throw g.error("dailyProfile", "expected flat, schedule or a list of {at, factor}, got '\(name)'")
+                }
+            } else {
+                var points: [(second: Double, factor: Double)] = []
+                for item in try g.items("dailyProfile") {
+                    try item.onlyKeys(["at", "factor"])
+                    let at = try item.string("at")
+                    guard let second = WallClock.secondOfDay(at) else { throw item.error("at", "expected a time of day like 06:30, got '\(at)'") }
+                    points.append((second, try item.double("factor")))
+                }
+                guard !points.isEmpty else { throw g.error("dailyProfile", "expected at least one {at, factor} entry") }
+                profile = DailyProfile(points: points, utcOffsetSeconds: try utcOffset(g))
+            }
+        }
+        let spec = GeneratorSpec(
+            ratePerSecond: rate, arrivals: arrivals, profile: profile, prompt: prompt, output: output,
+            cachedFraction: try g.optionalDouble("cachedFraction") ?? 0
+        )
+        if let p = spec.validate().first { throw g.error(p.field, p.message) }
+        return .generator(spec)
+    }
+
+    private func lengths(_ d: YAMLReader, side: String) throws -> LengthDistribution {
+        let kind = try d.string("distribution")
+        let dist: LengthDistribution
+        switch kind {
+        case "fixed":
+            try d.onlyKeys(["distribution", "tokens"])
+            dist = .fixed(try d.int("tokens"))
+        case "uniform":
+            try d.onlyKeys(["distribution", "min", "max"])
+            dist = .uniform(min: try d.int("min"), max: try d.int("max"))
+        case "lognormal":
+            try d.onlyKeys(["distribution", "mean", "sigma", "min", "max"])
+            dist = .lognormal(mean: try d.double("mean"), sigma: try d.double("sigma"), min: try d.optionalInt("min") ?? 1, max: try d.optionalInt("max") ?? 131_072)
+        case "empirical":
+            try d.onlyKeys(["distribution", "trace", "format"])
+            let path = resolve(try d.string("trace"))
+            let format = d.has("format") ? try d.choice("format", as: TraceFormat.self) : (TraceFormat.guess(fromFileName: path) ?? .jouleCSV)
+            let rows = try Catalog.loadTrace(at: path, format: format, skipBadLines: false).rows
+            guard !rows.isEmpty else { throw d.error("trace", "the trace \(path) has no requests") }
+            dist = .empirical(rows.map { side == "prompt" ? $0.promptTokens : $0.outputTokens })
+        default:
+            throw d.error("distribution", "expected fixed, uniform, lognormal or empirical, got '\(kind)'")
+        }
+        if let p = dist.validate().first { throw d.error(p.field, p.message) }
+        return dist
+    }
+
+    // MARK: - Carbon
+
+    private func carbonSeries(_ c: YAMLReader) throws -> IntensitySeries {
+        try c.onlyKeys(["region", "signal", "gramsPerKWh", "series", "source"])
+        let region = try c.string("region")
+        let signal = c.has("signal") ? try c.choice("signal", as: CarbonSignal.self) : .average
+        let source = try c.optionalString("source") ?? "scenario \(reader.file)"
+        switch (try c.optionalDouble("gramsPerKWh"), try c.optionalString("series")) {
+        case (let g?, nil):
+            guard g >= 0 else { throw c.error("gramsPerKWh", "expected a non-negative intensity, got \(g)") }
+            return .constant(CarbonIntensity(gramsPerKWh: g), region: region, signal: signal, source: source)
+        case (nil, let path?):
+            return try Catalog.loadIntensityCSV(at: resolve(path), region: region, signal: signal, source: source)
+        default:
+            throw c.error("gramsPerKWh", "expected exactly one of gramsPerKWh (a constant) or series (a CSV file)")
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Accounting
+import Hardware
+import MoE
+
+/// Everything a serving run needs except its requests: the model, the hardware, how serving is laid
+/// out, the grid, the embodied model, and the accounting rules. Built from a scenario file by the
+/// catalog; flags override single fields.
+public struct ServingScenario: Sendable {
+    /// Name (the scenario file's `name`).
+    public var name: String
+    public var model: ModelArchitecture
+    public var node: NodeSpec
+    public var site: SiteSpec
+    public var topology: ServingTopology
+    /// Nodes in service over the day (nil: every unit all the time).
+    public var schedule: NodeSchedule?
+    public var routing: RoutingChoice
+    /// The run's time zero, in seconds since the Unix epoch (UTC).
+    public var startEpochSeconds: Double
+    /// Simulated seconds to run (nil: until the last request of a trace has finished).
+    public var duration: Double?
+    public var seed: UInt64
+    public var carbon: IntensitySeries
+    public var embodied: EmbodiedModel
+    /// Length of an accounting interval, in seconds.
+    public var intervalSeconds: Double
+    public var attribution: AttributionPolicy
+
+    /// Creates a scenario.
+    public init(
+        name: String, model: ModelArchitecture, node: NodeSpec, site: SiteSpec, topology: ServingTopology,
+        schedule: NodeSchedule? = nil, routing: RoutingChoice = .leastLoaded, startEpochSeconds: Double,
+        duration: Double?, seed: UInt64, carbon: IntensitySeries, embodied: EmbodiedModel,
+        intervalSeconds: Double = 60, attribution: AttributionPolicy = .proportionalToActive
+    ) {
+        self.name = name
+        self.model = model
+        self.node = node
+        self.site = site
+        self.topology = topology
+        self.schedule = schedule
+        self.routing = routing
+        self.startEpochSeconds = startEpochSeconds
+        self.duration = duration
+        self.seed = seed
+        self.carbon = carbon
+        self.embodied = embodied
+        self.intervalSeconds = intervalSeconds
+        self.attribution = attribution
+    }
+
+    /// Every problem with the scenario, by field path as in a scenario file.
+    public func validate() -> [(field: String, message: String)] {
+        var problems: [(String, String)] = []
+        if let d = duration, !(d.isFinite && d > 0) { problems.append(("duration", "expected a positive number of seconds, got \(d)")) }
+        if !(intervalSeconds.isFinite && intervalSeconds > 0) {
+            problems.append(("accounting.intervalSeconds", "expected a positive number of seconds, got \(intervalSeconds)"))
+        }
+        for pool in topology.pools {
+            let key = "deployment.\(pool.role.rawValue)"
+            if pool.units < 1 { problems.append(("\(key).units", "expected at least 1, got \(pool.units)")) }
+            if pool.maxBatchPerRank < 1 { problems.append(("\(key).maxBatchPerRank", "expected at least 1, got \(pool.maxBatchPerRank)")) }
+            if pool.tokenBudgetPerRank < 1 { problems.append(("\(key).tokenBudgetPerRank", "expected at least 1, got \(pool.tokenBudgetPerRank)")) }
+            if !(0..<1).contains(pool.memoryReserveFraction) {
+                problems.append(("\(key).memoryReserveFraction", "expected a share from 0 up to 1, got \(pool.memoryReserveFraction)"))
+            }
+            for p in pool.deployment.validate(for: model, on: node) {
+                problems.append(("\(key).\(p.field)", p.message))
+            }
+            let unit = UnitModel(pool: pool, model: model, node: node, site: site)
+            if pool.role != .prefill && unit.kvTokensPerRank < 1 {
+                problems.append((
+                    key, "the weights (\(Int(unit.costModel.weightBytesPerGPU / 1e9)) GB per GPU) leave no room for KV cache in \(Int(node.gpu.memoryBytes / 1e9)) GB; use more GPUs per unit"
+                ))
+            }
+        }
+        if let schedule, schedule.peakNodes < 1 { problems.append(("schedule", "expected a peak of at least 1 node")) }
+        for p in embodied.validate() { problems.append(("embodied.\(p.field)", p.message)) }
+        return problems
+    }
+}

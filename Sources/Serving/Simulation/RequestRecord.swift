@@ -1,0 +1,122 @@
+/// What one request took and cost: the per-request record Joule stores and reports.
+///
+/// Times are seconds after the run's start. Energies are joules; `facilityJoules` is the total
+/// (IT energy × PUE) and equals `gpuActiveJoules + gpuIdleJoules + hostJoules + facilityOverheadJoules`.
+/// Carbon is grams of CO₂e.
+public struct RequestRecord: Hashable, Sendable, Encodable {
+    public var id: Int
+    /// True when the run ended before the request finished: figures cover what it had drawn so far.
+    public var inFlight: Bool
+    public var arrival: Double
+    /// Start of its first prefill step (nil if it never started).
+    public var prefillStart: Double?
+    /// When its first output token was produced (end of its prefill).
+    public var firstToken: Double?
+    /// When its last output token was produced.
+    public var finish: Double?
+    /// Prefill unit (or colocated unit) index, and decode unit index.
+    public var prefillUnit: Int?
+    public var decodeUnit: Int?
+    public var promptTokens: Int
+    public var cachedTokens: Int
+    public var outputTokens: Int
+
+    /// GPU energy of the steps it was in, its share.
+    public var gpuActiveJoules: Double
+    /// Its share of GPU energy drawn while idle.
+    public var gpuIdleJoules: Double
+    /// Its share of host energy (during its steps and while idle).
+    public var hostJoules: Double
+    /// Facility overhead on the above: (PUE − 1) × IT energy.
+    public var facilityOverheadJoules: Double
+    /// Total energy at the facility meter.
+    public var facilityJoules: Double
+    /// GPU-seconds it used, its share of idle GPU-time included.
+    public var gpuSeconds: Double
+    /// Grid intensity time-weighted over its steps, in gCO₂e/kWh.
+    public var intensityGramsPerKWh: Double
+    /// Operational emissions: energy × intensity at the time it was drawn.
+    public var operationalCarbonGrams: Double
+    /// Embodied emissions of the GPU-time it used.
+    public var embodiedCarbonGrams: Double
+
+    /// Queue wait before its prefill started.
+    public var queueWait: Double? { prefillStart.map { $0 - arrival } }
+    /// Time to first token.
+    public var ttft: Double? { firstToken.map { $0 - arrival } }
+    /// Time per output token after the first (nil with a single output token).
+    public var tpot: Double? {
+        guard let f = firstToken, let e = finish, outputTokens > 1 else { return nil }
+        return (e - f) / Double(outputTokens - 1)
+    }
+    /// End-to-end latency.
+    public var endToEnd: Double? { finish.map { $0 - arrival } }
+    /// IT energy (before PUE).
+    public var itJoules: Double { gpuActiveJoules + gpuIdleJoules + hostJoules }
+    /// Mean facility power over its lifetime (arrival to finish, or to the run's end while in flight).
+    public var meanPowerWatts: Double
+    /// Operational plus embodied.
+    public var totalCarbonGrams: Double { operationalCarbonGrams + embodiedCarbonGrams }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, inFlight, arrival, prefillStart, firstToken, finish, queueWait, ttft, tpot, endToEnd
+        case prefillUnit, decodeUnit, promptTokens, cachedTokens, outputTokens
+        case gpuActiveJoules, gpuIdleJoules, hostJoules, facilityOverheadJoules, facilityJoules, itJoules, meanPowerWatts
+        case gpuSeconds, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams, totalCarbonGrams
+    }
+
+    /// Encodes every field, the derived latencies and totals included (absent times are omitted).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(inFlight, forKey: .inFlight)
+        try c.encode(arrival, forKey: .arrival)
+        try c.encodeIfPresent(prefillStart, forKey: .prefillStart)
+        try c.encodeIfPresent(firstToken, forKey: .firstToken)
+        try c.encodeIfPresent(finish, forKey: .finish)
+        try c.encodeIfPresent(queueWait, forKey: .queueWait)
+        try c.encodeIfPresent(ttft, forKey: .ttft)
+        try c.encodeIfPresent(tpot, forKey: .tpot)
+        try c.encodeIfPresent(endToEnd, forKey: .endToEnd)
+        try c.encodeIfPresent(prefillUnit, forKey: .prefillUnit)
+        try c.encodeIfPresent(decodeUnit, forKey: .decodeUnit)
+        try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(cachedTokens, forKey: .cachedTokens)
+        try c.encode(outputTokens, forKey: .outputTokens)
+        try c.encode(gpuActiveJoules, forKey: .gpuActiveJoules)
+        try c.encode(gpuIdleJoules, forKey: .gpuIdleJoules)
+        try c.encode(hostJoules, forKey: .hostJoules)
+        try c.encode(facilityOverheadJoules, forKey: .facilityOverheadJoules)
+        try c.encode(facilityJoules, forKey: .facilityJoules)
+        try c.encode(itJoules, forKey: .itJoules)
+        try c.encode(meanPowerWatts, forKey: .meanPowerWatts)
+        try c.encode(gpuSeconds, forKey: .gpuSeconds)
+        try c.encode(intensityGramsPerKWh, forKey: .intensityGramsPerKWh)
+        try c.encode(operationalCarbonGrams, forKey: .operationalCarbonGrams)
+        try c.encode(embodiedCarbonGrams, forKey: .embodiedCarbonGrams)
+        try c.encode(totalCarbonGrams, forKey: .totalCarbonGrams)
+    }
+}
+
+/// Energy one unit drew over one accounting interval, by kind. Joules are IT energy unless named.
+public struct ClusterInterval: Hashable, Sendable, Codable {
+    public var unit: Int
+    public var role: UnitRole
+    public var start: Double
+    public var end: Double
+    public var gpuActiveJoules: Double
+    public var hostActiveJoules: Double
+    public var gpuIdleJoules: Double
+    public var hostIdleJoules: Double
+    public var facilityJoules: Double
+    public var operationalCarbonGrams: Double
+    public var gpuSeconds: Double
+    /// Share of the interval the unit spent in steps.
+    public var busyFraction: Double
+    /// Seconds the unit was in service during the interval.
+    public var inServiceSeconds: Double
+    /// Nodes in the unit.
+    public var nodes: Int
+    /// IT energy.
+    public var itJoules: Double { gpuActiveJoules + hostActiveJoules + gpuIdleJoules + hostIdleJoules }
+}

@@ -1,0 +1,67 @@
+/// What a run served and what it cost, as `joule simulate` reports it.
+///
+/// Latencies (`ttft…`, `tpot…`, `e2e…`, `queueWait…`) are seconds, from a bounded-memory sketch
+/// accurate to 0.5 %. `energyKWh` is the facility energy of every unit in service over the run;
+/// `conservationResidual` is |Σ request energy + in-flight + unattributed − cluster energy| ÷ cluster energy.
+public struct RunSummary: Hashable, Sendable, Codable {
+    public var scenario: String
+    public var seed: UInt64
+    /// Requests that finished.
+    public var requests: Int
+    /// Requests still in the system when the run ended.
+    public var inFlightRequests: Int
+    /// Prompt tokens of the finished requests (cached ones included), and of those, cached.
+    public var inputTokens: Int
+    public var cachedTokens: Int
+    /// Output tokens of the finished requests.
+    public var outputTokens: Int
+    public var simulatedSeconds: Double
+    /// Prompt tokens served per second per prefill node (per node of the pool doing prefill).
+    public var prefillTokensPerSecondPerNode: Double
+    /// Output tokens produced per second per decode node.
+    public var decodeTokensPerSecondPerNode: Double
+    public var ttftP50: Double?
+    public var ttftP99: Double?
+    public var tpotP50: Double?
+    public var tpotP99: Double?
+    public var e2eP50: Double?
+    public var e2eP99: Double?
+    public var queueWaitP50: Double?
+    public var queueWaitP99: Double?
+    /// Facility energy of the cluster over the run.
+    public var energyKWh: Double
+    /// IT energy (GPUs and hosts) of the cluster.
+    public var itEnergyKWh: Double
+    public var gpuActiveKWh: Double
+    public var gpuIdleKWh: Double
+    public var hostKWh: Double
+    public var facilityOverheadKWh: Double
+    /// Operational plus embodied emissions of the cluster.
+    public var carbonKg: Double
+    public var operationalCarbonKg: Double
+    public var embodiedCarbonKg: Double
+    /// Energy-weighted grid intensity over the run, gCO₂e/kWh.
+    public var meanIntensityGramsPerKWh: Double
+    /// Finished requests' facility energy per output token.
+    public var joulesPerOutputToken: Double
+    /// Finished requests' mean facility energy, in Wh.
+    public var whPerRequest: Double
+    /// Finished requests' mean total carbon, in g.
+    public var carbonGramsPerRequest: Double
+    /// Energy of requests in flight at the end (part of the conservation sum).
+    public var inFlightEnergyKWh: Double
+    /// Idle energy no request could carry (the cluster did no work after it).
+    public var unattributedEnergyKWh: Double
+    public var conservationResidual: Double
+    /// Mean nodes in service, and GPU-hours.
+    public var meanNodes: Double
+    public var gpuHours: Double
+    /// Batch steps simulated, and distinct step shapes the cost model evaluated.
+    public var steps: Int
+    public var stepShapesCosted: Int
+    /// Wall-clock time of the simulation (the only field that differs between identical runs).
+    public var wallSeconds: Double
+    public var attributionPolicy: String
+    public var carbonRegion: String
+    public var carbonSignal: String
+}

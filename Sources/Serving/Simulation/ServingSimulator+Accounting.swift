@@ -1,0 +1,240 @@
+import Accounting
+
+/// Running counts for the summary.
+struct RunStatistics {
+    var arrived = 0
+    var finished = 0
+    var inputTokens = 0
+    var cachedTokens = 0
+    var outputTokens = 0
+    var steps = 0
+    var prefillTokensServed = 0
+    var outputTokensProduced = 0
+    var ttft = QuantileSketch()
+    var tpot = QuantileSketch()
+    var e2e = QuantileSketch()
+    var queueWait = QuantileSketch()
+    var finishedFacilityJoules = 0.0
+    var finishedCarbonGrams = 0.0
+    var inFlightFacilityJoules = 0.0
+    // Cluster totals, from the intervals (IT joules unless named).
+    var gpuActive = 0.0
+    var hostActive = 0.0
+    var gpuIdle = 0.0
+    var hostIdle = 0.0
+    var operationalCarbon = 0.0
+    var gpuSeconds = 0.0
+    var nodeSecondsByRole: [UnitRole: Double] = [:]
+}
+
+/// Energy accrual, interval closes and the attribution of idle energy; records and the summary.
+extension ServingSimulator {
+    func intensity(at t: Double) -> Double {
+        scenario.carbon.intensity(atEpochSeconds: scenario.startEpochSeconds + t).gramsPerKWh
+    }
+
+    /// Adds what unit `u` drew from its last accrual up to `t` to its interval account and to the
+    /// requests it was serving: idle draw, or the running step's draw shared by its batch.
+    mutating func accrue(_ u: Int, to t: Double) {
+        let dt = t - units[u].accruedUntil
+        guard dt > 0, units[u].inService else {
+            if units[u].accruedUntil < t { units[u].accruedUntil = t }
+            return
+        }
+        let model = models[units[u].pool]
+        let gramsPerJoule = intensity(at: units[u].accruedUntil) * pue / 3.6e6
+        let gpuSeconds = Double(model.gpus) * dt
+        units[u].account.inServiceSeconds += dt
+        if !units[u].stepping {
+            let gpu = model.idleGPUWatts * dt
+            let host = model.idleHostWatts * dt
+            units[u].account.idle += Overhead(
+                gpuIdleJoules: gpu, hostIdleJoules: host, carbonGrams: (gpu + host) * gramsPerJoule, gpuSeconds: gpuSeconds
+            )
+        } else {
+            let gpu = units[u].stepGPUWatts * dt
+            let host = units[u].stepHostWatts * dt
+            let carbon = (gpu + host) * gramsPerJoule
+            let grams = intensity(at: units[u].accruedUntil)
+            units[u].account.gpuActive += gpu
+            units[u].account.hostActive += host
+            units[u].account.activeCarbon += carbon
+            units[u].account.activeGpuSeconds += gpuSeconds
+            units[u].account.busySeconds += dt
+            if units[u].stepIsPrefill {
+                let total = Double(units[u].chunkTokens)
+                for (slot, tokens) in units[u].chunks {
+                    let f = Double(tokens) / total
+                    flights[Int(slot)].direct += Share(
+                        gpuActiveJoules: gpu * f, hostActiveJoules: host * f, carbonGrams: carbon * f,
+                        gpuSeconds: gpuSeconds * f, stepSeconds: dt, intensitySeconds: dt * grams
+                    )
+                    units[u].pieces.append((slot, gpu * f))
+                }
+            } else {
+                let b = Double(units[u].stepBatch)
+                units[u].totals += Share(
+                    gpuActiveJoules: gpu / b, hostActiveJoules: host / b, carbonGrams: carbon / b,
+                    gpuSeconds: gpuSeconds / b, stepSeconds: dt, intensitySeconds: dt * grams
+                )
+            }
+        }
+        units[u].accruedUntil = t
+    }
+
+    /// Closes the accounting interval ending at `t`: attributes each unit's idle energy to the
+    /// requests it served in the interval (in proportion to GPU active energy), pools the idle energy
+    /// of units that did no work over the whole cluster's requests, emits the units' interval
+    /// records, and writes the records of requests that finished in the interval.
+    mutating func closeInterval(at t: Double, onRecord: (RequestRecord) -> Void, onInterval: (ClusterInterval) -> Void) {
+        for u in units.indices where units[u].inService { accrue(u, to: t) }
+        var pooled = carry
+        var totalActive = 0.0
+        for u in units.indices {
+            if units[u].account.gpuActive > 0 {
+                totalActive += units[u].account.gpuActive
+            } else {
+                pooled += units[u].account.idle
+            }
+        }
+        let poolRatio = totalActive > 0 ? pooled * (1 / totalActive) : Overhead()
+        carry = totalActive > 0 ? Overhead() : pooled
+        for u in units.indices {
+            let account = units[u].account
+            if account.gpuActive > 0 {
+                let ratio = account.idle * (1 / account.gpuActive) + poolRatio
+                for (slot, joules) in units[u].pieces {
+                    flights[Int(slot)].overhead += ratio * joules
+                }
+                let a = units[u].totals.gpuActiveJoules
+                for slot in units[u].batch {
+                    let i = Int(slot)
+                    flights[i].overhead += ratio * (a - flights[i].mark)
+                    flights[i].mark = a
+                }
+            }
+            units[u].pieces.removeAll(keepingCapacity: true)
+            if account.inServiceSeconds > 0 {
+                record(interval: account, unit: u, start: intervalStart, end: t, onInterval: onInterval)
+            }
+            units[u].account = IntervalAccount()
+        }
+        intervalStart = t
+        for slot in awaiting {
+            let r = makeRecord(slot, inFlight: false)
+            stats.finished += 1
+            stats.inputTokens += r.promptTokens
+            stats.cachedTokens += r.cachedTokens
+            stats.outputTokens += r.outputTokens
+            stats.finishedFacilityJoules += r.facilityJoules
+            stats.finishedCarbonGrams += r.totalCarbonGrams
+            if let v = r.ttft { stats.ttft.add(v) }
+            if let v = r.tpot { stats.tpot.add(v) }
+            if let v = r.endToEnd { stats.e2e.add(v) }
+            if let v = r.queueWait { stats.queueWait.add(v) }
+            onRecord(r)
+            freeSlots.append(slot)
+        }
+        awaiting.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func record(interval a: IntervalAccount, unit u: Int, start: Double, end: Double, onInterval: (ClusterInterval) -> Void) {
+        let nodes = models[units[u].pool].nodes
+        stats.gpuActive += a.gpuActive
+        stats.hostActive += a.hostActive
+        stats.gpuIdle += a.idle.gpuIdleJoules
+        stats.hostIdle += a.idle.hostIdleJoules
+        stats.operationalCarbon += a.activeCarbon + a.idle.carbonGrams
+        stats.gpuSeconds += a.activeGpuSeconds + a.idle.gpuSeconds
+        stats.nodeSecondsByRole[units[u].role, default: 0] += a.inServiceSeconds * Double(nodes)
+        onInterval(ClusterInterval(
+            unit: u, role: units[u].role, start: start, end: end, gpuActiveJoules: a.gpuActive, hostActiveJoules: a.hostActive,
+            gpuIdleJoules: a.idle.gpuIdleJoules, hostIdleJoules: a.idle.hostIdleJoules, facilityJoules: a.itJoules * pue,
+            operationalCarbonGrams: a.activeCarbon + a.idle.carbonGrams, gpuSeconds: a.activeGpuSeconds + a.idle.gpuSeconds,
+            busyFraction: a.inServiceSeconds > 0 ? a.busySeconds / a.inServiceSeconds : 0, inServiceSeconds: a.inServiceSeconds, nodes: nodes
+        ))
+    }
+
+    func makeRecord(_ slot: Int32, inFlight: Bool) -> RequestRecord {
+        let f = flights[Int(slot)]
+        let host = f.direct.hostActiveJoules + f.overhead.hostIdleJoules
+        let it = f.direct.gpuActiveJoules + f.overhead.gpuIdleJoules + host
+        let facility = it * pue
+        let lifetime = (inFlight ? now : f.finish) - f.request.arrival
+        return RequestRecord(
+            id: f.request.id, inFlight: inFlight, arrival: f.request.arrival,
+            prefillStart: f.prefillStart >= 0 ? f.prefillStart : nil,
+            firstToken: f.firstToken >= 0 ? f.firstToken : nil,
+            finish: inFlight ? nil : f.finish,
+            prefillUnit: f.prefillUnit >= 0 ? Int(f.prefillUnit) : nil,
+            decodeUnit: f.decodeUnit >= 0 ? Int(f.decodeUnit) : nil,
+            promptTokens: f.request.promptTokens, cachedTokens: f.request.cachedTokens, outputTokens: f.request.outputTokens,
+            gpuActiveJoules: f.direct.gpuActiveJoules, gpuIdleJoules: f.overhead.gpuIdleJoules, hostJoules: host,
+            facilityOverheadJoules: facility - it, facilityJoules: facility,
+            gpuSeconds: f.direct.gpuSeconds + f.overhead.gpuSeconds,
+            intensityGramsPerKWh: f.direct.stepSeconds > 0 ? f.direct.intensitySeconds / f.direct.stepSeconds : intensity(at: f.request.arrival),
+            operationalCarbonGrams: f.direct.carbonGrams + f.overhead.carbonGrams,
+            embodiedCarbonGrams: scenario.embodied.share(gpuSeconds: f.direct.gpuSeconds + f.overhead.gpuSeconds).grams,
+            meanPowerWatts: lifetime > 0 ? facility / lifetime : 0
+        )
+    }
+
+    /// Settles and writes the requests still in the system at the end, in id order.
+    mutating func drainInFlight(onRecord: (RequestRecord) -> Void) -> Int {
+        var live: [Int32] = []
+        var free = Set(freeSlots)
+        free.formUnion(awaiting)
+        for slot in flights.indices.map(Int32.init) where !free.contains(slot) { live.append(slot) }
+        for u in units.indices {
+            for slot in units[u].batch {
+                flights[Int(slot)].direct += units[u].totals - flights[Int(slot)].joinTotals
+                flights[Int(slot)].joinTotals = units[u].totals
+            }
+        }
+        live.sort { flights[Int($0)].request.id < flights[Int($1)].request.id }
+        for slot in live {
+            let r = makeRecord(slot, inFlight: true)
+            stats.inFlightFacilityJoules += r.facilityJoules
+            onRecord(r)
+        }
+        return live.count
+    }
+
+    func summary(inFlight: Int) -> RunSummary {
+        let s = stats
+        let it = s.gpuActive + s.hostActive + s.gpuIdle + s.hostIdle
+        let facility = it * pue
+        let unattributed = (carry.gpuIdleJoules + carry.hostIdleJoules) * pue
+        let accounted = s.finishedFacilityJoules + s.inFlightFacilityJoules + unattributed
+        let embodied = scenario.embodied.share(gpuSeconds: s.gpuSeconds).grams
+        let prefillRole: UnitRole = models[entryPool].pool.role
+        let decodeRole: UnitRole = models[decodePool].pool.role
+        let prefillNodeSeconds = s.nodeSecondsByRole[prefillRole] ?? 0
+        let decodeNodeSeconds = s.nodeSecondsByRole[decodeRole] ?? 0
+        let nodeSeconds = s.nodeSecondsByRole.values.reduce(0, +)
+        return RunSummary(
+            scenario: scenario.name, seed: scenario.seed, requests: s.finished, inFlightRequests: inFlight,
+            inputTokens: s.inputTokens, cachedTokens: s.cachedTokens, outputTokens: s.outputTokens, simulatedSeconds: now,
+            prefillTokensPerSecondPerNode: prefillNodeSeconds > 0 ? Double(s.prefillTokensServed) / prefillNodeSeconds : 0,
+            decodeTokensPerSecondPerNode: decodeNodeSeconds > 0 ? Double(s.outputTokensProduced) / decodeNodeSeconds : 0,
+            ttftP50: s.ttft.quantile(0.5), ttftP99: s.ttft.quantile(0.99),
+            tpotP50: s.tpot.quantile(0.5), tpotP99: s.tpot.quantile(0.99),
+            e2eP50: s.e2e.quantile(0.5), e2eP99: s.e2e.quantile(0.99),
+            queueWaitP50: s.queueWait.quantile(0.5), queueWaitP99: s.queueWait.quantile(0.99),
+            energyKWh: facility / 3.6e6, itEnergyKWh: it / 3.6e6,
+            gpuActiveKWh: s.gpuActive / 3.6e6, gpuIdleKWh: s.gpuIdle / 3.6e6, hostKWh: (s.hostActive + s.hostIdle) / 3.6e6,
+            facilityOverheadKWh: (facility - it) / 3.6e6,
+            carbonKg: (s.operationalCarbon + embodied) / 1e3, operationalCarbonKg: s.operationalCarbon / 1e3, embodiedCarbonKg: embodied / 1e3,
+            meanIntensityGramsPerKWh: facility > 0 ? s.operationalCarbon / (facility / 3.6e6) : 0,
+            joulesPerOutputToken: s.outputTokens > 0 ? s.finishedFacilityJoules / Double(s.outputTokens) : 0,
+            whPerRequest: s.finished > 0 ? s.finishedFacilityJoules / 3600 / Double(s.finished) : 0,
+            carbonGramsPerRequest: s.finished > 0 ? s.finishedCarbonGrams / Double(s.finished) : 0,
+            inFlightEnergyKWh: s.inFlightFacilityJoules / 3.6e6, unattributedEnergyKWh: unattributed / 3.6e6,
+            conservationResidual: facility > 0 ? abs(accounted - facility) / facility : 0,
+            meanNodes: now > 0 ? nodeSeconds / now : 0, gpuHours: s.gpuSeconds / 3600,
+            steps: s.steps, stepShapesCosted: models.map(\.memoisedShapes).reduce(0, +), wallSeconds: 0,
+            attributionPolicy: scenario.attribution.rawValue, carbonRegion: scenario.carbon.region,
+            carbonSignal: scenario.carbon.signal.rawValue
+        )
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Hardware
+import MoE
+import Units
+
+/// The cost side of one pool's deployment unit: its size, its KV capacity, what idling draws,
+/// and what a batch step costs (memoised by batch shape).
+struct UnitModel {
+    let pool: PoolSpec
+    let costModel: StepCostModel
+    let gpus: Int
+    let nodes: Int
+    /// Attention data-parallel ranks (GPUs ÷ tensor-parallel degree).
+    let ranks: Int
+    /// KV-cache capacity of one rank, in tokens.
+    let kvTokensPerRank: Int
+    /// KV-cache capacity of the unit, in tokens.
+    let kvTokens: Int
+    let maxBatch: Int
+    let tokenBudget: Int
+    /// Draw of the unit with nothing to do: GPUs at idle, host at idle.
+    let idleGPUWatts: Double
+    let idleHostWatts: Double
+    let activeHostWatts: Double
+    /// KV-cache bytes per token of one sequence (whole model, all layers).
+    let kvBytesPerToken: Double
+
+    private var decodeMemo: [DecodeKey: StepCost] = [:]
+    private var prefillMemo: [PrefillKey: StepCost] = [:]
+
+    /// What one step costs the unit.
+    struct StepCost {
+        /// Step duration, in seconds.
+        var seconds: Double
+        /// Draw of all the unit's GPUs together, in watts.
+        var gpuWatts: Double
+        /// Draw of all the unit's hosts together, in watts.
+        var hostWatts: Double
+    }
+
+    private struct DecodeKey: Hashable {
+        var batch: Int
+        var contextBucket: Int
+    }
+
+    private struct PrefillKey: Hashable {
+        var sequences: Int
+        var computedBucket: Int
+        var prefixBucket: Int
+    }
+
+    /// Buckets a positive quantity on a 1 % geometric grid.
+    static func bucket(_ x: Double) -> Int { x < 1 ? -1 : Int((log(x) / log(1.01)).rounded()) }
+    static func representative(_ bucket: Int) -> Double { bucket < 0 ? 0 : pow(1.01, Double(bucket)) }
+
+    init(pool: PoolSpec, model: ModelArchitecture, node: NodeSpec, site: SiteSpec) {
+        self.pool = pool
+        costModel = StepCostModel(model: model, node: node, site: site, deployment: pool.deployment)
+        gpus = pool.deployment.gpus
+        nodes = pool.deployment.nodes(on: node)
+        ranks = max(1, gpus / pool.deployment.tensorParallel)
+        kvBytesPerToken = model.kvCacheBytesPerToken
+        let free = node.gpu.memoryBytes * (1 - pool.memoryReserveFraction) - costModel.weightBytesPerGPU
+        let perRank = free * Double(pool.deployment.tensorParallel) / model.kvCacheBytesPerToken
+        kvTokensPerRank = max(0, Int(perRank.rounded(.down)))
+        kvTokens = kvTokensPerRank * ranks
+        maxBatch = pool.maxBatchPerRank * ranks
+        tokenBudget = pool.tokenBudgetPerRank * ranks
+        idleGPUWatts = node.gpu.power.idle.watts * Double(gpus)
+        idleHostWatts = node.hostIdle.watts * Double(nodes)
+        activeHostWatts = node.hostActive.watts * Double(nodes)
+    }
+
+    /// A decode step of `batch` sequences whose mean context is `meanContext` tokens.
+    mutating func decodeStep(batch: Int, meanContext: Double) -> StepCost {
+        let key = DecodeKey(batch: batch, contextBucket: Self.bucket(meanContext))
+        if let hit = decodeMemo[key] { return hit }
+        let workload = StepWorkload.decode(sequences: Double(batch) / Double(ranks), context: max(1, Self.representative(key.contextBucket)))
+        let cost = stepCost(costModel.estimate(workload))
+        decodeMemo[key] = cost
+        return cost
+    }
+
+    /// A prefill step of `sequences` chunks computing `computed` tokens after `prefix` tokens already in
+    /// the KV cache (cached or computed by earlier chunks), all summed over the unit.
+    mutating func prefillStep(sequences: Int, computed: Int, prefix: Int) -> StepCost {
+        let key = PrefillKey(sequences: sequences, computedBucket: Self.bucket(Double(computed)), prefixBucket: Self.bucket(Double(prefix)))
+        if let hit = prefillMemo[key] { return hit }
+        let r = Double(ranks)
+        let c = max(1, Self.representative(key.computedBucket))
+        let p = Self.representative(key.prefixBucket)
+        let workload = StepWorkload(
+            phase: .prefill, sequences: Double(sequences) / r, computedTokens: c / r, cachedTokens: p / r,
+            meanContext: (c + p) / Double(sequences)
+        )
+        let cost = stepCost(costModel.estimate(workload))
+        prefillMemo[key] = cost
+        return cost
+    }
+
+    private func stepCost(_ e: StepEstimate) -> StepCost {
+        StepCost(seconds: e.stepTime.seconds, gpuWatts: e.gpuPower.watts * Double(gpus), hostWatts: activeHostWatts)
+    }
+
+    /// Time to move `tokens` tokens of KV cache from a prefill rank to a decode rank over one GPU's NIC.
+    func kvTransferSeconds(tokens: Int) -> Double {
+        let a2a = costModel.node.allToAll
+        return a2a.baseLatency.seconds + Double(tokens) * kvBytesPerToken / a2a.infinibandBytesPerSecond
+    }
+
+    /// Distinct step shapes costed so far.
+    var memoisedShapes: Int { decodeMemo.count + prefillMemo.count }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Serving
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Simulate serving a workload on a cluster, with every request's energy and carbon.",
+        discussion: """
+        Runs a scenario (a file, or a name from Data/scenarios) through the discrete-event serving \
+        simulator and prints what was served and what it cost. Every request's energy is its share \
+        of the steps it was in plus its share of idle and host energy; the shares add up to the \
+        cluster's energy (conservationResidual). Flags override the scenario's fields. Latencies are \
+        in seconds.
+
+        Examples:
+          joule simulate --scenario deepseek-v3-day --duration 600
+          joule simulate --scenario mixtral-single-node --json
+          joule simulate --scenario azure-conversation-deepseek --trace ../shared/data/traces/AzureLLMInferenceTrace_conv.csv --requests-out requests.csv
+          joule simulate --scenario my-scenario.yaml --seed 7 --requests-out requests.jsonl
+        """
+    )
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "Scenario file, or the name of one in Data/scenarios.") var scenario: String
+    @Option(help: "Replay this trace instead of the scenario's workload.") var trace: String?
+    @Option(name: .customLong("trace-format"), help: "The trace's layout: azure, mooncake, joule-csv or joule-jsonl (default: from the file name).")
+    var traceFormat: TraceFormat?
+    @Option(help: "Simulated seconds to run (default: the scenario's; a trace runs until its last request finishes).") var duration: Double?
+    @Option(help: "Random seed for generated workloads.") var seed: UInt64?
+    @Flag(help: "Print the summary as JSON.") var json = false
+    @Option(name: .customLong("requests-out"), help: "Write every request's record to FILE.csv or FILE.jsonl.") var requestsOut: String?
+    @Flag(name: .customLong("skip-bad-lines"), help: "Count and skip malformed trace lines instead of stopping at the first.") var skipBadLines = false
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let (summary, skipped) = try failing {
+            let (library, directory) = try Composition.library(data)
+            let path = try Catalog.scenarioPath(scenario, dataDirectory: directory)
+            let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: directory)
+            let prepared = try Catalog.prepare(loaded, overrides: RunOverrides(
+                trace: trace, traceFormat: traceFormat, duration: duration, seed: seed, skipBadLines: skipBadLines
+            ))
+            let writer = try requestsOut.map { try RecordWriter(path: $0) }
+            let bar = ProgressBar(label: "simulating \(prepared.scenario.name)")
+            var result = try prepared.run(onRecord: { writer?.write($0) }, progress: bar.update)
+            bar.finish()
+            writer?.close()
+            result.wallSeconds = (clock.now - started).seconds
+            return (result, (prepared.skippedLines, prepared.skippedExamples))
+        }
+        if skipped.0 > 0 {
+            let examples = skipped.1.map { "  \($0.description)" }.joined(separator: "\n")
+            FileHandle.standardError.write(Data("warning: skipped \(skipped.0) malformed trace line(s); first:\n\(examples)\n".utf8))
+        }
+        print(json ? try jsonText(summary) : summary.text)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+extension RunSummary {
+    /// The summary as a short human-readable report.
+    var text: String {
+        func f(_ v: Double, _ digits: Int = 1) -> String { v.formatted(.number.precision(.fractionLength(digits)).grouping(.automatic)) }
+        func ms(_ v: Double?) -> String { v.map { f($0 * 1000, 1) + " ms" } ?? "–" }
+        func s(_ v: Double?) -> String { v.map { f($0, 2) + " s" } ?? "–" }
+        return """
+        Scenario \(scenario) (seed \(seed)): \(f(simulatedSeconds, 0)) s simulated in \(f(wallSeconds, 2)) s
+        Requests     \(requests.formatted()) finished, \(inFlightRequests.formatted()) in flight at the end
+        Tokens       \(inputTokens.formatted()) input (\(cachedTokens.formatted()) cached), \(outputTokens.formatted()) output
+        Throughput   prefill \(f(prefillTokensPerSecondPerNode, 0)) input tokens/s per node · decode \(f(decodeTokensPerSecondPerNode, 0)) output tokens/s per node
+        Latency      TTFT p50 \(s(ttftP50)), p99 \(s(ttftP99)) · TPOT p50 \(ms(tpotP50)), p99 \(ms(tpotP99)) · end-to-end p50 \(s(e2eP50)), p99 \(s(e2eP99))
+        Cluster      \(f(meanNodes, 1)) nodes on average, \(f(gpuHours, 1)) GPU-hours
+        Energy       \(f(energyKWh, 2)) kWh at the facility = GPU active \(f(gpuActiveKWh, 2)) + GPU idle \(f(gpuIdleKWh, 2)) + host \(f(hostKWh, 2)) + PUE overhead \(f(facilityOverheadKWh, 2))
+        Per request  \(f(whPerRequest, 3)) Wh, \(f(carbonGramsPerRequest, 3)) gCO2e · \(f(joulesPerOutputToken, 3)) J per output token
+        Carbon       \(f(carbonKg, 2)) kgCO2e = operational \(f(operationalCarbonKg, 2)) (\(carbonRegion), \(carbonSignal), \(f(meanIntensityGramsPerKWh, 1)) g/kWh) + embodied \(f(embodiedCarbonKg, 2))
+        Accounting   \(attributionPolicy); requests + in flight + unattributed = cluster energy to \(conservationResidual.formatted(.number.precision(.significantDigits(2)))) (relative)
+        """
+    }
+}
+extension TraceFormat: ExpressibleByArgument {}
