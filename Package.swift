@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Units"]),
         .testTarget(name: "MoETests", dependencies: ["MoE", "Hardware", "Units"]),
         .testTarget(name: "AccountingTests", dependencies: ["Accounting", "Units"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Accounting", "MoE", "Hardware", "Units"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Catalog", "Accounting", "MoE", "Hardware", "Units"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
     ],

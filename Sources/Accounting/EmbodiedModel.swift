@@ -40,8 +40,8 @@ public struct EmbodiedModel: Hashable, Sendable {
         CarbonMass(grams: 1e3 * (dieAreaSquareCentimetres * kilogramsPerSquareCentimetre + memoryGigabytes * kilogramsPerGigabyte))
     }
 
-    /// Seconds in the service life (365.25-day years).
-    public var lifetimeSeconds: Double { lifetimeYears * 365.25 * 86_400 }
+    /// Seconds in the service life, in 365-day years (8,760 h), as the SCI specification's worked example counts them.
+    public var lifetimeSeconds: Double { lifetimeYears * 365 * 86_400 }
 
     /// The share of one GPU's embodied emissions that `gpuSeconds` of use carries (SCI: TE × TiR / EL).
     public func share(gpuSeconds: Double) -> CarbonMass {

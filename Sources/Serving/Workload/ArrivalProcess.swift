@@ -5,6 +5,9 @@ public enum ArrivalProcess: Hashable, Sendable {
     /// Gamma-distributed gaps with coefficient of variation `cv` (> 1 is burstier than Poisson).
     case gamma(cv: Double)
 
+    /// A gap in operational time (mean 1); visible for tests of the distribution.
+    public func unitGapForTesting(_ rng: inout SplitMix64) -> Double { unitGap(&rng) }
+
     /// A gap in operational time (mean 1).
     func unitGap(_ rng: inout SplitMix64) -> Double {
         switch self {

@@ -179,7 +179,7 @@ public enum TraceParser {
         }
         func number(_ key: String, minimum: Double) throws -> Double {
             guard let value = object[key] else { throw TraceError(file: file, line: line, field: key, message: "missing") }
-            guard let n = value as? NSNumber, !(value is Bool), n.doubleValue.isFinite, n.doubleValue >= minimum else {
+            guard let n = value as? NSNumber, !isJSONBoolean(value), n.doubleValue.isFinite, n.doubleValue >= minimum else {
                 throw TraceError(file: file, line: line, field: key, message: "expected a number ≥ \(Int(minimum)), got \(value)")
             }
             return n.doubleValue
@@ -197,7 +197,7 @@ public enum TraceParser {
             if let raw = object["hash_ids"] {
                 guard let list = raw as? [Any] else { throw TraceError(file: file, line: line, field: "hash_ids", message: "expected a list of block ids") }
                 for item in list {
-                    guard let n = item as? NSNumber, !(item is Bool), n.doubleValue == n.doubleValue.rounded() else {
+                    guard let n = item as? NSNumber, !isJSONBoolean(item), n.doubleValue == n.doubleValue.rounded() else {
                         throw TraceError(file: file, line: line, field: "hash_ids", message: "expected whole-number block ids, got \(item)")
                     }
                     hashes.append(n.intValue)
@@ -217,6 +217,11 @@ public enum TraceParser {
             outputTokens: try count("outputTokens", minimum: 1), cachedTokens: cached, blockHashes: nil, line: line
         )
     }
+}
+
+/// Whether a value from `JSONSerialization` is `true` or `false` (on Linux, 0 and 1 also cast to `Bool`).
+private func isJSONBoolean(_ value: Any) -> Bool {
+    type(of: value) == Bool.self || String(describing: type(of: value)).contains("Boolean")
 }
 
 /// Wall-clock timestamps without a zone, read as UTC.
