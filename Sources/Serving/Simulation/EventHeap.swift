@@ -21,15 +21,31 @@ struct ScheduledEvent {
     }
 }
 
-/// A binary min-heap of events ordered by (time, kind, sequence).
-struct EventHeap {
-    private var items: [ScheduledEvent] = []
+/// Something a `MinHeap` can order.
+protocol HeapOrdered {
+    /// Whether `self` comes out of the heap before `other`.
+    func precedes(_ other: Self) -> Bool
+}
+
+extension ScheduledEvent: HeapOrdered {}
+
+/// A decode request's finishing step, ordered by step then slot.
+struct FinishingStep: HeapOrdered {
+    var step: Int
+    var slot: Int32
+
+    func precedes(_ other: FinishingStep) -> Bool { step != other.step ? step < other.step : slot < other.slot }
+}
+
+/// A binary min-heap over contiguous storage.
+struct MinHeap<Element: HeapOrdered> {
+    private var items: [Element] = []
 
     var isEmpty: Bool { items.isEmpty }
     var count: Int { items.count }
-    var top: ScheduledEvent? { items.first }
+    var top: Element? { items.first }
 
-    mutating func push(_ e: ScheduledEvent) {
+    mutating func push(_ e: Element) {
         items.append(e)
         var i = items.count - 1
         while i > 0 {
@@ -40,7 +56,7 @@ struct EventHeap {
         }
     }
 
-    mutating func pop() -> ScheduledEvent? {
+    mutating func pop() -> Element? {
         guard !items.isEmpty else { return nil }
         let first = items[0]
         let last = items.removeLast()
@@ -53,50 +69,6 @@ struct EventHeap {
                 var m = i
                 if l < items.count && items[l].precedes(items[m]) { m = l }
                 if r < items.count && items[r].precedes(items[m]) { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
-        }
-        return first
-    }
-}
-
-/// A min-heap of (key, value) pairs of integers, ties by value: decode finishing steps.
-struct IntPairHeap {
-    private var items: [(key: Int, value: Int32)] = []
-
-    var isEmpty: Bool { items.isEmpty }
-    var top: (key: Int, value: Int32)? { items.first }
-
-    private static func less(_ a: (key: Int, value: Int32), _ b: (key: Int, value: Int32)) -> Bool {
-        a.key != b.key ? a.key < b.key : a.value < b.value
-    }
-
-    mutating func push(key: Int, value: Int32) {
-        items.append((key, value))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard Self.less(items[i], items[parent]) else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> (key: Int, value: Int32)? {
-        guard !items.isEmpty else { return nil }
-        let first = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1
-                let r = l + 1
-                var m = i
-                if l < items.count && Self.less(items[l], items[m]) { m = l }
-                if r < items.count && Self.less(items[r], items[m]) { m = r }
                 if m == i { break }
                 items.swapAt(i, m)
                 i = m

@@ -121,9 +121,9 @@ extension ServingSimulator {
             units[u].stepCounter += 1
             units[u].sumContext += b
             stats.outputTokensProduced += b
-            while let top = units[u].finishing.top, top.key <= units[u].stepCounter {
+            while let top = units[u].finishing.top, top.step <= units[u].stepCounter {
                 _ = units[u].finishing.pop()
-                leaveDecode(u, slot: top.value)
+                leaveDecode(u, slot: top.slot)
                 finished += 1
             }
         }
@@ -159,7 +159,7 @@ extension ServingSimulator {
             flights[i].joinTotals = units[u].totals
             flights[i].mark = units[u].totals.gpuActiveJoules
             units[u].sumContext += flights[i].request.promptTokens + 1
-            units[u].finishing.push(key: units[u].stepCounter + flights[i].request.outputTokens - 1, value: slot)
+            units[u].finishing.push(FinishingStep(step: units[u].stepCounter + flights[i].request.outputTokens - 1, slot: slot))
         }
     }
 

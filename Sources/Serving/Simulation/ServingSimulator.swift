@@ -41,7 +41,7 @@ public struct ServingSimulator {
     var routing: any RoutingPolicy
     var flights: [Flight] = []
     var freeSlots: [Int32] = []
-    var heap = EventHeap()
+    var heap = MinHeap<ScheduledEvent>()
     var sequence = 0
     var awaiting: [Int32] = []
     var carry = Overhead()

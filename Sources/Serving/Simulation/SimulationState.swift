@@ -71,7 +71,7 @@ struct UnitState {
     /// KV tokens of requests routed here that are not yet in the batch (in transit or waiting).
     var pendingReserved = 0
     var batch: [Int32] = []
-    var finishing = IntPairHeap()
+    var finishing = MinHeap<FinishingStep>()
     var stepCounter = 0
     /// Running totals per batch slot: each decode step adds its share ÷ batch size.
     var totals = Share()
