@@ -66,13 +66,12 @@ public struct IntensitySeries: Hashable, Sendable {
     public func meanIntensity(fromEpochSeconds from: Double, to: Double) -> CarbonIntensity {
         precondition(to > from, "meanIntensity needs to > from, got \(from) … \(to)")
         var total = 0.0
-        var t = from
-        while t < to {
-            let here = intensity(atEpochSeconds: t)
-            let next = points.first { $0.epochSeconds > t }?.epochSeconds ?? to
-            let end = min(next, to)
-            total += here.gramsPerKWh * (end - t)
-            t = end
+        for (i, point) in points.enumerated() {
+            // Point i holds from its time (from −∞ for the first) to the next point's (to +∞ for the last).
+            let start = i == 0 ? -Double.infinity : point.epochSeconds
+            let end = i + 1 < points.count ? points[i + 1].epochSeconds : .infinity
+            let overlap = min(end, to) - max(start, from)
+            if overlap > 0 { total += point.intensity.gramsPerKWh * overlap }
         }
         return CarbonIntensity(gramsPerKWh: total / (to - from))
     }

@@ -59,7 +59,6 @@ extension Catalog {
         }
         switch workload {
         case .generator(let spec):
-            guard scenario.duration != nil else { throw SimulationError.durationRequired }
             return PreparedRun(scenario: scenario, traceRequests: nil, generator: spec, skippedLines: 0, skippedExamples: [])
         case .trace(let path, let fileFormat, let options):
             let format = overrides.traceFormat ?? fileFormat

@@ -35,9 +35,6 @@ struct ScenarioFile {
         let (topology, routing) = try deployment(try r.child("deployment"), model: model, node: node)
         let schedule = r.has("schedule") ? try nodeSchedule(try r.child("schedule")) : nil
         let workload = try workloadSource(try r.child("workload"), schedule: schedule)
-        if case .generator = workload, duration == nil {
-            throw r.error("duration", "missing: a generated workload needs a duration in seconds")
-        }
         let carbon = try carbonSeries(try r.child("carbon"))
         let embodiedID = try r.optionalString("embodied") ?? "llmcarbon-h800"
         let embodiedModels = try Catalog.loadEmbodiedModels(from: dataDirectory)

@@ -61,9 +61,19 @@ import Testing
         try expectFailure({ $0.replacingOccurrences(of: "model: mixtral-8x7b", with: "model: mixtral-9x9b") }, mentions: ["model", "mixtral-8x7b"])
         try expectFailure({ $0.replacingOccurrences(of: "cv: 2", with: "cv: lots") }, mentions: ["arrivals.cv", "expected a number"])
         try expectFailure({ $0.replacingOccurrences(of: "kind: colocated", with: "kind: sideways") }, mentions: ["deployment.kind", "disaggregated or colocated"])
-        try expectFailure({ $0.replacingOccurrences(of: "duration: 600\n", with: "") }, mentions: ["duration", "needs a duration"])
         try expectFailure({ $0.replacingOccurrences(of: "tp: 8", with: "tp: 3") }, mentions: ["deployment.colocated.tp"])
         try expectFailure({ $0.replacingOccurrences(of: "mean: 211, sigma: 1.0", with: "mean: 0, sigma: 1.0") }, mentions: ["output.mean"])
+    }
+
+    @Test func aGeneratedWorkloadNeedsADurationFromTheFileOrTheFlag() throws {
+        let original = try String(contentsOfFile: repositoryData + "/scenarios/mixtral-single-node.yaml", encoding: .utf8)
+        let loaded = try Self.load(try scratchScenario(original.replacingOccurrences(of: "duration: 600\n", with: "")))
+        #expect(loaded.scenario.duration == nil)
+        #expect {
+            _ = try Catalog.prepare(loaded, overrides: RunOverrides()).run(onRecord: { _ in })
+        } throws: { "\($0)".contains("needs a duration") || "\($0)".contains("--duration SECONDS") }
+        let summary = try Catalog.prepare(loaded, overrides: RunOverrides(duration: 5)).run(onRecord: { _ in })
+        #expect(summary.simulatedSeconds == 5)
     }
 
     @Test func intensitySeriesLoadFromCSVAndReportBadRows() throws {

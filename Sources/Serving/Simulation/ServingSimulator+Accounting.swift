@@ -42,7 +42,8 @@ extension ServingSimulator {
             return
         }
         let model = models[units[u].pool]
-        let gramsPerJoule = intensity(at: units[u].accruedUntil) * pue / 3.6e6
+        let grams = intensity(at: units[u].accruedUntil)
+        let gramsPerJoule = grams * pue / 3.6e6
         let gpuSeconds = Double(model.gpus) * dt
         units[u].account.inServiceSeconds += dt
         if !units[u].stepping {
@@ -55,7 +56,6 @@ extension ServingSimulator {
             let gpu = units[u].stepGPUWatts * dt
             let host = units[u].stepHostWatts * dt
             let carbon = (gpu + host) * gramsPerJoule
-            let grams = intensity(at: units[u].accruedUntil)
             units[u].account.gpuActive += gpu
             units[u].account.hostActive += host
             units[u].account.activeCarbon += carbon

@@ -88,7 +88,7 @@ public struct ServingSimulator {
     ) throws -> RunSummary {
         let end = scenario.duration ?? .infinity
         if !stream.isFinite && scenario.duration == nil { throw SimulationError.durationRequired }
-        applySchedule(at: 0, onRecord: onRecord)
+        applySchedule(at: 0)
         var nextArrival = stream.next()
         var boundary = scenario.intervalSeconds
         var scheduleChange = nextScheduleChange(after: 0)
@@ -113,7 +113,7 @@ public struct ServingSimulator {
                 closeInterval(at: boundary, onRecord: onRecord, onInterval: onInterval)
                 boundary += scenario.intervalSeconds
             } else if scheduleChange <= t {
-                applySchedule(at: t, onRecord: onRecord)
+                applySchedule(at: t)
                 scheduleChange = nextScheduleChange(after: t)
             } else if tHeap <= tArrival, let event = heap.pop() {
                 switch event.kind {
@@ -186,9 +186,9 @@ public struct ServingSimulator {
     }
 
     /// Puts units in or out of service to follow the schedule at `t`. Units leaving drain first.
-    mutating func applySchedule(at t: Double, onRecord: (RequestRecord) -> Void) {
+    mutating func applySchedule(at t: Double) {
         let nodes = scenario.schedule?.nodes(atEpochSeconds: scenario.startEpochSeconds + t).nodes
-        for (p, indices) in poolUnits.enumerated() {
+        for indices in poolUnits {
             let target = nodes.map { scenario.schedule!.units(peakUnits: indices.count, nodes: $0) } ?? indices.count
             for (rank, u) in indices.enumerated() {
                 if rank < target {
@@ -202,7 +202,6 @@ public struct ServingSimulator {
                     retireIfDrained(u)
                 }
             }
-            _ = p
         }
     }
 

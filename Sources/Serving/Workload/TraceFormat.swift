@@ -79,7 +79,6 @@ public enum TraceParser {
         var examples: [TraceError] = []
         var header: [String: Int] = [:]
         var lineNumber = 0
-        var firstEpoch: Double?
         var sawHeader = false
         // "\r\n" is one Character in Swift, so split on any newline rather than on "\n".
         for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
@@ -94,9 +93,7 @@ public enum TraceParser {
                         header = try csvHeader(fields, file: file, format: format)
                         continue
                     }
-                    let row = try csvRow(fields, header: header, file: file, line: lineNumber, format: format)
-                    if format == .azure && firstEpoch == nil { firstEpoch = row.arrival }
-                    rows.append(row)
+                    rows.append(try csvRow(fields, header: header, file: file, line: lineNumber, format: format))
                 case .mooncake, .jouleJSONL:
                     rows.append(try jsonRow(String(line), file: file, line: lineNumber, format: format))
                 }
@@ -106,8 +103,8 @@ public enum TraceParser {
                 if examples.count < 3 { examples.append(error) }
             }
         }
-        if format == .azure { firstEpoch = rows.map(\.arrival).min() }
-        return ParsedTrace(rows: rows, skippedLines: skipped, startEpochSeconds: firstEpoch, skippedExamples: examples)
+        let start = format == .azure ? rows.map(\.arrival).min() : nil
+        return ParsedTrace(rows: rows, skippedLines: skipped, startEpochSeconds: start, skippedExamples: examples)
     }
 
     private static func csvHeader(_ fields: [String], file: String, format: TraceFormat) throws -> [String: Int] {
