@@ -3,16 +3,22 @@ import PackageDescription
 
 // Joule: energy and carbon accounting for Mixture-of-Experts LLM serving.
 // Layers (see DESIGN.md): joule → Calibration/Catalog → Serving → MoE → Hardware → Accounting/Units.
-// Pure modules (Units, Accounting, Hardware, MoE, Serving, Calibration) do no I/O; Catalog reads Data/ and traces.
+// Pure modules (Units, Accounting, Hardware, MoE, Serving, Calibration) do no I/O; Catalog reads Data/ and traces;
+// Ledger stores runs in SQLite (GRDB); Daemon runs scenarios into the ledger as services.
 let package = Package(
     name: "Joule",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "joule", targets: ["joule"]),
+        .executable(name: "ledger-bench", targets: ["ledger-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
     ],
     targets: [
         .target(name: "Units"),
@@ -25,12 +31,35 @@ let package = Package(
             name: "Catalog",
             dependencies: ["Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", .product(name: "Yams", package: "Yams")]
         ),
+        .target(
+            name: "Ledger",
+            dependencies: [
+                "Serving", "Accounting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "Ledger", "Catalog", "Serving", "Accounting", "MoE",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "joule",
             dependencies: [
-                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units",
+                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .executableTarget(
+            name: "ledger-bench",
+            dependencies: ["Ledger", "Catalog", "Serving", "MoE", .product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
         .testTarget(name: "UnitsTests", dependencies: ["Units"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Units"]),
@@ -39,6 +68,8 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Catalog", "Accounting", "MoE", "Hardware", "Units"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Ledger", "Catalog", "Serving"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -16,14 +16,23 @@ public struct PreparedRun: Sendable {
         onRecord: (RequestRecord) -> Void, onInterval: (ClusterInterval) -> Void = { _ in },
         progress: ((Double) -> Void)? = nil
     ) throws -> RunSummary {
+        let hooks = RunHooks(progress: progress, expectedRequests: traceRequests?.count)
+        guard case .finished(let summary) = try run(onRecord: onRecord, onInterval: onInterval, hooks: hooks) else {
+            preconditionFailure("a run without a pace hook cannot stop early")
+        }
+        return summary
+    }
+
+    /// Runs the simulation with `hooks` (pacing, stopping, checkpoints, carbon refresh).
+    public func run(onRecord: (RequestRecord) -> Void, onInterval: (ClusterInterval) -> Void, hooks: RunHooks) throws -> RunOutcome {
         var simulator = try ServingSimulator(scenario: scenario)
         if let traceRequests {
             var stream = TraceStream(traceRequests)
-            return try simulator.run(&stream, onRecord: onRecord, onInterval: onInterval, progress: progress, expectedRequests: traceRequests.count)
+            return try simulator.run(&stream, onRecord: onRecord, onInterval: onInterval, hooks: hooks)
         }
         guard let generator else { preconditionFailure("a prepared run has either trace requests or a generator") }
         var stream = GeneratedStream(generator, startEpochSeconds: scenario.startEpochSeconds, seed: scenario.seed)
-        return try simulator.run(&stream, onRecord: onRecord, onInterval: onInterval, progress: progress)
+        return try simulator.run(&stream, onRecord: onRecord, onInterval: onInterval, hooks: hooks)
     }
 }
 

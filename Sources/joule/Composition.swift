@@ -2,6 +2,7 @@ import ArgumentParser
 import Calibration
 import Catalog
 import Foundation
+import Ledger
 import MoE
 import Serving
 
@@ -39,6 +40,8 @@ func failing<T>(_ body: () throws -> T) throws -> T {
     } catch let error as TraceError {
         throw CLIError(message: error.description)
     } catch let error as SimulationError {
+        throw CLIError(message: error.description)
+    } catch let error as LedgerError {
         throw CLIError(message: error.description)
     }
 }

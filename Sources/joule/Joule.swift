@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Joule: ParsableCommand {
+struct Joule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "joule",
         abstract: "Energy and carbon accounting for Mixture-of-Experts LLM serving.",
@@ -12,10 +12,12 @@ struct Joule: ParsableCommand {
         Examples:
           joule estimate step --model deepseek-v3 --hardware h800 --phase decode --ep 144 --batch-per-gpu 88 --context 4989
           joule estimate training --model deepseek-v3 --hardware h800 --gpus 2048 --pp 16 --ep 64 --tokens 14.8e12 --seq-len 4096 --global-batch 15360
-          joule simulate --scenario deepseek-v3-day --duration 600
+          joule simulate --scenario deepseek-v3-day --duration 600 --db joule.sqlite
+          joule daemon
+          joule audit verify --db joule.sqlite
           joule calibrate
         """,
-        subcommands: [Simulate.self, Estimate.self, Calibrate.self]
+        subcommands: [Simulate.self, DaemonCommand.self, Runs.self, Audit.self, Estimate.self, Calibrate.self]
     )
 }
 
@@ -23,4 +25,9 @@ struct Joule: ParsableCommand {
 struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data"), help: ArgumentHelp("Joule's Data directory (default: $JOULE_DATA, or the repository's Data/).", valueName: "dir"))
     var dataDirectory: String?
+}
+
+/// The ledger option every command that reads or writes the ledger takes.
+struct LedgerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The ledger (SQLite file).", valueName: "path")) var db = "joule.sqlite"
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import Ledger
 import Serving
 
 struct Simulate: ParsableCommand {
@@ -15,6 +16,7 @@ struct Simulate: ParsableCommand {
 
         Examples:
           joule simulate --scenario deepseek-v3-day --duration 600
+          joule simulate --scenario deepseek-v3-day --duration 600 --db joule.sqlite
           joule simulate --scenario mixtral-single-node --json
           joule simulate --scenario azure-conversation-deepseek --trace ../shared/data/traces/AzureLLMInferenceTrace_conv.csv --requests-out requests.csv
           joule simulate --scenario my-scenario.yaml --seed 7 --requests-out requests.jsonl
@@ -30,7 +32,44 @@ struct Simulate: ParsableCommand {
     @Option(help: "Random seed for generated workloads.") var seed: UInt64?
     @Flag(help: "Print the summary as JSON.") var json = false
     @Option(name: .customLong("requests-out"), help: "Write every request's record to FILE.csv or FILE.jsonl.") var requestsOut: String?
+    @Option(help: "Record the run (every request, every unit interval, the audit chain) in this ledger.") var db: String?
     @Flag(name: .customLong("skip-bad-lines"), help: "Count and skip malformed trace lines instead of stopping at the first.") var skipBadLines = false
+
+    /// Opens the ledger and records the start of this run.
+    private func startRecording(_ loaded: LoadedScenario, _ prepared: PreparedRun, ledgerPath: String) throws -> RunRecorder {
+        let ledger = try Ledger(path: ledgerPath)
+        var fields: [String] = []
+        if let trace { fields.append("\"trace\":\"\(trace)\"") }
+        if let traceFormat { fields.append("\"traceFormat\":\"\(traceFormat.rawValue)\"") }
+        if let duration { fields.append("\"duration\":\"\(duration)\"") }
+        if let seed { fields.append("\"seed\":\"\(seed)\"") }
+        let spec = RunSpec(
+            name: prepared.scenario.name, source: "simulate", scenarioFile: loaded.file, scenarioText: loaded.text,
+            overrides: "{" + fields.joined(separator: ",") + "}", seed: prepared.scenario.seed,
+            startEpochSeconds: prepared.scenario.startEpochSeconds, intervalSeconds: prepared.scenario.intervalSeconds
+        )
+        let run = try ledger.beginRun(spec, at: Date().timeIntervalSince1970)
+        return RunRecorder(ledger: ledger, run: run, startEpochSeconds: prepared.scenario.startEpochSeconds)
+    }
+
+    /// Commits the rest and marks the run finished (or failed, keeping what was committed).
+    private func finishRecording(_ recorder: RunRecorder, outcome: RunOutcome, writeError: Error?) throws {
+        let now = Date().timeIntervalSince1970
+        if let writeError {
+            try? recorder.ledger.setStatus(.failed, run: recorder.run, at: now, message: "\(writeError)")
+            throw writeError
+        }
+        do {
+            try recorder.commit(at: now)
+        } catch {
+            try? recorder.ledger.setStatus(.failed, run: recorder.run, at: now, message: "\(error)")
+            throw error
+        }
+        if case .finished(let summary) = outcome {
+            try recorder.ledger.setStatus(.finished, run: recorder.run, at: now, summary: try jsonText(summary))
+        }
+        FileHandle.standardError.write(Data("recorded as run \(recorder.run) in \(recorder.ledger.path): \(recorder.committedRequests.formatted()) requests in \(recorder.batches) audited batches\n".utf8))
+    }
 
     func run() throws {
         let clock = ContinuousClock()
@@ -44,9 +83,33 @@ struct Simulate: ParsableCommand {
             ))
             let writer = try requestsOut.map { try RecordWriter(path: $0) }
             let bar = ProgressBar(label: "simulating \(prepared.scenario.name)")
-            var result = try prepared.run(onRecord: { writer?.write($0) }, progress: bar.update)
+            let recorder = try db.map { try startRecording(loaded, prepared, ledgerPath: $0) }
+            var writeError: Error?
+            let hooks = RunHooks(
+                pace: recorder == nil ? nil : { _ in writeError == nil ? .proceed : .stop },
+                onCheckpoint: recorder.map { recorder in
+                    { checkpoint in
+                        recorder.set(checkpoint)
+                        guard writeError == nil, recorder.pendingRequests >= 20_000 else { return }
+                        do { try recorder.commit(at: Date().timeIntervalSince1970) } catch { writeError = error }
+                    }
+                },
+                progress: bar.update, expectedRequests: prepared.traceRequests?.count
+            )
+            let outcome = try prepared.run(
+                onRecord: { r in
+                    writer?.write(r)
+                    recorder?.add(r)
+                },
+                onInterval: { recorder?.add($0) },
+                hooks: hooks
+            )
             bar.finish()
             writer?.close()
+            if let recorder {
+                try finishRecording(recorder, outcome: outcome, writeError: writeError)
+            }
+            guard case .finished(var result) = outcome else { throw writeError ?? CLIError(message: "the run stopped early") }
             result.wallSeconds = (clock.now - started).seconds
             return (result, (prepared.skippedLines, prepared.skippedExamples))
         }

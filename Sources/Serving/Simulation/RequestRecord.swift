@@ -40,6 +40,36 @@ public struct RequestRecord: Hashable, Sendable, Encodable {
     /// Embodied emissions of the GPU-time it used.
     public var embodiedCarbonGrams: Double
 
+    public init(
+        id: Int, inFlight: Bool, arrival: Double, prefillStart: Double?, firstToken: Double?, finish: Double?,
+        prefillUnit: Int?, decodeUnit: Int?, promptTokens: Int, cachedTokens: Int, outputTokens: Int,
+        gpuActiveJoules: Double, gpuIdleJoules: Double, hostJoules: Double, facilityOverheadJoules: Double, facilityJoules: Double,
+        gpuSeconds: Double, intensityGramsPerKWh: Double, operationalCarbonGrams: Double, embodiedCarbonGrams: Double,
+        meanPowerWatts: Double
+    ) {
+        self.id = id
+        self.inFlight = inFlight
+        self.arrival = arrival
+        self.prefillStart = prefillStart
+        self.firstToken = firstToken
+        self.finish = finish
+        self.prefillUnit = prefillUnit
+        self.decodeUnit = decodeUnit
+        self.promptTokens = promptTokens
+        self.cachedTokens = cachedTokens
+        self.outputTokens = outputTokens
+        self.gpuActiveJoules = gpuActiveJoules
+        self.gpuIdleJoules = gpuIdleJoules
+        self.hostJoules = hostJoules
+        self.facilityOverheadJoules = facilityOverheadJoules
+        self.facilityJoules = facilityJoules
+        self.gpuSeconds = gpuSeconds
+        self.intensityGramsPerKWh = intensityGramsPerKWh
+        self.operationalCarbonGrams = operationalCarbonGrams
+        self.embodiedCarbonGrams = embodiedCarbonGrams
+        self.meanPowerWatts = meanPowerWatts
+    }
+
     /// Queue wait before its prefill started.
     public var queueWait: Double? { prefillStart.map { $0 - arrival } }
     /// Time to first token.

@@ -30,7 +30,7 @@ struct RunStatistics {
 /// Energy accrual, interval closes and the attribution of idle energy; records and the summary.
 extension ServingSimulator {
     func intensity(at t: Double) -> Double {
-        scenario.carbon.intensity(atEpochSeconds: scenario.startEpochSeconds + t).gramsPerKWh
+        carbon.intensity(atEpochSeconds: scenario.startEpochSeconds + t).gramsPerKWh
     }
 
     /// Adds what unit `u` drew from its last accrual up to `t` to its interval account and to the
@@ -133,6 +133,7 @@ extension ServingSimulator {
             if let v = r.endToEnd { stats.e2e.add(v) }
             if let v = r.queueWait { stats.queueWait.add(v) }
             onRecord(r)
+            recordsEmitted += 1
             freeSlots.append(slot)
         }
         awaiting.removeAll(keepingCapacity: true)
@@ -147,6 +148,7 @@ extension ServingSimulator {
         stats.operationalCarbon += a.activeCarbon + a.idle.carbonGrams
         stats.gpuSeconds += a.activeGpuSeconds + a.idle.gpuSeconds
         stats.nodeSecondsByRole[units[u].role, default: 0] += a.inServiceSeconds * Double(nodes)
+        intervalsEmitted += 1
         onInterval(ClusterInterval(
             unit: u, role: units[u].role, start: start, end: end, gpuActiveJoules: a.gpuActive, hostActiveJoules: a.hostActive,
             gpuIdleJoules: a.idle.gpuIdleJoules, hostIdleJoules: a.idle.hostIdleJoules, facilityJoules: a.itJoules * pue,
@@ -196,8 +198,36 @@ extension ServingSimulator {
             let r = makeRecord(slot, inFlight: true)
             stats.inFlightFacilityJoules += r.facilityJoules
             onRecord(r)
+            recordsEmitted += 1
+            freeSlots.append(slot)
         }
         return live.count
+    }
+
+    /// Where the books stand now (right after an interval close, or at the end of a run): what the
+    /// emitted records and intervals are, what the requests still held have drawn, and what idle
+    /// energy waits for an interval with work. Summed over the requests held, O(requests held).
+    func checkpoint() -> Checkpoint {
+        var held = Set(freeSlots)
+        held.formUnion(awaiting)
+        var pendingIT = 0.0
+        var pending = 0
+        for slot in flights.indices where !held.contains(Int32(slot)) {
+            let f = flights[slot]
+            pending += 1
+            pendingIT += f.direct.gpuActiveJoules + f.direct.hostActiveJoules + f.overhead.gpuIdleJoules + f.overhead.hostIdleJoules
+        }
+        for u in units.indices {
+            for slot in units[u].batch {
+                let open = units[u].totals - flights[Int(slot)].joinTotals
+                pendingIT += open.gpuActiveJoules + open.hostActiveJoules
+            }
+        }
+        return Checkpoint(
+            time: now, records: recordsEmitted, intervals: intervalsEmitted, pendingRequests: pending,
+            pendingFacilityJoules: pendingIT * pue,
+            unattributedFacilityJoules: (carry.gpuIdleJoules + carry.hostIdleJoules) * pue
+        )
     }
 
     func summary(inFlight: Int) -> RunSummary {

@@ -49,6 +49,11 @@ public struct ServingSimulator {
     var now = 0.0
     var intervalStart = 0.0
     let pue: Double
+    /// The grid intensity in use: the scenario's, until a run's `pace` hook supplies a newer series.
+    var carbon: IntensitySeries
+    /// Records and intervals emitted so far, for checkpoints.
+    var recordsEmitted = 0
+    var intervalsEmitted = 0
 
     /// Prepares a simulation of `scenario`, validating it whole.
     public init(scenario: ServingScenario) throws {
@@ -56,6 +61,7 @@ public struct ServingSimulator {
         guard problems.isEmpty else { throw SimulationError.invalidScenario(problems.map { "\($0.field): \($0.message)" }) }
         self.scenario = scenario
         self.pue = scenario.site.pue
+        self.carbon = scenario.carbon
         models = scenario.topology.pools.map { UnitModel(pool: $0, model: scenario.model, node: scenario.node, site: scenario.site) }
         routing = scenario.routing.make()
         for (p, pool) in scenario.topology.pools.enumerated() {
@@ -86,8 +92,25 @@ public struct ServingSimulator {
         progress: ((Double) -> Void)? = nil,
         expectedRequests: Int? = nil
     ) throws -> RunSummary {
+        let hooks = RunHooks(progress: progress, expectedRequests: expectedRequests)
+        guard case .finished(let summary) = try run(&stream, onRecord: onRecord, onInterval: onInterval, hooks: hooks) else {
+            preconditionFailure("a run without a pace hook cannot stop early")
+        }
+        return summary
+    }
+
+    /// Runs `stream` as `run(_:onRecord:onInterval:progress:expectedRequests:)` does, with `hooks`
+    /// to pace it, stop it, swap its carbon-intensity series and receive a checkpoint after every
+    /// interval close. A stopped run neither closes its open interval nor settles the requests in
+    /// flight: its last checkpoint says what they hold, and a deterministic re-run resumes it.
+    public mutating func run<S: RequestStream>(
+        _ stream: inout S,
+        onRecord: (RequestRecord) -> Void,
+        onInterval: (ClusterInterval) -> Void,
+        hooks: RunHooks
+    ) throws -> RunOutcome {
         let end = scenario.duration ?? .infinity
-        if !stream.isFinite && scenario.duration == nil { throw SimulationError.durationRequired }
+        if !stream.isFinite && scenario.duration == nil && !hooks.unbounded { throw SimulationError.durationRequired }
         applySchedule(at: 0)
         var nextArrival = stream.next()
         var boundary = scenario.intervalSeconds
@@ -104,14 +127,26 @@ public struct ServingSimulator {
                 break
             }
             precondition(t.isFinite, "the simulation has nothing left to do but has not ended (live requests: \(live))")
+            if let pace = hooks.pace {
+                switch pace(t) {
+                case .proceed: break
+                case .stop: return .stopped(at: now)
+                case .useCarbon(let series): carbon = series
+                }
+            }
             now = t
             events += 1
-            if let progress, events & 0x3FFF == 0 {
-                if end.isFinite { progress(now / end) } else if let n = expectedRequests, n > 0 { progress(Double(stats.finished) / Double(n)) }
+            if let progress = hooks.progress, events & 0x3FFF == 0 {
+                if end.isFinite {
+                    progress(now / end)
+                } else if let n = hooks.expectedRequests, n > 0 {
+                    progress(Double(stats.finished) / Double(n))
+                }
             }
             if boundary <= t {
                 closeInterval(at: boundary, onRecord: onRecord, onInterval: onInterval)
                 boundary += scenario.intervalSeconds
+                hooks.onCheckpoint?(checkpoint())
             } else if scheduleChange <= t {
                 applySchedule(at: t)
                 scheduleChange = nextScheduleChange(after: t)
@@ -129,8 +164,9 @@ public struct ServingSimulator {
         for u in units.indices where units[u].inService { accrue(u, to: now) }
         closeInterval(at: now, onRecord: onRecord, onInterval: onInterval)
         let inFlight = drainInFlight(onRecord: onRecord)
-        progress?(1)
-        return summary(inFlight: inFlight)
+        hooks.onCheckpoint?(checkpoint())
+        hooks.progress?(1)
+        return .finished(summary(inFlight: inFlight))
     }
 
     // MARK: - Arrivals and routing

@@ -1,0 +1,214 @@
+import Foundation
+import Serving
+
+/// How fast a daemon job runs simulated time against the wall clock.
+public enum Pacing: Hashable, Sendable, CustomStringConvertible {
+    /// One simulated second per wall second.
+    case realtime
+    /// `factor` simulated seconds per wall second.
+    case accelerated(Double)
+    /// As fast as the machine goes.
+    case max
+
+    /// Simulated seconds per wall second (infinite for `max`).
+    public var speed: Double {
+        switch self {
+        case .realtime: return 1
+        case .accelerated(let f): return f
+        case .max: return .infinity
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .realtime: return "realtime"
+        case .accelerated(let f): return "accelerated \(f.formatted())x"
+        case .max: return "max"
+        }
+    }
+
+    /// Reads `realtime`, `max`, `60x` or `accelerated 60`.
+    public init?(_ text: String) {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        switch t {
+        case "realtime", "real-time", "1x": self = .realtime
+        case "max", "maximum": self = .max
+        default:
+            var number = t
+            if number.hasPrefix("accelerated") { number = String(number.dropFirst("accelerated".count)).trimmingCharacters(in: CharacterSet(charactersIn: " :")) }
+            if number.hasSuffix("x") || number.hasSuffix("×") { number = String(number.dropLast()) }
+            guard let f = Double(number.trimmingCharacters(in: .whitespaces)), f.isFinite, f > 0 else { return nil }
+            self = .accelerated(f)
+        }
+    }
+}
+
+private extension Double {
+    func formatted() -> String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
+}
+
+/// When a daemon job's simulated clock starts.
+public enum JobStart: Hashable, Sendable {
+    /// At the wall-clock time the run begins (a measurement daemon's natural choice).
+    case now
+    /// At the scenario's own `start`.
+    case scenario
+    /// At this time (seconds since 1970, UTC).
+    case at(Double)
+}
+
+/// One scenario the daemon runs.
+public struct DaemonJob: Hashable, Sendable {
+    /// A scenario name from `Data/scenarios/` or a path.
+    public var scenario: String
+    /// The run's name in the ledger (the scenario's name by default).
+    public var name: String?
+    public var pacing: Pacing = .realtime
+    /// Defaults to `.now` for realtime pacing, `.scenario` otherwise.
+    public var start: JobStart?
+    /// Simulated seconds; nil runs until stopped (a generated workload) or to the trace's end.
+    public var duration: Double?
+    public var seed: UInt64?
+    /// Accounting interval; defaults to 1 s for realtime pacing (rows land within a second of a
+    /// request finishing) and to the scenario's otherwise.
+    public var intervalSeconds: Double?
+    /// Continue the newest stopped or interrupted run of the same scenario and settings.
+    public var resume = true
+
+    public init(scenario: String) { self.scenario = scenario }
+
+    public var effectiveStart: JobStart { start ?? (pacing == .realtime ? .now : .scenario) }
+}
+
+/// The daemon's settings: defaults < file < flags.
+public struct DaemonConfiguration: Hashable, Sendable {
+    public var database = "joule.sqlite"
+    /// Wall seconds between commits (at most 1).
+    public var commitSeconds = 1.0
+    /// A size limit for the ledger file, in megabytes (nil: the disk's).
+    public var maximumDatabaseMB: Double?
+    public var logLevel = "info"
+    /// `text` or `json`.
+    public var logFormat = "text"
+    /// Wall seconds between carbon-intensity refreshes.
+    public var carbonRefreshSeconds = 300.0
+    /// Where refreshed intensity comes from: `scenario` (its series) or `ledger` (points stored by
+    /// `joule carbon import`, falling back to the scenario's).
+    public var carbonSource = "scenario"
+    /// Wall seconds between progress lines in the log.
+    public var progressSeconds = 10.0
+    public var jobs: [DaemonJob] = [DaemonJob(scenario: "deepseek-v3-day")]
+
+    public init() {}
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}
+
+extension Catalog {
+    /// Reads a daemon configuration file (YAML), reporting the first mistake by key and line.
+    public static func loadDaemonConfiguration(at path: String) throws -> DaemonConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CatalogError.unreadable(file: path, reason: (error as NSError).localizedDescription)
+        }
+        let r = try YAMLReader.parse(text, file: path)
+        try r.onlyKeys(["database", "commitSeconds", "maxDatabaseMB", "log", "carbon", "progressSeconds", "jobs"])
+        var c = DaemonConfiguration()
+        if let db = try r.optionalString("database") { c.database = db }
+        if let s = try r.optionalDouble("commitSeconds") {
+            guard s > 0, s <= 1 else { throw r.error("commitSeconds", "expected a number of seconds above 0 and at most 1, got \(s)") }
+            c.commitSeconds = s
+        }
+        if let mb = try r.optionalDouble("maxDatabaseMB") {
+            guard mb > 0 else { throw r.error("maxDatabaseMB", "expected a size in megabytes above 0, got \(mb)") }
+            c.maximumDatabaseMB = mb
+        }
+        if let s = try r.optionalDouble("progressSeconds") {
+            guard s > 0 else { throw r.error("progressSeconds", "expected seconds above 0, got \(s)") }
+            c.progressSeconds = s
+        }
+        if r.has("log") {
+            let log = try r.child("log")
+            try log.onlyKeys(["level", "format"])
+            if let level = try log.optionalString("level") {
+                guard DaemonConfiguration.logLevels.contains(level) else {
+                    throw log.error("level", "expected one of \(DaemonConfiguration.logLevels.joined(separator: ", ")), got '\(level)'")
+                }
+                c.logLevel = level
+            }
+            if let format = try log.optionalString("format") {
+                guard ["text", "json"].contains(format) else { throw log.error("format", "expected text or json, got '\(format)'") }
+                c.logFormat = format
+            }
+        }
+        if r.has("carbon") {
+            let carbon = try r.child("carbon")
+            try carbon.onlyKeys(["refreshSeconds", "source"])
+            if let s = try carbon.optionalDouble("refreshSeconds") {
+                guard s > 0 else { throw carbon.error("refreshSeconds", "expected seconds above 0, got \(s)") }
+                c.carbonRefreshSeconds = s
+            }
+            if let source = try carbon.optionalString("source") {
+                guard ["scenario", "ledger"].contains(source) else {
+                    throw carbon.error("source", "expected scenario or ledger (live sources: see `joule carbon`), got '\(source)'")
+                }
+                c.carbonSource = source
+            }
+        }
+        if r.has("jobs") {
+            c.jobs = try r.items("jobs").map(job)
+            guard !c.jobs.isEmpty else { throw r.error("jobs", "expected at least one job") }
+            let names = c.jobs.map { $0.name ?? $0.scenario }
+            if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+                throw r.error("jobs", "two jobs are named '\(dup)': give each a distinct name")
+            }
+        }
+        return c
+    }
+
+    private static func job(_ r: YAMLReader) throws -> DaemonJob {
+        try r.onlyKeys(["scenario", "name", "pacing", "start", "duration", "seed", "intervalSeconds", "resume"])
+        var j = DaemonJob(scenario: try r.string("scenario"))
+        j.name = try r.optionalString("name")
+        if r.has("pacing") {
+            let raw: String
+            if let nested = try? r.child("pacing") {
+                try nested.onlyKeys(["accelerated"])
+                raw = "\(try nested.double("accelerated"))x"
+            } else {
+                raw = try r.string("pacing")
+            }
+            guard let pacing = Pacing(raw) else {
+                throw r.error("pacing", "expected realtime, max, or an acceleration such as 60x or {accelerated: 60}, got '\(raw)'")
+            }
+            j.pacing = pacing
+        }
+        if let start = try r.optionalString("start") {
+            switch start {
+            case "now": j.start = .now
+            case "scenario": j.start = .scenario
+            default:
+                guard let epoch = WallClock.epochSeconds(start) else {
+                    throw r.error("start", "expected now, scenario, or an ISO 8601 time such as 2025-02-27T12:00:00+08:00, got '\(start)'")
+                }
+                j.start = .at(epoch)
+            }
+        }
+        if let d = try r.optionalDouble("duration") {
+            guard d > 0 else { throw r.error("duration", "expected simulated seconds above 0, got \(d)") }
+            j.duration = d
+        }
+        if let s = try r.optionalInt("seed") {
+            guard s >= 0 else { throw r.error("seed", "expected a whole number ≥ 0, got \(s)") }
+            j.seed = UInt64(s)
+        }
+        if let i = try r.optionalDouble("intervalSeconds") {
+            guard i > 0 else { throw r.error("intervalSeconds", "expected seconds above 0, got \(i)") }
+            j.intervalSeconds = i
+        }
+        if r.has("resume") { j.resume = try r.bool("resume") }
+        return j
+    }
+}

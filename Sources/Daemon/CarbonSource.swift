@@ -1,0 +1,75 @@
+import Accounting
+import Foundation
+import Ledger
+import Synchronization
+
+/// Where a daemon job's grid carbon intensity comes from when it is refreshed. Live sources
+/// (Electricity Maps, WattTime, the UK Carbon Intensity API) conform to it in their own files.
+public protocol CarbonSource: Sendable {
+    /// A short name for logs.
+    var name: String { get }
+    /// The current series for `region` and `signal`; throws when the source cannot answer.
+    func series(region: String, signal: CarbonSignal) async throws -> IntensitySeries
+}
+
+/// The series each job's scenario names (a constant, or a CSV it points at): it never changes.
+public struct ScenarioCarbonSource: CarbonSource {
+    let series: [String: IntensitySeries]
+    public var name: String { "scenario" }
+
+    public init(plans: [JobPlan]) {
+        var map: [String: IntensitySeries] = [:]
+        for p in plans {
+            let s = p.prepared.scenario.carbon
+            map["\(s.region)|\(s.signal.rawValue)"] = s
+        }
+        series = map
+    }
+
+    public func series(region: String, signal: CarbonSignal) async throws -> IntensitySeries {
+        guard let s = series["\(region)|\(signal.rawValue)"] else { throw LedgerCarbonSource.NoPoints(region: region, signal: signal) }
+        return s
+    }
+}
+
+/// Points stored in the ledger for the region and signal (by `joule carbon import` or a live
+/// fetch), newest source first.
+public struct LedgerCarbonSource: CarbonSource {
+    public let ledger: Ledger
+    public var name: String { "ledger (\(ledger.path))" }
+
+    public init(ledger: Ledger) { self.ledger = ledger }
+
+    public struct NoPoints: Error, CustomStringConvertible {
+        public var region: String
+        public var signal: CarbonSignal
+        public var description: String { "no carbon-intensity points for region \(region) (\(signal.rawValue)) in the ledger" }
+    }
+
+    public func series(region: String, signal: CarbonSignal) async throws -> IntensitySeries {
+        guard let series = try ledger.newestIntensitySeries(region: region, signal: signal) else {
+            throw NoPoints(region: region, signal: signal)
+        }
+        return series
+    }
+}
+
+/// The latest series for one job, handed from the carbon refresher to the simulation thread.
+public final class CarbonFeed: Sendable {
+    private let state = Mutex<(version: Int, series: IntensitySeries?)>((0, nil))
+
+    public init() {}
+
+    /// Publishes a newer series.
+    public func publish(_ series: IntensitySeries) {
+        state.withLock { $0 = ($0.version + 1, series) }
+    }
+
+    /// The series published after `version`, if any, with its version.
+    public func newer(than version: Int) -> (version: Int, series: IntensitySeries)? {
+        state.withLock { s in
+            guard s.version > version, let series = s.series else { return nil }
+            return (s.version, series)
+        }
+    }
+}

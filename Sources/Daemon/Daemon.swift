@@ -1,0 +1,58 @@
+import Accounting
+import Catalog
+import Foundation
+import Ledger
+import Logging
+import MoE
+import ServiceLifecycle
+
+/// The measurement daemon: one `SimulationDriver` per job and a `CarbonRefresher`, as a service
+/// group that stops gracefully on SIGINT and SIGTERM. The composition root the CLI and the tests
+/// share.
+public struct Daemon: Sendable {
+    public let ledger: Ledger
+    public let drivers: [SimulationDriver]
+    public let refresher: CarbonRefresher
+    let logger: Logger
+
+    /// Reads every job's scenario (all errors surface here, before anything runs) and opens the ledger.
+    public init(
+        configuration c: DaemonConfiguration, library: SpecLibrary, dataDirectory: String, logger: Logger, clock: DaemonClock = .system
+    ) throws {
+        let plans = try c.jobs.map { try JobPlan.make($0, library: library, dataDirectory: dataDirectory) }
+        ledger = try Ledger(path: c.database, maximumBytes: c.maximumDatabaseMB.map { Int($0 * 1_048_576) })
+        let tracker = JobTracker(jobs: plans.count)
+        var drivers: [SimulationDriver] = []
+        var subscriptions: [CarbonRefresher.Subscription] = []
+        for plan in plans {
+            let feed = CarbonFeed()
+            drivers.append(SimulationDriver(
+                plan: plan, ledger: ledger, feed: feed, jobs: tracker, commitSeconds: c.commitSeconds,
+                progressSeconds: c.progressSeconds, clock: clock, logger: logger
+            ))
+            let carbon = plan.prepared.scenario.carbon
+            subscriptions.append(.init(job: plan.name, region: carbon.region, signal: carbon.signal, feed: feed, fallback: carbon))
+        }
+        let source: any CarbonSource = c.carbonSource == "ledger" ? LedgerCarbonSource(ledger: ledger) : ScenarioCarbonSource(plans: plans)
+        refresher = CarbonRefresher(
+            source: source,
+            subscriptions: subscriptions, ledger: ledger, intervalSeconds: c.carbonRefreshSeconds, jobs: tracker, logger: logger
+        )
+        self.drivers = drivers
+        self.logger = logger
+    }
+
+    /// Runs until every job has ended or a signal stops them. Throws the first job's error.
+    public func run(signals: Bool = true) async throws {
+        var services = drivers.map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
+        services.append(.init(service: refresher, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        if signals {
+            configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        }
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}
+

@@ -1,0 +1,100 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// Receives a row's values in column order: the same walk feeds the statement that inserts a row
+/// and the canonical encoding its audit digest is computed from.
+protocol RowSink {
+    mutating func integer(_ value: Int64)
+    mutating func real(_ value: Double)
+    mutating func text(_ value: String)
+    mutating func null()
+}
+
+extension RowSink {
+    mutating func integer(_ value: Int) { integer(Int64(value)) }
+    mutating func integer(_ value: Int?) {
+        if let value { integer(Int64(value)) } else { null() }
+    }
+    mutating func real(_ value: Double?) {
+        if let value { real(value) } else { null() }
+    }
+}
+
+/// The canonical byte encoding of ledger rows for the audit chain.
+///
+/// Each value is a tag byte and a fixed layout: null `0`; integer `1` + 8 bytes big-endian;
+/// real `2` + the IEEE-754 bit pattern, 8 bytes big-endian (NaN, which SQLite stores as NULL,
+/// encodes as null); text `3` + 4-byte big-endian length + UTF-8; blob `4` + length + bytes.
+/// A row is its table's name (text), then its columns after `id` in schema order. The row id is
+/// left out so that digests can be computed before the rows are inserted; the audit batch names
+/// its rows by their id range instead.
+/// It is computed from Swift values when a batch is written and from the stored values when
+/// `audit verify` reads it back: the two agree exactly unless the row was changed.
+struct CanonicalEncoder: RowSink {
+    var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(512) }
+
+    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
+    mutating func integer(_ value: Int64) {
+        bytes.append(1)
+        appendBigEndian(UInt64(bitPattern: value))
+    }
+
+    mutating func real(_ value: Double) {
+        if value.isNaN { return null() }
+        bytes.append(2)
+        appendBigEndian(value.bitPattern)
+    }
+
+    mutating func text(_ value: String) {
+        bytes.append(3)
+        var utf8 = Array(value.utf8)
+        appendLength(utf8.count)
+        bytes.append(contentsOf: utf8)
+        utf8.removeAll()
+    }
+
+    mutating func blob(_ value: [UInt8]) {
+        bytes.append(4)
+        appendLength(value.count)
+        bytes.append(contentsOf: value)
+    }
+
+    mutating func null() { bytes.append(0) }
+
+    /// Appends a value as SQLite returned it.
+    mutating func stored(_ value: DatabaseValue) {
+        switch value.storage {
+        case .null: null()
+        case .int64(let v): integer(v)
+        case .double(let v): real(v)
+        case .string(let v): text(v)
+        case .blob(let v): blob([UInt8](v))
+        }
+    }
+
+    /// Starts a row of `table`.
+    mutating func beginRow(table: String) {
+        reset()
+        text(table)
+    }
+
+    private mutating func appendBigEndian(_ v: UInt64) {
+        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func appendLength(_ n: Int) {
+        withUnsafeBytes(of: UInt32(n).bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// SHA-256 of the bytes so far.
+    var digest: [UInt8] { Array(SHA256.hash(data: bytes)) }
+}
+
+/// Hex of bytes, lowercase.
+func hex(_ bytes: some Sequence<UInt8>) -> String {
+    bytes.map { String(format: "%02x", $0) }.joined()
+}

@@ -1,0 +1,243 @@
+import Crypto
+import Foundation
+import GRDB
+import GRDBSQLite
+import Serving
+
+/// What one commit writes: the records and intervals a run emitted since its last commit, and the
+/// checkpoint that follows them.
+public struct LedgerBatch: Sendable {
+    public var records: [RequestRecord] = []
+    public var intervals: [ClusterInterval] = []
+    public var checkpoint: Checkpoint?
+
+    public init(records: [RequestRecord] = [], intervals: [ClusterInterval] = [], checkpoint: Checkpoint? = nil) {
+        self.records = records
+        self.intervals = intervals
+        self.checkpoint = checkpoint
+    }
+
+    public var isEmpty: Bool { records.isEmpty && intervals.isEmpty && checkpoint == nil }
+
+    public mutating func removeAll() {
+        records.removeAll(keepingCapacity: true)
+        intervals.removeAll(keepingCapacity: true)
+        checkpoint = nil
+    }
+}
+
+/// One audit-chain entry: a committed batch.
+public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "auditBatch"
+
+    public var seq: Int64
+    public var runId: Int64
+    public var committedAt: Double
+    public var firstRequestRow: Int64?
+    public var requestCount: Int
+    public var firstIntervalRow: Int64?
+    public var intervalCount: Int
+    /// The checkpoint after the batch: simulated time, records and intervals emitted since the run's
+    /// start, requests held and their energy, idle energy not yet attributed.
+    public var simulatedSeconds: Double
+    public var recordsEmitted: Int
+    public var intervalsEmitted: Int
+    public var pendingRequests: Int
+    public var pendingFacilityJoules: Double
+    public var unattributedFacilityJoules: Double
+    /// SHA-256 of each row's canonical encoding: requests, then intervals, in row order.
+    public var rowDigests: Data
+    public var previousHash: Data
+    public var hash: Data
+
+    public var checkpoint: Checkpoint {
+        Checkpoint(
+            time: simulatedSeconds, records: recordsEmitted, intervals: intervalsEmitted, pendingRequests: pendingRequests,
+            pendingFacilityJoules: pendingFacilityJoules, unattributedFacilityJoules: unattributedFacilityJoules
+        )
+    }
+
+    /// The chain's value for the first batch's `previousHash`.
+    static let genesis = Data(repeating: 0, count: 32)
+
+    /// SHA-256 over the previous hash, the canonical encoding of this entry's fields, and the row digests.
+    func computeHash(previous: Data) -> Data {
+        var e = CanonicalEncoder()
+        e.text("auditBatch")
+        e.integer(seq)
+        e.integer(runId)
+        e.real(committedAt)
+        e.integer(firstRequestRow.map(Int.init))
+        e.integer(requestCount)
+        e.integer(firstIntervalRow.map(Int.init))
+        e.integer(intervalCount)
+        e.real(simulatedSeconds)
+        e.integer(recordsEmitted)
+        e.integer(intervalsEmitted)
+        e.integer(pendingRequests)
+        e.real(pendingFacilityJoules)
+        e.real(unattributedFacilityJoules)
+        var h = SHA256()
+        h.update(data: previous)
+        h.update(data: e.bytes)
+        h.update(data: rowDigests)
+        return Data(h.finalize())
+    }
+}
+
+/// Computes the digests of a batch's rows (requests, then intervals) off the writing thread.
+final class DigestJob: @unchecked Sendable {
+    /// Written by `compute` before its dispatch group leaves; read after waiting on the group.
+    var data = Data()
+
+    func compute(_ batch: LedgerBatch, run: Int64, startEpochSeconds: Double) {
+        var out = Data(capacity: 32 * (batch.records.count + batch.intervals.count))
+        var encoder = CanonicalEncoder()
+        for record in batch.records {
+            encoder.beginRow(table: RequestRow.table)
+            RequestRow.write(record, run: run, startEpochSeconds: startEpochSeconds, to: &encoder)
+            out.append(contentsOf: SHA256.hash(data: encoder.bytes))
+        }
+        for interval in batch.intervals {
+            encoder.beginRow(table: IntervalRow.table)
+            IntervalRow.write(interval, run: run, startEpochSeconds: startEpochSeconds, to: &encoder)
+            out.append(contentsOf: SHA256.hash(data: encoder.bytes))
+        }
+        data = out
+    }
+}
+
+/// Binds a row's values straight to a GRDB statement's SQLite statement, parameter by parameter,
+/// and steps it: the hot path of `append`, which skips building `StatementArguments` (an array of
+/// `DatabaseValue`s) for every row. It runs inside GRDB's write transaction, on GRDB's connection,
+/// and turns a failed step into GRDB's `DatabaseError`.
+struct StatementBinder: RowSink {
+    let statement: SQLiteStatement
+    var index: Int32 = 0
+
+    mutating func integer(_ value: Int64) {
+        index += 1
+        sqlite3_bind_int64(statement, index, value)
+    }
+
+    mutating func real(_ value: Double) {
+        index += 1
+        sqlite3_bind_double(statement, index, value)
+    }
+
+    mutating func text(_ value: String) {
+        index += 1
+        sqlite3_bind_text(statement, index, value, -1, SQLITE_TRANSIENT)
+    }
+
+    mutating func null() {
+        index += 1
+        sqlite3_bind_null(statement, index)
+    }
+
+    /// Executes the bound statement and resets it for the next row.
+    func step(_ db: Database, _ owner: Statement) throws {
+        let code = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: owner.sql)
+        }
+    }
+}
+
+/// SQLite's "copy the bytes now" destructor, which Swift cannot import as a macro.
+private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+extension Ledger {
+    static func insertSQL(table: String, columns: [String]) -> String {
+        "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+    }
+
+    /// Commits `batch` for run `runID` in one transaction, with its audit-chain entry.
+    ///
+    /// Either all of it is committed or none. A full disk throws `LedgerError.full`; a duplicate
+    /// request id in the run throws (the unique index refuses it) and commits nothing.
+    @discardableResult
+    public func append(_ batch: LedgerBatch, run runID: Int64, startEpochSeconds: Double, at wallClock: Double) throws -> AuditBatch {
+        // The rows' digests do not depend on where the rows land, so they are computed on another
+        // core while this one inserts.
+        let digests = DigestJob()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            digests.compute(batch, run: runID, startEpochSeconds: startEpochSeconds)
+        }
+        defer { group.wait() }
+        return try write { db in
+            let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditBatch ORDER BY seq DESC LIMIT 1")
+            let seq: Int64 = (head?["seq"] ?? 0) + 1
+            let previous: Data = head?["hash"] ?? AuditBatch.genesis
+
+            let requests = try db.cachedStatement(sql: Ledger.insertSQL(table: RequestRow.table, columns: RequestRow.Columns.names))
+            var firstRequest: Int64?
+            for record in batch.records {
+                var binder = StatementBinder(statement: requests.sqliteStatement)
+                RequestRow.write(record, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
+                try binder.step(db, requests)
+                if firstRequest == nil { firstRequest = db.lastInsertedRowID }
+            }
+            if let first = firstRequest {
+                precondition(db.lastInsertedRowID == first + Int64(batch.records.count - 1), "request rows of one batch must have consecutive ids")
+            }
+
+            let intervals = try db.cachedStatement(sql: Ledger.insertSQL(table: IntervalRow.table, columns: IntervalRow.Columns.names))
+            var firstInterval: Int64?
+            for interval in batch.intervals {
+                var binder = StatementBinder(statement: intervals.sqliteStatement)
+                IntervalRow.write(interval, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
+                try binder.step(db, intervals)
+                if firstInterval == nil { firstInterval = db.lastInsertedRowID }
+            }
+            if let first = firstInterval {
+                precondition(db.lastInsertedRowID == first + Int64(batch.intervals.count - 1), "interval rows of one batch must have consecutive ids")
+            }
+            group.wait()
+
+            let previousCheckpoint = try AuditBatch.filter(Column("runId") == runID).order(Column("seq").desc).fetchOne(db)?.checkpoint
+            let checkpoint = batch.checkpoint ?? previousCheckpoint ?? Checkpoint(
+                time: 0, records: 0, intervals: 0, pendingRequests: 0, pendingFacilityJoules: 0, unattributedFacilityJoules: 0
+            )
+            var entry = AuditBatch(
+                seq: seq, runId: runID, committedAt: wallClock, firstRequestRow: firstRequest, requestCount: batch.records.count,
+                firstIntervalRow: firstInterval, intervalCount: batch.intervals.count, simulatedSeconds: checkpoint.time,
+                recordsEmitted: checkpoint.records, intervalsEmitted: checkpoint.intervals, pendingRequests: checkpoint.pendingRequests,
+                pendingFacilityJoules: checkpoint.pendingFacilityJoules, unattributedFacilityJoules: checkpoint.unattributedFacilityJoules,
+                rowDigests: digests.data, previousHash: previous, hash: Data()
+            )
+            entry.hash = entry.computeHash(previous: previous)
+            try entry.insert(db)
+            try db.execute(sql: "UPDATE run SET updatedAt = ? WHERE id = ?", arguments: [wallClock, runID])
+            return entry
+        }
+    }
+
+    /// Where a stored run stands: its last checkpoint and the id of the last request it stored.
+    public struct RunProgress: Sendable, Hashable {
+        public var batches: Int
+        public var storedRequests: Int
+        public var storedIntervals: Int
+        public var lastRequestID: Int?
+        public var checkpoint: Checkpoint?
+
+        /// A run with nothing stored.
+        public static let empty = RunProgress(batches: 0, storedRequests: 0, storedIntervals: 0, lastRequestID: nil, checkpoint: nil)
+    }
+
+    /// The progress of run `id`, for resuming it.
+    public func progress(run id: Int64) throws -> RunProgress {
+        try pool.read { db in
+            let last = try AuditBatch.filter(Column("runId") == id).order(Column("seq").desc).fetchOne(db)
+            return RunProgress(
+                batches: try AuditBatch.filter(Column("runId") == id).fetchCount(db),
+                storedRequests: try Int.fetchOne(db, sql: "SELECT count(*) FROM request WHERE runId = ?", arguments: [id]) ?? 0,
+                storedIntervals: try Int.fetchOne(db, sql: "SELECT count(*) FROM clusterInterval WHERE runId = ?", arguments: [id]) ?? 0,
+                lastRequestID: try Int.fetchOne(db, sql: "SELECT requestId FROM request WHERE runId = ? ORDER BY id DESC LIMIT 1", arguments: [id]),
+                checkpoint: last?.checkpoint
+            )
+        }
+    }
+}

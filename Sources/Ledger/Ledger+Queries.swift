@@ -1,0 +1,172 @@
+import Accounting
+import Foundation
+import GRDB
+import Serving
+
+/// One request's cost, explained from its stored record.
+public struct RequestBreakdown: Sendable, Encodable {
+    public var run: Int64
+    public var scenario: String
+    public var startEpochSeconds: Double
+    /// The audit batch it was committed in.
+    public var batch: Int64
+    public var record: RequestRecord
+    /// The site's PUE, as the record implies it (facility ÷ IT energy).
+    public var pue: Double
+    /// Embodied grams per GPU-second of the model the run used.
+    public var embodiedGramsPerGPUSecond: Double
+    /// |Σ parts − facility total| ÷ facility total.
+    public var partsResidual: Double
+}
+
+/// Whether a run's books balance: Σ request energy (plus what the requests still held have drawn,
+/// plus idle energy not yet attributed) against the energy of its cluster intervals.
+public struct Reconciliation: Sendable, Codable {
+    public var run: Int64
+    public var status: RunStatus
+    public var requestRows: Int
+    public var inFlightRows: Int
+    public var intervalRows: Int
+    /// Σ facility energy of the run's request rows, kWh.
+    public var requestsKWh: Double
+    /// Energy drawn by requests still held at the last checkpoint, kWh (0 once a run has finished).
+    public var pendingKWh: Double
+    public var pendingRequests: Int
+    /// Idle energy of intervals with no work, not yet attributed, kWh.
+    public var unattributedKWh: Double
+    /// Σ facility energy of the run's cluster intervals, kWh.
+    public var intervalsKWh: Double
+    /// |requests + pending + unattributed − intervals| ÷ intervals.
+    public var relativeResidual: Double
+    /// Rows stored against the counts the last checkpoint says were emitted.
+    public var checkpointRecords: Int
+    public var checkpointIntervals: Int
+    public var tolerance: Double
+
+    public var balances: Bool {
+        relativeResidual <= tolerance && checkpointRecords == requestRows && checkpointIntervals == intervalRows
+    }
+}
+
+extension Ledger {
+    /// The stored record of request `id`, in `run` or (when nil) in the only run that has it.
+    public func breakdown(request id: Int, run: Int64?) throws -> RequestBreakdown {
+        try pool.read { db in
+            let runs = try Int64.fetchAll(
+                db, sql: "SELECT runId FROM request WHERE requestId = ? ORDER BY runId", arguments: [id]
+            )
+            let runID: Int64
+            if let run {
+                guard runs.contains(run) else {
+                    if try StoredRun.fetchOne(db, key: run) == nil { throw LedgerError.unknownRun(run) }
+                    throw LedgerError.unknownRequest(id: id, run: run)
+                }
+                runID = run
+            } else {
+                guard let only = runs.first else { throw LedgerError.unknownRequest(id: id, run: nil) }
+                guard runs.count == 1 else { throw LedgerError.ambiguousRequest(id: id, runs: runs) }
+                runID = only
+            }
+            let sql = "SELECT id, \(RequestRow.Columns.names.joined(separator: ", ")) FROM request WHERE runId = ? AND requestId = ?"
+            guard let row = try Row.fetchOne(db, sql: sql, arguments: [runID, id]),
+                  let stored = try StoredRun.fetchOne(db, key: runID) else { throw LedgerError.unknownRequest(id: id, run: runID) }
+            let r = Ledger.record(from: row)
+            let rowID: Int64 = row["id"]
+            let batch = try Int64.fetchOne(
+                db, sql: "SELECT seq FROM auditBatch WHERE runId = ? AND firstRequestRow <= ? ORDER BY seq DESC LIMIT 1", arguments: [runID, rowID]
+            ) ?? 0
+            let it = r.itJoules
+            let parts = r.gpuActiveJoules + r.gpuIdleJoules + r.hostJoules + r.facilityOverheadJoules
+            return RequestBreakdown(
+                run: runID, scenario: stored.name, startEpochSeconds: stored.startEpochSeconds, batch: batch, record: r,
+                pue: it > 0 ? r.facilityJoules / it : 1,
+                embodiedGramsPerGPUSecond: r.gpuSeconds > 0 ? r.embodiedCarbonGrams / r.gpuSeconds : 0,
+                partsResidual: r.facilityJoules > 0 ? abs(parts - r.facilityJoules) / r.facilityJoules : 0
+            )
+        }
+    }
+
+    /// A request record from a `request` row selected as `id, <RequestRow.Columns.names>`.
+    static func record(from row: Row) -> RequestRecord {
+        RequestRecord(
+            id: row["requestId"], inFlight: row["inFlight"], arrival: row["arrivalSeconds"],
+            prefillStart: row["prefillStartSeconds"], firstToken: row["firstTokenSeconds"], finish: row["finishSeconds"],
+            prefillUnit: row["prefillUnit"], decodeUnit: row["decodeUnit"],
+            promptTokens: row["promptTokens"], cachedTokens: row["cachedTokens"], outputTokens: row["outputTokens"],
+            gpuActiveJoules: row["gpuActiveJoules"], gpuIdleJoules: row["gpuIdleJoules"], hostJoules: row["hostJoules"],
+            facilityOverheadJoules: row["facilityOverheadJoules"], facilityJoules: row["facilityJoules"],
+            gpuSeconds: row["gpuSeconds"], intensityGramsPerKWh: row["intensityGramsPerKWh"],
+            operationalCarbonGrams: row["operationalCarbonGrams"], embodiedCarbonGrams: row["embodiedCarbonGrams"],
+            meanPowerWatts: row["meanPowerWatts"]
+        )
+    }
+
+    /// Σ request energy against the cluster intervals' energy for run `id`.
+    public func reconcile(run id: Int64, tolerance: Double = 1e-9) throws -> Reconciliation {
+        try pool.read { db in
+            guard let run = try StoredRun.fetchOne(db, key: id) else { throw LedgerError.unknownRun(id) }
+            let requests = try Row.fetchOne(
+                db, sql: "SELECT count(*) AS n, coalesce(sum(inFlight), 0) AS inFlight, total(facilityJoules) AS joules FROM request WHERE runId = ?",
+                arguments: [id]
+            )!
+            let intervals = try Row.fetchOne(
+                db, sql: "SELECT count(*) AS n, total(facilityJoules) AS joules FROM clusterInterval WHERE runId = ?", arguments: [id]
+            )!
+            let last = try AuditBatch.filter(Column("runId") == id).order(Column("seq").desc).fetchOne(db)?.checkpoint
+            let requestJoules: Double = requests["joules"]
+            let intervalJoules: Double = intervals["joules"]
+            let pending = last?.pendingFacilityJoules ?? 0
+            let unattributed = last?.unattributedFacilityJoules ?? 0
+            let accounted = requestJoules + pending + unattributed
+            let residual = intervalJoules > 0 ? abs(accounted - intervalJoules) / intervalJoules : (accounted == 0 ? 0 : .infinity)
+            return Reconciliation(
+                run: id, status: run.status, requestRows: requests["n"], inFlightRows: requests["inFlight"], intervalRows: intervals["n"],
+                requestsKWh: requestJoules / 3.6e6, pendingKWh: pending / 3.6e6, pendingRequests: last?.pendingRequests ?? 0,
+                unattributedKWh: unattributed / 3.6e6, intervalsKWh: intervalJoules / 3.6e6, relativeResidual: residual,
+                checkpointRecords: last?.records ?? 0, checkpointIntervals: last?.intervals ?? 0, tolerance: tolerance
+            )
+        }
+    }
+
+    /// Stores the points of `series` (replacing points with the same region, signal, source and time).
+    public func store(_ series: IntensitySeries, at wallClock: Double) throws {
+        try write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO intensityPoint (region, signal, source, epochSeconds, gramsPerKWh, storedAt)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """)
+            for point in series.points {
+                try statement.execute(arguments: [
+                    series.region, series.signal.rawValue, series.source, point.epochSeconds, point.intensity.gramsPerKWh, wallClock,
+                ])
+            }
+        }
+    }
+
+    /// The stored series for `region` and `signal` from `source` (nil when none is stored).
+    public func intensitySeries(region: String, signal: CarbonSignal, source: String) throws -> IntensitySeries? {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT epochSeconds, gramsPerKWh FROM intensityPoint WHERE region = ? AND signal = ? AND source = ? ORDER BY epochSeconds",
+                arguments: [region, signal.rawValue, source]
+            )
+            guard !rows.isEmpty else { return nil }
+            return IntensitySeries(
+                region: region, signal: signal, source: source,
+                points: rows.map { IntensitySeries.Point(epochSeconds: $0["epochSeconds"], intensity: CarbonIntensity(gramsPerKWh: $0["gramsPerKWh"])) }
+            )
+        }
+    }
+
+    /// The stored series for `region` and `signal` from whichever source stored points last.
+    public func newestIntensitySeries(region: String, signal: CarbonSignal) throws -> IntensitySeries? {
+        let source = try pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT source FROM intensityPoint WHERE region = ? AND signal = ? ORDER BY storedAt DESC LIMIT 1",
+                arguments: [region, signal.rawValue]
+            )
+        }
+        guard let source else { return nil }
+        return try intensitySeries(region: region, signal: signal, source: source)
+    }
+}

@@ -1,0 +1,49 @@
+import GRDB
+
+/// Why the ledger could not do what was asked.
+public enum LedgerError: Error, CustomStringConvertible, Sendable {
+    /// The database file cannot be opened or created.
+    case cannotOpen(path: String, reason: String)
+    /// The disk (or the configured size limit) is full: the batch in hand was rolled back.
+    case full(path: String, committedBatches: Int)
+    /// The database refused a write (read-only file or folder, I/O error).
+    case writeFailed(path: String, reason: String)
+    /// No run with this id.
+    case unknownRun(Int64)
+    /// No request with this id (in this run, when one was named).
+    case unknownRequest(id: Int, run: Int64?)
+    /// A request id is stored in several runs and none was named.
+    case ambiguousRequest(id: Int, runs: [Int64])
+    /// A stored run cannot be resumed.
+    case cannotResume(run: Int64, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason):
+            return "cannot open the ledger at \(path): \(reason)"
+        case .full(let path, let committed):
+            return "the ledger at \(path) is full (disk or size limit): the batch in hand was rolled back; the \(committed) batches committed before it are intact"
+        case .writeFailed(let path, let reason):
+            return "cannot write to the ledger at \(path): \(reason)"
+        case .unknownRun(let id):
+            return "no run \(id) in the ledger (list them with `joule runs`)"
+        case .unknownRequest(let id, let run):
+            return "no request \(id)" + (run.map { " in run \($0)" } ?? " in the ledger")
+        case .ambiguousRequest(let id, let runs):
+            return "request \(id) is in runs \(runs.map(String.init).joined(separator: ", ")): name one with --run"
+        case .cannotResume(let run, let reason):
+            return "run \(run) cannot be resumed: \(reason)"
+        }
+    }
+
+    /// Translates a GRDB error met while writing to `path`.
+    static func writing(_ error: Error, path: String, committedBatches: @autoclosure () -> Int) -> Error {
+        guard let db = error as? DatabaseError else { return error }
+        switch db.resultCode {
+        case .SQLITE_FULL: return LedgerError.full(path: path, committedBatches: committedBatches())
+        case .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_PERM:
+            return LedgerError.writeFailed(path: path, reason: db.message ?? "\(db.resultCode)")
+        default: return error
+        }
+    }
+}

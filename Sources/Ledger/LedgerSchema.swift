@@ -1,0 +1,128 @@
+import GRDB
+
+/// The ledger's schema, as named migrations. A migration that has landed never changes: a new
+/// column or table is a new migration appended here.
+enum LedgerSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 runs") { db in
+            try db.execute(sql: """
+                CREATE TABLE run (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    scenarioFile TEXT NOT NULL,
+                    scenarioText TEXT NOT NULL,
+                    overrides TEXT NOT NULL,
+                    scenarioHash TEXT NOT NULL,
+                    codeVersion TEXT NOT NULL,
+                    seed INTEGER NOT NULL,
+                    startEpochSeconds REAL NOT NULL,
+                    intervalSeconds REAL NOT NULL,
+                    pacing TEXT,
+                    createdAt REAL NOT NULL,
+                    updatedAt REAL NOT NULL,
+                    endedAt REAL,
+                    status TEXT NOT NULL CHECK (status IN ('running', 'stopped', 'finished', 'failed')),
+                    message TEXT,
+                    resumedFrom INTEGER REFERENCES run(id),
+                    summary TEXT
+                );
+                CREATE INDEX run_on_scenarioHash ON run(scenarioHash);
+                """)
+        }
+        migrator.registerMigration("v1 requests and cluster intervals") { db in
+            try db.execute(sql: """
+                CREATE TABLE request (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runId INTEGER NOT NULL REFERENCES run(id),
+                    requestId INTEGER NOT NULL,
+                    inFlight INTEGER NOT NULL,
+                    arrivalSeconds REAL NOT NULL,
+                    arrivalEpochSeconds REAL NOT NULL,
+                    prefillStartSeconds REAL,
+                    firstTokenSeconds REAL,
+                    finishSeconds REAL,
+                    prefillUnit INTEGER,
+                    decodeUnit INTEGER,
+                    promptTokens INTEGER NOT NULL,
+                    cachedTokens INTEGER NOT NULL,
+                    outputTokens INTEGER NOT NULL,
+                    gpuActiveJoules REAL NOT NULL,
+                    gpuIdleJoules REAL NOT NULL,
+                    hostJoules REAL NOT NULL,
+                    facilityOverheadJoules REAL NOT NULL,
+                    facilityJoules REAL NOT NULL,
+                    gpuSeconds REAL NOT NULL,
+                    intensityGramsPerKWh REAL NOT NULL,
+                    operationalCarbonGrams REAL NOT NULL,
+                    embodiedCarbonGrams REAL NOT NULL,
+                    meanPowerWatts REAL NOT NULL
+                );
+                CREATE UNIQUE INDEX request_on_runId_requestId ON request(runId, requestId);
+                CREATE INDEX request_on_requestId ON request(requestId);
+                CREATE INDEX request_on_arrivalEpochSeconds ON request(arrivalEpochSeconds);
+                CREATE TABLE clusterInterval (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runId INTEGER NOT NULL REFERENCES run(id),
+                    unit INTEGER NOT NULL,
+                    role TEXT NOT NULL,
+                    startSeconds REAL NOT NULL,
+                    endSeconds REAL NOT NULL,
+                    startEpochSeconds REAL NOT NULL,
+                    nodes INTEGER NOT NULL,
+                    gpuActiveJoules REAL NOT NULL,
+                    hostActiveJoules REAL NOT NULL,
+                    gpuIdleJoules REAL NOT NULL,
+                    hostIdleJoules REAL NOT NULL,
+                    facilityJoules REAL NOT NULL,
+                    meanPowerWatts REAL NOT NULL,
+                    busyFraction REAL NOT NULL,
+                    inServiceSeconds REAL NOT NULL,
+                    gpuSeconds REAL NOT NULL,
+                    intensityGramsPerKWh REAL NOT NULL,
+                    operationalCarbonGrams REAL NOT NULL
+                );
+                CREATE INDEX clusterInterval_on_runId_startSeconds ON clusterInterval(runId, startSeconds);
+                CREATE INDEX clusterInterval_on_startEpochSeconds ON clusterInterval(startEpochSeconds);
+                """)
+        }
+        migrator.registerMigration("v1 carbon intensity") { db in
+            try db.execute(sql: """
+                CREATE TABLE intensityPoint (
+                    region TEXT NOT NULL,
+                    signal TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    epochSeconds REAL NOT NULL,
+                    gramsPerKWh REAL NOT NULL,
+                    storedAt REAL NOT NULL,
+                    PRIMARY KEY (region, signal, source, epochSeconds)
+                ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v1 audit chain") { db in
+            try db.execute(sql: """
+                CREATE TABLE auditBatch (
+                    seq INTEGER PRIMARY KEY,
+                    runId INTEGER NOT NULL REFERENCES run(id),
+                    committedAt REAL NOT NULL,
+                    firstRequestRow INTEGER,
+                    requestCount INTEGER NOT NULL,
+                    firstIntervalRow INTEGER,
+                    intervalCount INTEGER NOT NULL,
+                    simulatedSeconds REAL NOT NULL,
+                    recordsEmitted INTEGER NOT NULL,
+                    intervalsEmitted INTEGER NOT NULL,
+                    pendingRequests INTEGER NOT NULL,
+                    pendingFacilityJoules REAL NOT NULL,
+                    unattributedFacilityJoules REAL NOT NULL,
+                    rowDigests BLOB NOT NULL,
+                    previousHash BLOB NOT NULL,
+                    hash BLOB NOT NULL
+                );
+                CREATE INDEX auditBatch_on_runId ON auditBatch(runId);
+                """)
+        }
+        return migrator
+    }
+}

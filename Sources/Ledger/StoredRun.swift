@@ -1,0 +1,150 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// What a run is when it starts: the scenario as stored text, how it was overridden, and its seed.
+public struct RunSpec: Sendable {
+    public var name: String
+    /// `simulate` or `daemon`.
+    public var source: String
+    public var scenarioFile: String
+    public var scenarioText: String
+    /// The overrides applied to the file (flags, daemon settings), as canonical JSON.
+    public var overrides: String
+    public var seed: UInt64
+    public var startEpochSeconds: Double
+    public var intervalSeconds: Double
+    public var pacing: String?
+    public var resumedFrom: Int64?
+
+    public init(
+        name: String, source: String, scenarioFile: String, scenarioText: String, overrides: String, seed: UInt64,
+        startEpochSeconds: Double, intervalSeconds: Double, pacing: String? = nil, resumedFrom: Int64? = nil
+    ) {
+        self.name = name
+        self.source = source
+        self.scenarioFile = scenarioFile
+        self.scenarioText = scenarioText
+        self.overrides = overrides
+        self.seed = seed
+        self.startEpochSeconds = startEpochSeconds
+        self.intervalSeconds = intervalSeconds
+        self.pacing = pacing
+        self.resumedFrom = resumedFrom
+    }
+
+    /// SHA-256 (hex) of the scenario text and its overrides: runs with equal hashes simulate the same thing.
+    public var scenarioHash: String {
+        var h = SHA256()
+        h.update(data: Data(scenarioText.utf8))
+        h.update(data: Data([0]))
+        h.update(data: Data(overrides.utf8))
+        return hex(h.finalize())
+    }
+}
+
+/// A run's status.
+public enum RunStatus: String, Codable, Sendable, CaseIterable {
+    /// Being written, or cut off by a crash (resumable).
+    case running
+    /// Stopped on request (resumable).
+    case stopped
+    /// Reached its end.
+    case finished
+    /// Ended by an error.
+    case failed
+}
+
+/// A run as stored: the `run` table.
+public struct StoredRun: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "run"
+
+    public var id: Int64?
+    public var name: String
+    public var source: String
+    public var scenarioFile: String
+    public var scenarioText: String
+    public var overrides: String
+    public var scenarioHash: String
+    public var codeVersion: String
+    /// The seed's bit pattern (SQLite integers are signed).
+    public var seed: Int64
+    public var startEpochSeconds: Double
+    public var intervalSeconds: Double
+    public var pacing: String?
+    public var createdAt: Double
+    public var updatedAt: Double
+    public var endedAt: Double?
+    public var status: RunStatus
+    public var message: String?
+    public var resumedFrom: Int64?
+    /// The run summary as JSON, when the run finished.
+    public var summary: String?
+
+    public enum Columns {
+        public static let id = Column(CodingKeys.id)
+        public static let name = Column(CodingKeys.name)
+        public static let scenarioHash = Column(CodingKeys.scenarioHash)
+        public static let status = Column(CodingKeys.status)
+    }
+
+    public var seedValue: UInt64 { UInt64(bitPattern: seed) }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension Ledger {
+    /// Records the start of a run; returns its id.
+    public func beginRun(_ spec: RunSpec, at wallClock: Double) throws -> Int64 {
+        try write { db in
+            var run = StoredRun(
+                id: nil, name: spec.name, source: spec.source, scenarioFile: spec.scenarioFile, scenarioText: spec.scenarioText,
+                overrides: spec.overrides, scenarioHash: spec.scenarioHash, codeVersion: Ledger.codeVersion,
+                seed: Int64(bitPattern: spec.seed), startEpochSeconds: spec.startEpochSeconds, intervalSeconds: spec.intervalSeconds,
+                pacing: spec.pacing, createdAt: wallClock, updatedAt: wallClock, endedAt: nil, status: .running, message: nil,
+                resumedFrom: spec.resumedFrom, summary: nil
+            )
+            try run.insert(db)
+            return run.id!
+        }
+    }
+
+    /// Sets a run's status (and message, and summary JSON when it finished).
+    public func setStatus(_ status: RunStatus, run id: Int64, at wallClock: Double, message: String? = nil, summary: String? = nil) throws {
+        try write { db in
+            guard var run = try StoredRun.fetchOne(db, key: id) else { throw LedgerError.unknownRun(id) }
+            run.status = status
+            run.updatedAt = wallClock
+            run.message = message
+            if status == .running {
+                run.endedAt = nil
+            } else {
+                run.endedAt = wallClock
+            }
+            if let summary { run.summary = summary }
+            try run.update(db)
+        }
+    }
+
+    /// All runs, newest first.
+    public func runs() throws -> [StoredRun] {
+        try pool.read { db in try StoredRun.order(StoredRun.Columns.id.desc).fetchAll(db) }
+    }
+
+    /// One run.
+    public func run(_ id: Int64) throws -> StoredRun {
+        guard let run = try pool.read({ db in try StoredRun.fetchOne(db, key: id) }) else { throw LedgerError.unknownRun(id) }
+        return run
+    }
+
+    /// The newest run with `scenarioHash` that can go on (running after a crash, or stopped).
+    public func resumableRun(scenarioHash: String, name: String) throws -> StoredRun? {
+        try pool.read { db in
+            try StoredRun
+                .filter(StoredRun.Columns.scenarioHash == scenarioHash && StoredRun.Columns.name == name)
+                .order(StoredRun.Columns.id.desc)
+                .fetchOne(db)
+                .flatMap { $0.status == .running || $0.status == .stopped ? $0 : nil }
+        }
+    }
+}

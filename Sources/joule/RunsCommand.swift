@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Ledger
+
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the runs in the ledger, newest first.",
+        discussion: """
+        Example:
+          joule runs --db joule.sqlite
+        """
+    )
+    @OptionGroup var ledger: LedgerOptions
+    @Flag(help: "Print the runs as JSON.") var json = false
+
+    struct Line: Encodable {
+        var id: Int64
+        var name: String
+        var source: String
+        var status: String
+        var startEpochSeconds: Double
+        var createdAt: Double
+        var requests: Int
+        var simulatedSeconds: Double
+        var scenarioHash: String
+        var codeVersion: String
+        var seed: UInt64
+        var resumedFrom: Int64?
+        var message: String?
+    }
+
+    func run() throws {
+        let lines = try failing {
+            let l = try Ledger(path: ledger.db, mustExist: true)
+            return try l.runs().map { run -> Line in
+                let p = try l.progress(run: run.id!)
+                return Line(
+                    id: run.id!, name: run.name, source: run.source, status: run.status.rawValue, startEpochSeconds: run.startEpochSeconds,
+                    createdAt: run.createdAt, requests: p.storedRequests, simulatedSeconds: p.checkpoint?.time ?? 0,
+                    scenarioHash: run.scenarioHash, codeVersion: run.codeVersion, seed: run.seedValue, resumedFrom: run.resumedFrom, message: run.message
+                )
+            }
+        }
+        if json {
+            print(try jsonText(lines))
+            return
+        }
+        let f = ISO8601DateFormatter()
+        print("  id  name                          source    status     simulated from          sim. s      requests")
+        for l in lines {
+            let start = f.string(from: Date(timeIntervalSince1970: l.startEpochSeconds))
+            print(
+                String(l.id).leftPad(4) + "  " + l.name.padding(toLength: 30, withPad: " ", startingAt: 0) + l.source.padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + l.status.padding(toLength: 11, withPad: " ", startingAt: 0) + start + String(Int(l.simulatedSeconds)).leftPad(10)
+                    + l.requests.formatted().leftPad(14) + (l.message.map { "  (\($0))" } ?? "")
+            )
+        }
+    }
+}
