@@ -69,7 +69,10 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Ledger", "Catalog", "Serving"]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: ["Daemon", "Ledger", "Catalog", "Serving", "MoE", .product(name: "Logging", package: "swift-log")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

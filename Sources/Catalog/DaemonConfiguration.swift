@@ -190,7 +190,7 @@ extension Catalog {
             case "now": j.start = .now
             case "scenario": j.start = .scenario
             default:
-                guard let epoch = WallClock.epochSeconds(start) else {
+                guard let epoch = WallClock.iso8601(start) else {
                     throw r.error("start", "expected now, scenario, or an ISO 8601 time such as 2025-02-27T12:00:00+08:00, got '\(start)'")
                 }
                 j.start = .at(epoch)

@@ -134,7 +134,7 @@ public final class SimulationDriver: Service, Sendable {
 
     /// Runs the job to its end or until stopped. Synchronous: it owns its thread.
     func drive() throws {
-        var attempt = try openRun(resumedFrom: nil)
+        guard var attempt = try openRun(resumedFrom: nil) else { return }
         while true {
             switch try simulate(attempt) {
             case .done:
@@ -143,7 +143,8 @@ public final class SimulationDriver: Service, Sendable {
                 let message = "replay diverged from the stored records at record \(atRecord) (the code or data changed): continued as a new run"
                 logger.warning("cannot resume run", metadata: ["run": "\(attempt.run)", "reason": "\(message)"])
                 try ledger.setStatus(.failed, run: attempt.run, at: clock.now(), message: message)
-                attempt = try openRun(resumedFrom: attempt.run, forceNew: true)
+                guard let next = try openRun(resumedFrom: attempt.run, forceNew: true) else { return }
+                attempt = next
             }
         }
     }
@@ -156,9 +157,17 @@ public final class SimulationDriver: Service, Sendable {
         )
     }
 
-    func openRun(resumedFrom: Int64?, forceNew: Bool = false) throws -> Attempt {
+    /// The run to write into: the newest stopped or interrupted run of this job, or a new one; nil
+    /// when the job's newest run has already finished (a finished job is not run again unless its
+    /// settings change or `resume` is off).
+    func openRun(resumedFrom: Int64?, forceNew: Bool = false) throws -> Attempt? {
         let probe = spec(start: 0, resumedFrom: nil)
-        if plan.job.resume && !forceNew, let old = try ledger.resumableRun(scenarioHash: probe.scenarioHash, name: plan.name) {
+        if plan.job.resume && !forceNew, let old = try ledger.newestRun(scenarioHash: probe.scenarioHash, name: plan.name),
+           old.status != .failed {
+            if old.status == .finished {
+                logger.info("job already finished; nothing to do (set resume: false to run it again)", metadata: ["run": "\(old.id!)"])
+                return nil
+            }
             let stored = try ledger.progress(run: old.id!)
             let consistent = stored.checkpoint.map { $0.records == stored.storedRequests && $0.intervals == stored.storedIntervals } ?? (stored.storedRequests == 0)
             if consistent {

@@ -137,14 +137,13 @@ extension Ledger {
         return run
     }
 
-    /// The newest run with `scenarioHash` that can go on (running after a crash, or stopped).
-    public func resumableRun(scenarioHash: String, name: String) throws -> StoredRun? {
+    /// The newest run named `name` with `scenarioHash`, whatever its status.
+    public func newestRun(scenarioHash: String, name: String) throws -> StoredRun? {
         try pool.read { db in
             try StoredRun
                 .filter(StoredRun.Columns.scenarioHash == scenarioHash && StoredRun.Columns.name == name)
                 .order(StoredRun.Columns.id.desc)
                 .fetchOne(db)
-                .flatMap { $0.status == .running || $0.status == .stopped ? $0 : nil }
         }
     }
 }

@@ -88,11 +88,11 @@ struct Audit: ParsableCommand {
             } else {
                 func kwh(_ v: Double) -> String { v.formatted(.number.precision(.fractionLength(6))) + " kWh" }
                 print("""
-                Run \(r.run) (\(r.status.rawValue)): \(r.requestRows.formatted()) request rows (\(r.inFlightRows.formatted()) in flight at the end), \(r.intervalRows.formatted()) interval rows
-                  requests                 \(kwh(r.requestsKWh))
-                + held by \(r.pendingRequests.formatted()) unfinished      \(kwh(r.pendingKWh))
-                + not yet attributed       \(kwh(r.unattributedKWh))
-                = cluster intervals        \(kwh(r.intervalsKWh))
+                Run \(r.run) (\(r.status.rawValue)): \(r.requestRows.formatted()) request rows (\(r.inFlightRows.formatted()) flagged in flight), \(r.intervalRows.formatted()) interval rows
+                  requests stored                  \(kwh(r.requestsKWh))
+                + drawn by requests not finished   \(kwh(r.pendingKWh))  (\(r.pendingRequests.formatted()) requests at the last checkpoint)
+                + idle energy not yet attributed   \(kwh(r.unattributedKWh))
+                = cluster intervals                \(kwh(r.intervalsKWh))
                 relative residual \(r.relativeResidual.formatted(.number.precision(.significantDigits(2)))) (tolerance \(r.tolerance)); rows match the last checkpoint: \(r.checkpointRecords == r.requestRows && r.checkpointIntervals == r.intervalRows ? "yes" : "NO (\(r.checkpointRecords) requests, \(r.checkpointIntervals) intervals expected)")
                 \(r.balances ? "balanced" : "NOT BALANCED")
                 """)
@@ -106,6 +106,7 @@ extension RequestBreakdown {
     var text: String {
         let r = record
         func j(_ v: Double) -> String { v.formatted(.number.precision(.fractionLength(3)).grouping(.automatic)) }
+        func g(_ v: Double) -> String { v.formatted(.number.precision(.significantDigits(4))) }
         func pct(_ v: Double) -> String { r.facilityJoules > 0 ? (100 * v / r.facilityJoules).formatted(.number.precision(.fractionLength(1))) + " %" : "–" }
         func s(_ v: Double?) -> String { v.map { $0.formatted(.number.precision(.fractionLength(3))) + " s" } ?? "–" }
         let kWh = r.facilityJoules / 3.6e6
@@ -129,9 +130,9 @@ extension RequestBreakdown {
           (parts add up to the total to \(partsResidual.formatted(.number.precision(.significantDigits(2)))) relative)
         Carbon
           grid intensity used      \(r.intensityGramsPerKWh.formatted(.number.precision(.fractionLength(1)))) gCO2e/kWh (time-weighted over its steps)
-          operational              \(j(r.operationalCarbonGrams)) g = energy × intensity at the time each part was drawn
-          embodied                 \(j(r.embodiedCarbonGrams)) g = \(j(r.gpuSeconds)) GPU-seconds × \(embodiedGramsPerGPUSecond.formatted(.number.precision(.significantDigits(4)))) g per GPU-second
-          total                    \(j(r.totalCarbonGrams)) gCO2e
+          operational              \(g(r.operationalCarbonGrams)) g = energy × intensity at the time each part was drawn
+          embodied                 \(g(r.embodiedCarbonGrams)) g = \(j(r.gpuSeconds)) GPU-seconds × \(embodiedGramsPerGPUSecond.formatted(.number.precision(.significantDigits(4)))) g per GPU-second
+          total                    \(g(r.totalCarbonGrams)) gCO2e
         """
     }
 }

@@ -1,1 +1,153 @@
+import Catalog
+import Daemon
+import Foundation
+import Ledger
+import Logging
+import MoE
+import Serving
 import Testing
+
+let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Data").path
+let library: SpecLibrary = {
+    do { return try Catalog.load(from: dataDirectory) } catch { fatalError("Data/ must load: \(error)") }
+}()
+
+final class TemporaryFolder {
+    let path: String
+    init() {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("joule-daemon-tests-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func write(_ name: String, _ text: String) -> String {
+        let file = "\(path)/\(name)"
+        try! text.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+}
+
+@Suite("Daemon configuration")
+struct DaemonConfigurationTests {
+    @Test("Pacing reads realtime, max and accelerations", arguments: [
+        ("realtime", Pacing.realtime), ("max", .max), ("60x", .accelerated(60)), ("accelerated 2.5", .accelerated(2.5)), ("1x", .realtime),
+    ])
+    func pacing(_ text: String, _ expected: Pacing) {
+        #expect(Pacing(text) == expected)
+    }
+
+    @Test("Pacing refuses what is not a speed", arguments: ["fast", "0x", "-3x", "", "x"])
+    func badPacing(_ text: String) {
+        #expect(Pacing(text) == nil)
+    }
+
+    @Test("A full file reads back every key")
+    func full() throws {
+        let folder = TemporaryFolder()
+        let file = folder.write("d.yaml", """
+            database: x.sqlite
+            commitSeconds: 0.5
+            maxDatabaseMB: 10
+            log: {level: debug, format: json}
+            carbon: {refreshSeconds: 60, source: ledger}
+            jobs:
+              - scenario: deepseek-v3-day
+                pacing: {accelerated: 30}
+                start: 2025-02-27T12:00:00+08:00
+                duration: 600
+                seed: 4
+                intervalSeconds: 5
+                resume: false
+            """)
+        let c = try Catalog.loadDaemonConfiguration(at: file)
+        #expect(c.database == "x.sqlite" && c.commitSeconds == 0.5 && c.maximumDatabaseMB == 10)
+        #expect(c.logLevel == "debug" && c.logFormat == "json" && c.carbonRefreshSeconds == 60 && c.carbonSource == "ledger")
+        let job = try #require(c.jobs.first)
+        #expect(job.pacing == .accelerated(30) && job.duration == 600 && job.seed == 4 && job.intervalSeconds == 5 && !job.resume)
+        #expect(job.effectiveStart == .at(1_740_628_800))
+    }
+
+    @Test("A bad value names the file, the key, the line and what was expected", arguments: [
+        ("jobs:\n  - scenario: x\n    pacing: fast\n", "jobs[0].pacing", 3, "expected realtime, max"),
+        ("commitSeconds: 5\n", "commitSeconds", 1, "at most 1"),
+        ("databse: x.sqlite\n", "databse", 1, "unknown field"),
+        ("log:\n  level: loud\n", "log.level", 2, "expected one of trace"),
+        ("jobs:\n  - scenario: x\n    start: yesterday\n", "jobs[0].start", 3, "ISO 8601"),
+        ("jobs:\n  - scenario: a\n  - scenario: a\n", "jobs", 2, "distinct name"),
+    ])
+    func errors(_ yaml: String, _ field: String, _ line: Int, _ expected: String) {
+        let folder = TemporaryFolder()
+        let file = folder.write("d.yaml", yaml)
+        #expect {
+            try Catalog.loadDaemonConfiguration(at: file)
+        } throws: { error in
+            guard case .invalidField(let f, let k, let l, let message) = error as? CatalogError else { return false }
+            return f == file && k == field && l == line && message.contains(expected)
+        }
+    }
+}
+
+@Suite("Daemon runs")
+struct DaemonRunTests {
+    func configuration(_ db: String, pacing: Pacing) -> DaemonConfiguration {
+        var c = DaemonConfiguration()
+        c.database = db
+        c.commitSeconds = 0.1
+        var a = DaemonJob(scenario: "mixtral-single-node")
+        a.pacing = pacing
+        var b = DaemonJob(scenario: "mixtral-single-node")
+        b.name = "b"
+        b.seed = 5
+        b.intervalSeconds = 2
+        b.pacing = pacing
+        c.jobs = [a, b]
+        return c
+    }
+
+    /// Every stored request and interval, by job name, in a stable order.
+    func contents(_ ledger: Ledger) throws -> [String] {
+        try ledger.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT r.name || ' ' || q.requestId || ' ' || q.facilityJoules || ' ' || q.operationalCarbonGrams || ' ' || coalesce(q.finishSeconds, '-')
+                FROM request q JOIN run r ON r.id = q.runId ORDER BY r.name, q.requestId
+                """) + String.fetchAll(db, sql: """
+                SELECT r.name || ' ' || i.unit || ' ' || i.startSeconds || ' ' || i.facilityJoules FROM clusterInterval i JOIN run r ON r.id = i.runId
+                ORDER BY r.name, i.startSeconds, i.unit
+                """)
+        }
+    }
+
+    @Test("Stopped several times and resumed, the daemon stores what an uninterrupted run stores")
+    func stopAndResume() async throws {
+        let folder = TemporaryFolder()
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let reference = try Daemon(configuration: configuration("\(folder.path)/ref.sqlite", pacing: .max), library: library, dataDirectory: dataDirectory, logger: logger)
+        try await reference.run(signals: false)
+
+        let path = "\(folder.path)/stopped.sqlite"
+        var stops = 0
+        while true {
+            let daemon = try Daemon(configuration: configuration(path, pacing: .accelerated(400)), library: library, dataDirectory: dataDirectory, logger: logger)
+            async let running: Void = daemon.run(signals: false)
+            // Each start replays what is stored first, so later starts get longer to make progress.
+            try await Task.sleep(for: .milliseconds(300 + 200 * stops))
+            daemon.drivers.forEach { $0.requestStop() }
+            try await running
+            let runs = try daemon.ledger.runs()
+            #expect(runs.count == 2)
+            if runs.allSatisfy({ $0.status == .finished }) { break }
+            #expect(runs.contains { $0.status == .stopped })
+            stops += 1
+            try #require(stops < 25, "the daemon makes no progress between stops")
+        }
+        #expect(stops >= 2)
+        let stopped = try Ledger(path: path)
+        let expected = try contents(reference.ledger)
+        #expect(try contents(stopped) == expected)
+        #expect(expected.count > 1000)
+        #expect(try stopped.verify().ok)
+        for run in try stopped.runs() {
+            #expect(try stopped.reconcile(run: run.id!).balances)
+        }
+    }
+}

@@ -1,1 +1,174 @@
+import Catalog
+import Foundation
+import GRDB
+import Ledger
+import Serving
 import Testing
+
+@Suite("Ledger: storing runs")
+struct LedgerStorageTests {
+    @Test("What is committed reads back exactly, verifies, and reconciles", arguments: [1, 700, 5000])
+    func roundTrip(commitEvery: Int) throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let (loaded, run) = try prepared("mixtral-single-node")
+        let result = try record(loaded, run, into: ledger, commitEvery: commitEvery)
+        let stored = try ledger.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM request WHERE runId = ? ORDER BY id", arguments: [result.run])
+        }
+        #expect(stored.count == result.records.count)
+        for (row, record) in zip(stored, result.records) {
+            let back: RequestRecord = try ledger.breakdown(request: row["requestId"], run: result.run).record
+            #expect(back == record)
+        }
+        let verification = try ledger.verify()
+        #expect(verification.ok, "\(verification.problems)")
+        #expect(verification.requestRows == result.records.count)
+        #expect(verification.intervalRows == result.intervals.count)
+        let books = try ledger.reconcile(run: result.run)
+        #expect(books.balances, "residual \(books.relativeResidual)")
+        #expect(books.pendingRequests == 0)
+    }
+
+    @Test("A run stopped at any moment reconciles at its last commit", arguments: [61.0, 125.5, 301.0, 599.0])
+    func reconcileMidRun(stopAt: Double) throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let (loaded, run) = try prepared("mixtral-single-node")
+        let result = try record(loaded, run, into: ledger, commitEvery: 300, stopAt: stopAt)
+        guard case .stopped = result.outcome else {
+            Issue.record("the run should have stopped at \(stopAt)")
+            return
+        }
+        let books = try ledger.reconcile(run: result.run)
+        #expect(books.balances, "residual \(books.relativeResidual)")
+        #expect(books.pendingRequests > 0)
+        #expect(books.pendingKWh > 0)
+    }
+
+    @Test("A duplicate request id in a run is refused and the batch leaves no trace")
+    func duplicateRefused() throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let (loaded, run) = try prepared("mixtral-single-node", duration: 120)
+        let result = try record(loaded, run, into: ledger, commitEvery: 1)
+        let before = try ledger.progress(run: result.run)
+        #expect(throws: (any Error).self) {
+            try ledger.append(LedgerBatch(records: [result.records[3]]), run: result.run, startEpochSeconds: 0, at: 3)
+        }
+        #expect(try ledger.progress(run: result.run) == before)
+        #expect(try ledger.verify().ok)
+    }
+
+    @Test("A full disk (here a size limit) fails the batch in hand and keeps every earlier one")
+    func fullDisk() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("l.sqlite")
+        let (loaded, run) = try prepared("deepseek-v3-day", duration: 60)
+        var records: [RequestRecord] = []
+        _ = try run.run(onRecord: { records.append($0) })
+        let ledger = try Ledger(path: path, maximumBytes: 2 << 20)
+        let id = try ledger.beginRun(spec(loaded, run), at: 0)
+        var committed = 0
+        var failure: Error?
+        for chunk in stride(from: 0, to: records.count, by: 1000) {
+            do {
+                try ledger.append(LedgerBatch(records: Array(records[chunk..<min(chunk + 1000, records.count)])), run: id, startEpochSeconds: 0, at: 1)
+                committed += min(1000, records.count - chunk)
+            } catch {
+                failure = error
+                break
+            }
+        }
+        let error = try #require(failure as? LedgerError)
+        #expect("\(error)".contains("full"))
+        #expect(committed > 0)
+        #expect(try ledger.progress(run: id).storedRequests == committed)
+        #expect(try ledger.verify().ok)
+    }
+
+    @Test("A ledger in a folder that does not exist is a clear error")
+    func missingFolder() {
+        #expect {
+            try Ledger(path: "/nonexistent-joule-folder/l.sqlite")
+        } throws: { error in
+            "\(error)".contains("/nonexistent-joule-folder") && "\(error)".contains("does not exist")
+        }
+    }
+
+    @Test("The schema's columns are the ones rows are written and hashed by")
+    func columnsMatchSchema() throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let (requestColumns, intervalColumns) = try ledger.read { db in
+            (try db.columns(in: "request").map(\.name), try db.columns(in: "clusterInterval").map(\.name))
+        }
+        #expect(requestColumns == ["id"] + RequestRow.Columns.names)
+        #expect(intervalColumns == ["id"] + IntervalRow.Columns.names)
+    }
+}
+
+@Suite("Ledger: the audit chain")
+struct AuditChainTests {
+    /// A ledger with two runs in many batches, and its path.
+    static func ledger(_ folder: TemporaryFolder) throws -> (Ledger, String) {
+        let path = folder.file("l.sqlite")
+        let ledger = try Ledger(path: path)
+        let (loaded, run) = try prepared("mixtral-single-node")
+        _ = try record(loaded, run, into: ledger, commitEvery: 400)
+        _ = try record(loaded, try prepared("mixtral-single-node", seed: 9).1, into: ledger, commitEvery: 900)
+        #expect(try ledger.verify().ok)
+        return (ledger, path)
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var sql: String
+        var kind: AuditProblem.Kind
+        var table: String
+        /// The row reported; −1 for the row the change inserts.
+        var rowID: Int64
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "a request's energy edited", sql: "UPDATE request SET facilityJoules = facilityJoules + 1e-6 WHERE id = 1500",
+             kind: .changedRow, table: "request", rowID: 1500),
+        Case(name: "a request's id edited", sql: "UPDATE request SET requestId = 999999 WHERE id = 2000", kind: .changedRow, table: "request", rowID: 2000),
+        Case(name: "a request deleted", sql: "DELETE FROM request WHERE id = 321", kind: .removedRow, table: "request", rowID: 321),
+        Case(name: "an interval edited", sql: "UPDATE clusterInterval SET intensityGramsPerKWh = 0 WHERE id = 4",
+             kind: .changedRow, table: "clusterInterval", rowID: 4),
+        Case(name: "a request inserted", sql: """
+            INSERT INTO request SELECT NULL, runId, requestId + 100000, inFlight, arrivalSeconds, arrivalEpochSeconds, prefillStartSeconds,
+            firstTokenSeconds, finishSeconds, prefillUnit, decodeUnit, promptTokens, cachedTokens, outputTokens, gpuActiveJoules, gpuIdleJoules,
+            hostJoules, facilityOverheadJoules, facilityJoules, gpuSeconds, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams,
+            meanPowerWatts FROM request WHERE id = 10
+            """, kind: .insertedRow, table: "request", rowID: -1),
+        Case(name: "a batch's checkpoint edited", sql: "UPDATE auditBatch SET pendingFacilityJoules = 0 WHERE seq = 3",
+             kind: .changedBatch, table: "auditBatch", rowID: 3),
+        Case(name: "a batch removed with its rows", sql: "DELETE FROM request WHERE id IN (SELECT id FROM request WHERE id >= (SELECT firstRequestRow FROM auditBatch WHERE seq = 2) AND id < (SELECT firstRequestRow FROM auditBatch WHERE seq = 3)); DELETE FROM auditBatch WHERE seq = 2",
+             kind: .brokenChain, table: "auditBatch", rowID: 3),
+    ]
+
+    @Test("Each kind of change outside Joule is reported, first, with its row", arguments: cases)
+    func detects(_ c: Case) throws {
+        let folder = TemporaryFolder()
+        let (ledger, path) = try Self.ledger(folder)
+        let lastRow = try ledger.read { db in try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM \(c.table)") ?? 0 }
+        try tamper(path, c.sql)
+        let result = try ledger.verify()
+        let first = try #require(result.problems.first)
+        #expect(!result.ok)
+        #expect(first.kind == c.kind, "\(result.problems)")
+        #expect(first.table == c.table)
+        #expect(first.rowID == (c.rowID < 0 ? lastRow + 1 : c.rowID), "\(first)")
+    }
+
+    @Test("Rewriting a value with the same value leaves the chain intact")
+    func identicalRewrite() throws {
+        let folder = TemporaryFolder()
+        let (ledger, path) = try Self.ledger(folder)
+        try tamper(path, "UPDATE request SET facilityJoules = facilityJoules, finishSeconds = finishSeconds")
+        #expect(try ledger.verify().ok)
+    }
+}
