@@ -107,12 +107,7 @@ public struct DaemonConfiguration: Hashable, Sendable {
 extension Catalog {
     /// Reads a daemon configuration file (YAML), reporting the first mistake by key and line.
     public static func loadDaemonConfiguration(at path: String) throws -> DaemonConfiguration {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw CatalogError.unreadable(file: path, reason: (error as NSError).localizedDescription)
-        }
+        let text = try readText(at: path)
         let r = try YAMLReader.parse(text, file: path)
         try r.onlyKeys(["database", "commitSeconds", "maxDatabaseMB", "log", "carbon", "progressSeconds", "jobs"])
         var c = DaemonConfiguration()

@@ -24,6 +24,15 @@ public struct LoadedScenario: Sendable {
 }
 
 extension Catalog {
+    /// The text of the file at `path`, or `CatalogError.unreadable` naming it.
+    static func readText(at path: String) throws -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CatalogError.unreadable(file: path, reason: (error as NSError).localizedDescription)
+        }
+    }
+
     /// Finds a scenario by path, or by name in `Data/scenarios/` (`deepseek-v3-day`).
     public static func scenarioPath(_ nameOrPath: String, dataDirectory: String) throws -> String {
         let fm = FileManager.default
@@ -37,12 +46,7 @@ extension Catalog {
 
     /// Reads and resolves the scenario file at `path`.
     public static func loadScenario(at path: String, library: SpecLibrary, dataDirectory: String) throws -> LoadedScenario {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw CatalogError.unreadable(file: path, reason: (error as NSError).localizedDescription)
-        }
+        let text = try readText(at: path)
         let r = try YAMLReader.parse(text, file: path)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try ScenarioFile(reader: r, library: library, dataDirectory: dataDirectory, folder: folder, text: text).load()
@@ -61,12 +65,7 @@ extension Catalog {
 
     /// Reads a carbon-intensity CSV with header `timestamp,gco2_per_kwh` (ISO 8601 times; no zone means UTC).
     public static func loadIntensityCSV(at path: String, region: String, signal: CarbonSignal, source: String) throws -> IntensitySeries {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw CatalogError.unreadable(file: path, reason: (error as NSError).localizedDescription)
-        }
+        let text = try readText(at: path)
         var points: [IntensitySeries.Point] = []
         var lineNumber = 0
         for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {

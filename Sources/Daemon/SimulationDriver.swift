@@ -300,8 +300,10 @@ public final class SimulationDriver: Service, Sendable {
         if let at = diverged { return .diverged(atRecord: at) }
         commit(clock.now())
         if let writeError {
-            logger.error("ledger write failed; stopping", metadata: ["run": "\(run)", "error": "\(writeError)"])
-            try? ledger.setStatus(.failed, run: run, at: clock.now(), message: "\(writeError)")
+            logger.error("ledger write failed; stopping (the run resumes once the ledger can be written again)", metadata: [
+                "run": "\(run)", "error": "\(writeError)",
+            ])
+            try? ledger.setStatus(.stopped, run: run, at: clock.now(), message: "\(writeError)")
             throw writeError
         }
         switch outcome {

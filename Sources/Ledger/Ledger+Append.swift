@@ -172,28 +172,11 @@ extension Ledger {
             let seq: Int64 = (head?["seq"] ?? 0) + 1
             let previous: Data = head?["hash"] ?? AuditBatch.genesis
 
-            let requests = try db.cachedStatement(sql: Ledger.insertSQL(table: RequestRow.table, columns: RequestRow.Columns.names))
-            var firstRequest: Int64?
-            for record in batch.records {
-                var binder = StatementBinder(statement: requests.sqliteStatement)
-                RequestRow.write(record, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
-                try binder.step(db, requests)
-                if firstRequest == nil { firstRequest = db.lastInsertedRowID }
+            let firstRequest = try Ledger.insert(batch.records, into: RequestRow.table, columns: RequestRow.Columns.names, db) { r, binder in
+                RequestRow.write(r, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
             }
-            if let first = firstRequest {
-                precondition(db.lastInsertedRowID == first + Int64(batch.records.count - 1), "request rows of one batch must have consecutive ids")
-            }
-
-            let intervals = try db.cachedStatement(sql: Ledger.insertSQL(table: IntervalRow.table, columns: IntervalRow.Columns.names))
-            var firstInterval: Int64?
-            for interval in batch.intervals {
-                var binder = StatementBinder(statement: intervals.sqliteStatement)
-                IntervalRow.write(interval, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
-                try binder.step(db, intervals)
-                if firstInterval == nil { firstInterval = db.lastInsertedRowID }
-            }
-            if let first = firstInterval {
-                precondition(db.lastInsertedRowID == first + Int64(batch.intervals.count - 1), "interval rows of one batch must have consecutive ids")
+            let firstInterval = try Ledger.insert(batch.intervals, into: IntervalRow.table, columns: IntervalRow.Columns.names, db) { i, binder in
+                IntervalRow.write(i, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
             }
             group.wait()
 
@@ -213,6 +196,26 @@ extension Ledger {
             try db.execute(sql: "UPDATE run SET updatedAt = ? WHERE id = ?", arguments: [wallClock, runID])
             return entry
         }
+    }
+
+    /// Inserts `items` into `table` with one prepared statement; returns the first row's id (nil
+    /// when there are none). The rows of one transaction get consecutive ids: the audit batch names
+    /// them by that range.
+    static func insert<T>(
+        _ items: [T], into table: String, columns: [String], _ db: Database, values: (T, inout StatementBinder) -> Void
+    ) throws -> Int64? {
+        guard !items.isEmpty else { return nil }
+        let statement = try db.cachedStatement(sql: insertSQL(table: table, columns: columns))
+        var first: Int64?
+        for item in items {
+            var binder = StatementBinder(statement: statement.sqliteStatement)
+            values(item, &binder)
+            try binder.step(db, statement)
+            if first == nil { first = db.lastInsertedRowID }
+        }
+        let expectedLast = first! + Int64(items.count - 1)
+        precondition(db.lastInsertedRowID == expectedLast, "\(table) rows of one batch must have consecutive ids: last \(db.lastInsertedRowID), expected \(expectedLast)")
+        return first
     }
 
     /// Where a stored run stands: its last checkpoint and the id of the last request it stored.
