@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "Accounting", dependencies: ["Units"]),
         .target(name: "Serving", dependencies: ["MoE", "Hardware", "Accounting", "Units"]),
         .target(name: "Calibration", dependencies: ["MoE", "Hardware", "Units"]),
+        .target(name: "Scheduling"),
         .target(
             name: "Catalog",
             dependencies: ["Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", .product(name: "Yams", package: "Yams")]
@@ -68,6 +69,7 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Catalog", "Accounting", "MoE", "Hardware", "Units"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "DaemonTests",

@@ -1,0 +1,89 @@
+import Scheduling
+import Testing
+
+/// The Carbon Aware SDK's unit-test data: 5-minute points 10, 20, 30, 40 from 00:00 (REFERENCE.md §6).
+let sdkPoints = [10.0, 20, 30, 40].enumerated().map { TimedValue(start: Double($0.offset) * 300, duration: 300, value: $0.element) }
+
+func minutes(_ m: Double) -> Double { m * 60 }
+
+@Suite("Carbon Aware SDK window search")
+struct WindowSearchTests {
+    @Test("The SDK's vectors", arguments: [
+        (10.0, nil, nil, [15.0, 25, 35], 0.0),
+        (5.0, 4.0, nil, [10.0, 18, 26, 34], 0.0),
+        (2.0, 4.0, nil, [10.0, 15, 20, 30, 40], 0.0),
+        (5.0, nil, 2.0, [14.0, 24, 34], 2.0),
+    ] as [(Double, Double?, Double?, [Double], Double)])
+    func sdkVectors(window: Double, tick: Double?, start: Double?, expected: [Double], firstStart: Double) throws {
+        let windows = try WindowSearch.rollingAverages(
+            sdkPoints, window: minutes(window), tick: tick.map(minutes), start: start.map(minutes), end: start.map { _ in minutes(20) }
+        )
+        #expect(windows.map(\.value) == expected)
+        #expect(windows.first?.start == minutes(firstStart))
+        #expect(windows.allSatisfy { $0.duration == minutes(window) })
+    }
+
+    @Test("The SDK's average over [00:04, 00:20] is 28.75")
+    func average() throws {
+        #expect(try WindowSearch.average(sdkPoints, start: minutes(4), end: minutes(20)) == 28.75)
+    }
+
+    @Test("A zero window returns the points that overlap the bounds")
+    func zeroWindow() throws {
+        #expect(try WindowSearch.rollingAverages(sdkPoints, window: 0, start: minutes(6), end: minutes(14)) == Array(sdkPoints[1...2]))
+    }
+
+    @Test("Every window with the minimum is returned, in time order")
+    func allMinima() throws {
+        let points = [30.0, 10, 10, 50, 10, 10].enumerated().map { TimedValue(start: Double($0.offset) * 1800, duration: 1800, value: $0.element) }
+        let best = try WindowSearch.best(points, window: 3600)
+        #expect(best.map(\.start) == [1800, 7200])
+        #expect(best.allSatisfy { $0.value == 10 })
+    }
+
+    @Test("A window only counts where data covers it fully")
+    func gaps() throws {
+        let points = [TimedValue(start: 0, duration: 300, value: 1), TimedValue(start: 600, duration: 300, value: 2)]
+        let windows = try WindowSearch.rollingAverages(points, window: 300)
+        #expect(windows.map(\.start) == [0, 600])
+    }
+
+    @Test("Bad input is an error that says what", arguments: [
+        ([TimedValue](), 300.0, nil, nil, WindowSearchError.noData),
+        ([sdkPoints[1], sdkPoints[0]], 300.0, nil, nil, .unsorted(index: 1)),
+        (sdkPoints, 300.0, minutes(10), minutes(5), .startNotBeforeEnd(start: 600, end: 300)),
+        (sdkPoints, 300.0, -60.0, nil, .boundsOutsideData(start: -60, end: 1200, dataStart: 0, dataEnd: 1200)),
+        (sdkPoints, minutes(30), nil, nil, .windowLongerThanData(window: 1800, available: 1200)),
+    ] as [([TimedValue], Double, Double?, Double?, WindowSearchError)])
+    func errors(points: [TimedValue], window: Double, start: Double?, end: Double?, expected: WindowSearchError) {
+        #expect(throws: expected) { try WindowSearch.best(points, window: window, start: start, end: end) }
+    }
+
+    @Test("Laws: every window lies in the bounds, its mean lies within its points' values, and the best is the minimum")
+    func laws() throws {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Double {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(seed >> 11) / Double(1 << 53)
+        }
+        for _ in 0..<50 {
+            let n = 4 + Int(next() * 60)
+            let points = (0..<n).map { TimedValue(start: Double($0) * 1800, duration: 1800, value: 50 + next() * 500) }
+            let window = Double(1 + Int(next() * 8)) * 1800
+            let start = Double(Int(next() * 3)) * 900
+            if start + window > points.last!.end {
+                #expect(throws: WindowSearchError.self) { try WindowSearch.best(points, window: window, start: start) }
+                continue
+            }
+            let windows = try WindowSearch.rollingAverages(points, window: window, start: start)
+            let low = points.map(\.value).min()!, high = points.map(\.value).max()!
+            for w in windows {
+                #expect(w.start >= start && w.end <= points.last!.end + 1e-6)
+                #expect(w.value >= low - 1e-9 && w.value <= high + 1e-9)
+            }
+            let best = try WindowSearch.best(points, window: window, start: start)
+            #expect(best.allSatisfy { $0.value == windows.map(\.value).min() })
+            #expect(best.map(\.start) == best.map(\.start).sorted())
+        }
+    }
+}
