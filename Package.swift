@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "Serving", dependencies: ["MoE", "Hardware", "Accounting", "Units"]),
         .target(name: "Calibration", dependencies: ["MoE", "Hardware", "Units"]),
         .target(name: "Scheduling"),
+        .target(name: "CarbonData", dependencies: ["Scheduling", "Serving", "Accounting"]),
         .target(
             name: "Catalog",
             dependencies: ["Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", .product(name: "Yams", package: "Yams")]
@@ -52,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "joule",
             dependencies: [
-                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon",
+                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
+        .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Scheduling"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "DaemonTests",

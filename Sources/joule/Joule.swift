@@ -17,7 +17,7 @@ struct Joule: AsyncParsableCommand {
           joule audit verify --db joule.sqlite
           joule calibrate
         """,
-        subcommands: [Simulate.self, DaemonCommand.self, Runs.self, Audit.self, Estimate.self, Calibrate.self]
+        subcommands: [Simulate.self, DaemonCommand.self, Runs.self, Audit.self, Schedule.self, Estimate.self, Calibrate.self]
     )
 }
 
