@@ -1,3 +1,4 @@
+import Foundation
 import Scheduling
 import Testing
 
@@ -85,5 +86,32 @@ struct WindowSearchTests {
             #expect(best.allSatisfy { $0.value == windows.map(\.value).min() })
             #expect(best.map(\.start) == best.map(\.start).sorted())
         }
+    }
+}
+
+@Suite("Shifting study")
+struct ShiftingStudyTests {
+    /// A week of half-hours with a daily dip and noise.
+    static let week: [TimedValue] = (0..<(7 * 48)).map { i in
+        let hour = Double(i % 48) / 2
+        let noise = Double((i * 7919) % 13)
+        return TimedValue(start: Double(i) * 1800, duration: 1800, value: 300 + 100 * cos(hour / 24 * 2 * .pi) + noise)
+    }
+
+    @Test("No flexibility saves nothing; more flexibility never saves less")
+    func monotone() throws {
+        let days = (1..<6).map { Double($0) * 86_400 }
+        let flex = stride(from: 0.0, through: 8 * 3600, by: 1800).map { $0 }
+        let rows = try ShiftingStudy.run(Self.week, days: days, usualStart: 3600, jobSeconds: 1800, flexibilities: flex)
+        #expect(rows[0].savingFraction == 0)
+        #expect(rows.allSatisfy { $0.days == days.count })
+        for (a, b) in zip(rows, rows.dropFirst()) { #expect(b.savingFraction >= a.savingFraction - 1e-12) }
+        #expect(rows.last!.savingFraction > 0)
+    }
+
+    @Test("Days whose search leaves the data are skipped, not guessed")
+    func skipsDaysOutsideData() throws {
+        let rows = try ShiftingStudy.run(Self.week, days: [0, 86_400], usualStart: 3600, jobSeconds: 1800, flexibilities: [0, 7200])
+        #expect(rows.map(\.days) == [2, 1])
     }
 }
