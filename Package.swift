@@ -31,7 +31,9 @@ let package = Package(
         .target(name: "CarbonData", dependencies: ["Scheduling", "Serving", "Accounting"]),
         .target(
             name: "Catalog",
-            dependencies: ["Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", "CarbonData", .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .target(
             name: "Ledger",

@@ -1,4 +1,5 @@
 import Accounting
+import CarbonData
 import Foundation
 import Hardware
 import MoE
@@ -65,37 +66,18 @@ extension Catalog {
 
     /// Reads a carbon-intensity CSV with header `timestamp,gco2_per_kwh` (ISO 8601 times; no zone means UTC).
     public static func loadIntensityCSV(at path: String, region: String, signal: CarbonSignal, source: String) throws -> IntensitySeries {
-        let text = try readText(at: path)
-        var points: [IntensitySeries.Point] = []
-        var lineNumber = 0
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            lineNumber += 1
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty { continue }
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            if lineNumber == 1 {
-                guard fields == ["timestamp", "gco2_per_kwh"] else {
-                    throw CatalogError.invalidField(file: path, field: "header", line: 1, message: "expected 'timestamp,gco2_per_kwh', got '\(line)'")
-                }
-                continue
+        let rows: [TimeSeriesCSV.Row]
+        do {
+            rows = try TimeSeriesCSV.parse(try readText(at: path), file: path, header: ("timestamp", "gco2_per_kwh"))
+        } catch let error as CarbonDataError {
+            switch error {
+            case .invalidPoint(_, let line, let field, let message):
+                throw CatalogError.invalidField(file: path, field: field, line: line, message: message)
+            default:
+                throw CatalogError.invalidField(file: path, field: "(file)", line: nil, message: "expected at least one intensity row")
             }
-            guard fields.count == 2 else {
-                throw CatalogError.invalidField(file: path, field: "(line)", line: lineNumber, message: "expected 2 columns, got \(fields.count)")
-            }
-            guard let t = WallClock.iso8601(fields[0]) else {
-                throw CatalogError.invalidField(file: path, field: "timestamp", line: lineNumber, message: "expected an ISO 8601 time like 2025-02-27T04:00:00Z, got '\(fields[0])'")
-            }
-            guard let g = Double(fields[1]), g.isFinite, g >= 0 else {
-                throw CatalogError.invalidField(file: path, field: "gco2_per_kwh", line: lineNumber, message: "expected a non-negative number, got '\(fields[1])'")
-            }
-            if let last = points.last, t <= last.epochSeconds {
-                throw CatalogError.invalidField(file: path, field: "timestamp", line: lineNumber, message: "expected times in increasing order; \(fields[0]) is not after the previous line")
-            }
-            points.append(.init(epochSeconds: t, intensity: CarbonIntensity(gramsPerKWh: g)))
         }
-        guard !points.isEmpty else {
-            throw CatalogError.invalidField(file: path, field: "(file)", line: nil, message: "expected at least one intensity row")
-        }
+        let points = rows.map { IntensitySeries.Point(epochSeconds: $0.epochSeconds, intensity: CarbonIntensity(gramsPerKWh: $0.value)) }
         return IntensitySeries(region: region, signal: signal, source: source, points: points)
     }
 

@@ -35,13 +35,12 @@ public struct JobPlan: Sendable {
             start = String(epoch)
             prepared.scenario.startEpochSeconds = epoch
         }
-        let fields: [(String, String)] = [
-            ("duration", prepared.scenario.duration.map { String($0) } ?? "none"),
-            ("intervalSeconds", String(prepared.scenario.intervalSeconds)),
-            ("seed", String(prepared.scenario.seed)),
-            ("start", start),
-        ]
-        let overrides = "{" + fields.map { "\"\($0.0)\":\"\($0.1)\"" }.joined(separator: ",") + "}"
+        let overrides = RunSpec.canonicalOverrides([
+            "duration": prepared.scenario.duration.map { String($0) } ?? "none",
+            "intervalSeconds": String(prepared.scenario.intervalSeconds),
+            "seed": String(prepared.scenario.seed),
+            "start": start,
+        ])
         return JobPlan(
             job: job, name: job.name ?? loaded.scenario.name, loaded: loaded, prepared: prepared, overrides: overrides,
             unbounded: prepared.generator != nil && prepared.scenario.duration == nil

@@ -51,10 +51,8 @@ struct CanonicalEncoder: RowSink {
 
     mutating func text(_ value: String) {
         bytes.append(3)
-        var utf8 = Array(value.utf8)
-        appendLength(utf8.count)
-        bytes.append(contentsOf: utf8)
-        utf8.removeAll()
+        appendLength(value.utf8.count)
+        bytes.append(contentsOf: value.utf8)
     }
 
     mutating func blob(_ value: [UInt8]) {

@@ -180,8 +180,10 @@ extension Ledger {
             }
             group.wait()
 
-            let previousCheckpoint = try AuditBatch.filter(Column("runId") == runID).order(Column("seq").desc).fetchOne(db)?.checkpoint
-            let checkpoint = batch.checkpoint ?? previousCheckpoint ?? Checkpoint(
+            // A batch without a checkpoint of its own carries the run's last one forward.
+            let checkpoint = try batch.checkpoint
+                ?? AuditBatch.filter(Column("runId") == runID).order(Column("seq").desc).fetchOne(db)?.checkpoint
+                ?? Checkpoint(
                 time: 0, records: 0, intervals: 0, pendingRequests: 0, pendingFacilityJoules: 0, unattributedFacilityJoules: 0
             )
             var entry = AuditBatch(

@@ -33,6 +33,13 @@ public struct RunSpec: Sendable {
         self.resumedFrom = resumedFrom
     }
 
+    /// Overrides as canonical JSON: string values, keys sorted, no spaces (stable, so hashes are).
+    public static func canonicalOverrides(_ fields: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(fields)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
     /// SHA-256 (hex) of the scenario text and its overrides: runs with equal hashes simulate the same thing.
     public var scenarioHash: String {
         var h = SHA256()

@@ -38,14 +38,14 @@ struct Simulate: ParsableCommand {
     /// Opens the ledger and records the start of this run.
     private func startRecording(_ loaded: LoadedScenario, _ prepared: PreparedRun, ledgerPath: String) throws -> RunRecorder {
         let ledger = try Ledger(path: ledgerPath)
-        var fields: [String] = []
-        if let trace { fields.append("\"trace\":\"\(trace)\"") }
-        if let traceFormat { fields.append("\"traceFormat\":\"\(traceFormat.rawValue)\"") }
-        if let duration { fields.append("\"duration\":\"\(duration)\"") }
-        if let seed { fields.append("\"seed\":\"\(seed)\"") }
+        var fields: [String: String] = [:]
+        fields["trace"] = trace
+        fields["traceFormat"] = traceFormat?.rawValue
+        fields["duration"] = duration.map { String($0) }
+        fields["seed"] = seed.map { String($0) }
         let spec = RunSpec(
             name: prepared.scenario.name, source: "simulate", scenarioFile: loaded.file, scenarioText: loaded.text,
-            overrides: "{" + fields.joined(separator: ",") + "}", seed: prepared.scenario.seed,
+            overrides: RunSpec.canonicalOverrides(fields), seed: prepared.scenario.seed,
             startEpochSeconds: prepared.scenario.startEpochSeconds, intervalSeconds: prepared.scenario.intervalSeconds
         )
         let run = try ledger.beginRun(spec, at: Date().timeIntervalSince1970)
