@@ -49,3 +49,12 @@ public enum CarbonSignal: String, CaseIterable, Codable, Hashable, Sendable {
     case average
     case marginal
 }
+
+/// Which emissions an intensity counts: combustion at the power plant only (`direct`, the usual
+/// basis of GHG Protocol Scope 2 location-based factors), or the whole life cycle of the plants
+/// and fuels (`lifecycle`, Electricity Maps' default). `unspecified` when a source does not say.
+public enum EmissionFactorType: String, CaseIterable, Codable, Hashable, Sendable {
+    case direct
+    case lifecycle
+    case unspecified
+}

@@ -1,10 +1,12 @@
+import Foundation
 import Serving
 
 /// A two-column CSV of times and values under a fixed header: the layout shared by Joule's own
 /// intensity CSV (`timestamp,gco2_per_kwh`) and the Let's Wait Awhile data set (`Time,Carbon
 /// Intensity`). Times are ISO 8601 (no zone means UTC), values finite and ≥ 0, times strictly
 /// increasing. Every problem is a `CarbonDataError.invalidPoint` naming the line (from 1) and the
-/// column, or `.empty`.
+/// column, or `.empty`. With `requireOrder: false` rows come back in file order, for
+/// `PointChecker` to sort with a warning.
 public enum TimeSeriesCSV {
     public struct Row: Hashable, Sendable {
         public var line: Int
@@ -12,14 +14,14 @@ public enum TimeSeriesCSV {
         public var value: Double
     }
 
-    public static func parse(_ text: String, file: String, header: (time: String, value: String)) throws -> [Row] {
+    public static func parse(_ text: String, file: String, header: (time: String, value: String), requireOrder: Bool = true) throws -> [Row] {
         var rows: [Row] = []
         var lineNumber = 0
         for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let fields = CSVLine.fields(line)
             if lineNumber == 1 {
                 guard fields == [header.time, header.value] else {
                     throw CarbonDataError.invalidPoint(
@@ -40,7 +42,7 @@ public enum TimeSeriesCSV {
             guard let v = Double(fields[1]), v.isFinite, v >= 0 else {
                 throw CarbonDataError.invalidPoint(file: file, index: lineNumber, field: header.value, message: "expected a non-negative number, got '\(fields[1])'")
             }
-            if let last = rows.last, t <= last.epochSeconds {
+            if requireOrder, let last = rows.last, t <= last.epochSeconds {
                 throw CarbonDataError.invalidPoint(
                     file: file, index: lineNumber, field: header.time,
                     message: "expected times in increasing order; \(fields[0]) is not after the line before"
@@ -50,5 +52,37 @@ public enum TimeSeriesCSV {
         }
         guard !rows.isEmpty else { throw CarbonDataError.empty(file: file) }
         return rows
+    }
+}
+
+/// Splits one CSV line into trimmed fields; a field in double quotes may hold commas, and `""`
+/// inside quotes is one quote.
+public enum CSVLine {
+    public static func fields<S: StringProtocol>(_ line: S) -> [String] {
+        var fields: [String] = []
+        var current = ""
+        var quoted = false
+        var iterator = line.makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? iterator.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    let next = iterator.next()
+                    if next == "\"" { current.append("\"") } else { quoted = false; pending = next }
+                } else {
+                    current.append(c)
+                }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                fields.append(current.trimmingCharacters(in: .whitespaces))
+                current = ""
+            } else {
+                current.append(c)
+            }
+        }
+        fields.append(current.trimmingCharacters(in: .whitespaces))
+        return fields
     }
 }
