@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "Calibration", dependencies: ["MoE", "Hardware", "Units"]),
         .target(name: "Scheduling"),
         .target(name: "CarbonData", dependencies: ["Scheduling", "Serving", "Accounting"]),
+        .target(name: "CarbonLive", dependencies: ["CarbonData", "Accounting"]),
+        .target(name: "TestHTTPServer"),
         .target(
             name: "Catalog",
             dependencies: [
@@ -38,7 +40,7 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
-                "Serving", "Accounting",
+                "Serving", "Accounting", "CarbonData", "Scheduling",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -74,6 +76,7 @@ let package = Package(
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Scheduling"]),
+        .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "DaemonTests",

@@ -76,9 +76,10 @@ public struct CarbonSeries: Hashable, Sendable {
 }
 
 extension SeriesMetadata {
-    /// `source/factor[/forecast]`, the label stored with each request's carbon.
+    /// `source[/factor][/forecast]`, the label stored with each request's carbon.
     public var sourceLabel: String {
-        var label = "\(source)/\(factor.rawValue)"
+        var label = source
+        if factor != .unspecified { label += "/\(factor.rawValue)" }
         if kind == .forecast { label += "/forecast" }
         return label
     }
@@ -200,5 +201,22 @@ public enum PointChecker {
     static func formatDuration(_ seconds: Double) -> String {
         if seconds >= 3600 { return "\((seconds / 3600).formatted()) h" }
         return "\((seconds / 60).formatted()) min"
+    }
+}
+
+extension CarbonSeries {
+    /// An accounting step function as an actual series of unspecified factor type: each point
+    /// lasts until the next, the last as long as the one before it (an hour for a constant).
+    public init(intensitySeries s: IntensitySeries, origin: String) {
+        let starts = s.points.enumerated().map { (place: $0.offset + 1, start: $0.element.epochSeconds, value: $0.element.intensity.gramsPerKWh) }
+        var points: [TimedValue] = []
+        for (i, p) in starts.enumerated() {
+            let duration = i + 1 < starts.count ? starts[i + 1].start - p.start : (i > 0 ? p.start - starts[i - 1].start : 3600)
+            points.append(TimedValue(start: p.start, duration: duration, value: p.value))
+        }
+        self.init(
+            metadata: SeriesMetadata(region: s.region, signal: s.signal, factor: .unspecified, kind: .actual, source: s.source, origin: origin),
+            checkedPoints: points
+        )
     }
 }

@@ -26,7 +26,9 @@ public enum UKCarbonIntensity {
     }
 
     /// Reads the points of a response. A point without the asked figure, or with a bad time,
-    /// is an error naming it: a partial response yields nothing.
+    /// is an error naming it: a partial response yields nothing. Reading actuals, the trailing
+    /// half-hours whose actual is not known yet (`null`, as the API answers for the current one)
+    /// are left out; a missing actual before a known one is still an error.
     public static func parse(_ data: Data, file: String, figure: Figure = .forecast) throws -> [TimedValue] {
         let response: Response
         do {
@@ -34,10 +36,15 @@ public enum UKCarbonIntensity {
         } catch {
             throw CarbonDataError.syntax(file: file, message: "not a UK Carbon Intensity API response (\(error))")
         }
-        guard let points = response.data else {
+        guard let allPoints = response.data else {
             throw CarbonDataError.syntax(file: file, message: "expected {\"data\": [...]} at the top level")
         }
-        guard !points.isEmpty else { throw CarbonDataError.empty(file: file) }
+        guard !allPoints.isEmpty else { throw CarbonDataError.empty(file: file) }
+        var points = allPoints[...]
+        if figure == .actual {
+            while let last = points.last, last.intensity != nil, last.intensity?.actual == nil { points = points.dropLast() }
+            guard !points.isEmpty else { throw CarbonDataError.syntax(file: file, message: "no half-hour has an actual intensity yet") }
+        }
         var out: [TimedValue] = []
         for (i, p) in points.enumerated() {
             let n = i + 1

@@ -127,46 +127,4 @@ extension Ledger {
             )
         }
     }
-
-    /// Stores the points of `series` (replacing points with the same region, signal, source and time).
-    public func store(_ series: IntensitySeries, at wallClock: Double) throws {
-        try write { db in
-            let statement = try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO intensityPoint (region, signal, source, epochSeconds, gramsPerKWh, storedAt)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """)
-            for point in series.points {
-                try statement.execute(arguments: [
-                    series.region, series.signal.rawValue, series.source, point.epochSeconds, point.intensity.gramsPerKWh, wallClock,
-                ])
-            }
-        }
-    }
-
-    /// The stored series for `region` and `signal` from `source` (nil when none is stored).
-    public func intensitySeries(region: String, signal: CarbonSignal, source: String) throws -> IntensitySeries? {
-        try pool.read { db in
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT epochSeconds, gramsPerKWh FROM intensityPoint WHERE region = ? AND signal = ? AND source = ? ORDER BY epochSeconds",
-                arguments: [region, signal.rawValue, source]
-            )
-            guard !rows.isEmpty else { return nil }
-            return IntensitySeries(
-                region: region, signal: signal, source: source,
-                points: rows.map { IntensitySeries.Point(epochSeconds: $0["epochSeconds"], intensity: CarbonIntensity(gramsPerKWh: $0["gramsPerKWh"])) }
-            )
-        }
-    }
-
-    /// The stored series for `region` and `signal` from whichever source stored points last.
-    public func newestIntensitySeries(region: String, signal: CarbonSignal) throws -> IntensitySeries? {
-        let source = try pool.read { db in
-            try String.fetchOne(
-                db, sql: "SELECT source FROM intensityPoint WHERE region = ? AND signal = ? ORDER BY storedAt DESC LIMIT 1",
-                arguments: [region, signal.rawValue]
-            )
-        }
-        guard let source else { return nil }
-        return try intensitySeries(region: region, signal: signal, source: source)
-    }
 }

@@ -15,7 +15,7 @@ public final class Ledger: Sendable {
     let pool: DatabasePool
 
     /// The version of Joule that writes runs, stored with each run.
-    public static let codeVersion = "joule 0.4.0"
+    public static let codeVersion = "joule 0.5.0"
 
     /// Opens the ledger at `path`, creating it (and migrating its schema) unless `mustExist`.
     ///

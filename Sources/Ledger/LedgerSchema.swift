@@ -123,6 +123,66 @@ enum LedgerSchema {
                 CREATE INDEX auditBatch_on_runId ON auditBatch(runId);
                 """)
         }
+        migrator.registerMigration("v2 intensity series with metadata") { db in
+            // One row per series (region, signal, factor type, kind, source and, for forecasts,
+            // issue time); its samples carry their own durations so gaps stay gaps. The v1 points
+            // move over as actual series of unspecified factor type.
+            try db.execute(sql: """
+                CREATE TABLE intensitySeries (
+                    id INTEGER PRIMARY KEY,
+                    region TEXT NOT NULL,
+                    signal TEXT NOT NULL,
+                    factor TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    issuedAt REAL,
+                    resolutionSeconds REAL NOT NULL,
+                    origin TEXT NOT NULL,
+                    storedAt REAL NOT NULL
+                );
+                CREATE UNIQUE INDEX intensitySeries_identity ON intensitySeries(region, signal, factor, kind, source, ifnull(issuedAt, -1e300));
+                CREATE TABLE intensitySample (
+                    seriesId INTEGER NOT NULL REFERENCES intensitySeries(id) ON DELETE CASCADE,
+                    startEpochSeconds REAL NOT NULL,
+                    durationSeconds REAL NOT NULL,
+                    gramsPerKWh REAL NOT NULL,
+                    PRIMARY KEY (seriesId, startEpochSeconds)
+                ) WITHOUT ROWID;
+                CREATE INDEX intensitySample_on_start ON intensitySample(startEpochSeconds);
+                INSERT INTO intensitySeries (region, signal, factor, kind, source, issuedAt, resolutionSeconds, origin, storedAt)
+                    SELECT region, signal, 'unspecified', 'actual', source, NULL, 0, 'ledger v1', max(storedAt)
+                    FROM intensityPoint GROUP BY region, signal, source;
+                INSERT INTO intensitySample (seriesId, startEpochSeconds, durationSeconds, gramsPerKWh)
+                    SELECT s.id, p.epochSeconds,
+                        coalesce((SELECT min(q.epochSeconds) FROM intensityPoint q
+                                  WHERE q.region = p.region AND q.signal = p.signal AND q.source = p.source AND q.epochSeconds > p.epochSeconds)
+                                 - p.epochSeconds, 3600),
+                        p.gramsPerKWh
+                    FROM intensityPoint p JOIN intensitySeries s ON s.region = p.region AND s.signal = p.signal AND s.source = p.source;
+                DROP TABLE intensityPoint;
+                """)
+        }
+        migrator.registerMigration("v2 scheduled jobs") { db in
+            try db.execute(sql: """
+                CREATE TABLE scheduledJob (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    createdAt REAL NOT NULL,
+                    region TEXT NOT NULL,
+                    signal TEXT NOT NULL,
+                    forecastSeriesId INTEGER REFERENCES intensitySeries(id),
+                    forecastOrigin TEXT NOT NULL,
+                    earliestStart REAL NOT NULL,
+                    deadline REAL NOT NULL,
+                    durationSeconds REAL NOT NULL,
+                    energyKWh REAL NOT NULL,
+                    interruptible INTEGER NOT NULL,
+                    slices TEXT NOT NULL,
+                    forecastGramsPerKWh REAL NOT NULL,
+                    startNowGramsPerKWh REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

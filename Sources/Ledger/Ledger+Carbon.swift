@@ -1,0 +1,149 @@
+import Accounting
+import CarbonData
+import Foundation
+import GRDB
+import Scheduling
+
+/// A series stored in the ledger, without its points.
+public struct StoredSeries: Hashable, Sendable, Codable {
+    public var id: Int64
+    public var metadata: SeriesMetadata
+    public var pointCount: Int
+    public var firstStart: Double
+    public var lastEnd: Double
+    public var storedAt: Double
+}
+
+/// Which stored series to read; nil fields match anything.
+public struct SeriesFilter: Sendable {
+    public var region: String
+    public var signal: CarbonSignal?
+    public var factor: EmissionFactorType?
+    public var kind: SeriesKind?
+    public var source: String?
+
+    public init(region: String, signal: CarbonSignal? = nil, factor: EmissionFactorType? = nil, kind: SeriesKind? = nil, source: String? = nil) {
+        self.region = region
+        self.signal = signal
+        self.factor = factor
+        self.kind = kind
+        self.source = source
+    }
+}
+
+extension Ledger {
+    /// Stores `series`: its row is found by region, signal, factor type, kind, source and issue
+    /// time (created if new), and its points replace stored points with the same start. One
+    /// transaction: a failure stores nothing. Returns the series' id.
+    @discardableResult
+    public func store(_ series: CarbonSeries, at wallClock: Double) throws -> Int64 {
+        try write { db in
+            let m = series.metadata
+            let identity: StatementArguments = [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt ?? -1e300]
+            let id: Int64
+            if let existing = try Int64.fetchOne(db, sql: """
+                SELECT id FROM intensitySeries
+                WHERE region = ? AND signal = ? AND factor = ? AND kind = ? AND source = ? AND ifnull(issuedAt, -1e300) = ?
+                """, arguments: identity) {
+                id = existing
+                try db.execute(
+                    sql: "UPDATE intensitySeries SET resolutionSeconds = ?, origin = ?, storedAt = ? WHERE id = ?",
+                    arguments: [m.resolutionSeconds, m.origin, wallClock, id]
+                )
+            } else {
+                try db.execute(sql: """
+                    INSERT INTO intensitySeries (region, signal, factor, kind, source, issuedAt, resolutionSeconds, origin, storedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt, m.resolutionSeconds, m.origin, wallClock])
+                id = db.lastInsertedRowID
+            }
+            let statement = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO intensitySample (seriesId, startEpochSeconds, durationSeconds, gramsPerKWh) VALUES (?, ?, ?, ?)
+                """)
+            for p in series.points {
+                try statement.execute(arguments: [id, p.start, p.duration, p.value])
+            }
+            return id
+        }
+    }
+
+    /// Stores an accounting series (a scenario's, say) as an actual series of unspecified factor type.
+    @discardableResult
+    public func store(_ series: IntensitySeries, at wallClock: Double) throws -> Int64 {
+        try store(CarbonSeries(intensitySeries: series, origin: "scenario"), at: wallClock)
+    }
+
+    static func storedSeries(_ row: Row) -> StoredSeries {
+        StoredSeries(
+            id: row["id"],
+            metadata: SeriesMetadata(
+                region: row["region"], signal: CarbonSignal(rawValue: row["signal"]) ?? .average,
+                factor: EmissionFactorType(rawValue: row["factor"]) ?? .unspecified, kind: SeriesKind(rawValue: row["kind"]) ?? .actual,
+                source: row["source"], issuedAt: row["issuedAt"], resolutionSeconds: row["resolutionSeconds"], origin: row["origin"]
+            ),
+            pointCount: row["n"], firstStart: row["firstStart"] ?? 0, lastEnd: row["lastEnd"] ?? 0, storedAt: row["storedAt"]
+        )
+    }
+
+    static let seriesSelect = """
+        SELECT s.*, count(p.startEpochSeconds) AS n, min(p.startEpochSeconds) AS firstStart, max(p.startEpochSeconds + p.durationSeconds) AS lastEnd
+        FROM intensitySeries s LEFT JOIN intensitySample p ON p.seriesId = s.id
+        """
+
+    /// The stored series, optionally of one region, newest issue (or store) first.
+    public func storedSeries(region: String? = nil) throws -> [StoredSeries] {
+        try read { db in
+            let rows = try Row.fetchAll(db, sql: Self.seriesSelect + """
+                 WHERE (?1 IS NULL OR s.region = ?1) GROUP BY s.id ORDER BY s.region, ifnull(s.issuedAt, s.storedAt) DESC, s.id DESC
+                """, arguments: [region])
+            return rows.map(Self.storedSeries)
+        }
+    }
+
+    /// The stored series matching `filter`, newest first: forecasts by issue time, others by when
+    /// they were stored.
+    public func matchingSeries(_ filter: SeriesFilter) throws -> [StoredSeries] {
+        try read { db in
+            let rows = try Row.fetchAll(db, sql: Self.seriesSelect + """
+                 WHERE s.region = ? AND (?2 IS NULL OR s.signal = ?2) AND (?3 IS NULL OR s.factor = ?3)
+                   AND (?4 IS NULL OR s.kind = ?4) AND (?5 IS NULL OR s.source = ?5)
+                 GROUP BY s.id HAVING n > 0 ORDER BY ifnull(s.issuedAt, s.storedAt) DESC, s.id DESC
+                """, arguments: [filter.region, filter.signal?.rawValue, filter.factor?.rawValue, filter.kind?.rawValue, filter.source])
+            return rows.map(Self.storedSeries)
+        }
+    }
+
+    /// The points of series `id` that overlap [from, to), as a series; nil when none do.
+    public func series(id: Int64, from: Double? = nil, to: Double? = nil) throws -> CarbonSeries? {
+        try read { db in
+            guard let head = try Row.fetchOne(db, sql: Self.seriesSelect + " WHERE s.id = ? GROUP BY s.id", arguments: [id]) else { return nil }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT startEpochSeconds, durationSeconds, gramsPerKWh FROM intensitySample
+                WHERE seriesId = ? AND (?2 IS NULL OR startEpochSeconds + durationSeconds > ?2) AND (?3 IS NULL OR startEpochSeconds < ?3)
+                ORDER BY startEpochSeconds
+                """, arguments: [id, from, to])
+            guard !rows.isEmpty else { return nil }
+            let points = rows.map { TimedValue(start: $0["startEpochSeconds"], duration: $0["durationSeconds"], value: $0["gramsPerKWh"]) }
+            return CarbonSeries(metadata: Self.storedSeries(head).metadata, checkedPoints: points)
+        }
+    }
+
+    /// The newest series matching `filter`, with its points in [from, to).
+    public func newestSeries(_ filter: SeriesFilter, from: Double? = nil, to: Double? = nil) throws -> (stored: StoredSeries, series: CarbonSeries)? {
+        for stored in try matchingSeries(filter) {
+            if let s = try series(id: stored.id, from: from, to: to) { return (stored, s) }
+        }
+        return nil
+    }
+
+    /// The accounting series for `region` and `signal` from whichever series was stored last.
+    public func newestIntensitySeries(region: String, signal: CarbonSignal) throws -> IntensitySeries? {
+        let newest = try read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT id FROM intensitySeries WHERE region = ? AND signal = ? ORDER BY storedAt DESC, id DESC LIMIT 1
+                """, arguments: [region, signal.rawValue])
+        }
+        guard let newest else { return nil }
+        return try series(id: newest)?.intensitySeries
+    }
+}

@@ -1,0 +1,76 @@
+import Accounting
+import CarbonData
+import Foundation
+import GRDB
+@testable import Ledger
+import Scheduling
+import Testing
+
+@Suite("Carbon-intensity series in the ledger")
+struct LedgerCarbonTests {
+    func series(_ kind: SeriesKind, issuedAt: Double? = nil, values: [Double], start: Double = 1_700_000_000, step: Double = 1800) -> CarbonSeries {
+        CarbonSeries(
+            metadata: SeriesMetadata(region: "GB", signal: .average, factor: .direct, kind: kind, source: "ukci", issuedAt: issuedAt, origin: "test"),
+            checkedPoints: values.enumerated().map { TimedValue(start: start + Double($0.offset) * step, duration: step, value: $0.element) }
+        )
+    }
+
+    @Test("A stored series reads back point for point, with its metadata")
+    func roundTrip() throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let s = series(.forecast, issuedAt: 1_699_999_000, values: (0..<96).map { Double(100 + ($0 * 37) % 150) })
+        let id = try ledger.store(s, at: 5)
+        let back = try #require(try ledger.series(id: id))
+        #expect(back.points == s.points)
+        #expect(back.metadata == s.metadata.with(resolution: 1800))
+        let clipped = try #require(try ledger.series(id: id, from: s.points[10].start + 1, to: s.points[20].start))
+        #expect(clipped.points == Array(s.points[10..<20]))
+    }
+
+    @Test("The same series stored twice is one series; each forecast issue is its own, newest first")
+    func identity() throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let a = try ledger.store(series(.actual, values: [1, 2, 3]), at: 1)
+        let b = try ledger.store(series(.actual, values: [1, 2, 3, 4]), at: 2)
+        #expect(a == b)
+        #expect(try ledger.series(id: a)?.points.count == 4)
+        try ledger.store(series(.forecast, issuedAt: 100, values: [5, 6]), at: 3)
+        try ledger.store(series(.forecast, issuedAt: 200, values: [7, 8]), at: 4)
+        let forecasts = try ledger.matchingSeries(SeriesFilter(region: "GB", kind: .forecast))
+        #expect(forecasts.map(\.metadata.issuedAt) == [200, 100])
+        #expect(try ledger.newestSeries(SeriesFilter(region: "GB", kind: .forecast))?.series.points.map(\.value) == [7, 8])
+        #expect(try ledger.storedSeries().count == 3)
+        #expect(try ledger.matchingSeries(SeriesFilter(region: "FR")).isEmpty)
+    }
+
+    @Test("A v1 ledger's intensity points move into series, each lasting until the next")
+    func migratesV1() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("v1.sqlite")
+        let queue = try DatabaseQueue(path: path)
+        try LedgerSchema.migrator.migrate(queue, upTo: "v1 audit chain")
+        try queue.write { db in
+            for (t, v) in [(0.0, 500.0), (3600, 400), (5400, 300)] {
+                try db.execute(sql: "INSERT INTO intensityPoint VALUES ('CN', 'average', 'grid.csv', ?, ?, 9)", arguments: [t, v])
+            }
+        }
+        try queue.close()
+        let ledger = try Ledger(path: path)
+        let stored = try #require(try ledger.storedSeries(region: "CN").first)
+        #expect(stored.metadata.factor == .unspecified)
+        #expect(stored.metadata.source == "grid.csv")
+        let s = try #require(try ledger.series(id: stored.id))
+        #expect(s.points == [TimedValue(start: 0, duration: 3600, value: 500), TimedValue(start: 3600, duration: 1800, value: 400), TimedValue(start: 5400, duration: 3600, value: 300)])
+        #expect(try ledger.newestIntensitySeries(region: "CN", signal: .average)?.source == "grid.csv")
+    }
+}
+
+extension SeriesMetadata {
+    func with(resolution: Double) -> SeriesMetadata {
+        var m = self
+        m.resolutionSeconds = resolution
+        return m
+    }
+}
