@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "joule",
             dependencies: [
-                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData",
+                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -15,9 +15,11 @@ struct Joule: AsyncParsableCommand {
           joule simulate --scenario deepseek-v3-day --duration 600 --db joule.sqlite
           joule daemon
           joule audit verify --db joule.sqlite
+          joule carbon fetch --source ukci --zone GB
+          joule schedule --region GB --window-minutes 120 --energy-kwh 300
           joule calibrate
         """,
-        subcommands: [Simulate.self, DaemonCommand.self, Runs.self, Audit.self, Schedule.self, Estimate.self, Calibrate.self]
+        subcommands: [Simulate.self, DaemonCommand.self, Runs.self, Audit.self, Carbon.self, Schedule.self, Estimate.self, Calibrate.self]
     )
 }
 
