@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Ledger", "Catalog", "Serving", "Accounting", "MoE",
+                "Ledger", "Catalog", "Serving", "Accounting", "MoE", "CarbonData", "CarbonLive",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -80,7 +80,9 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "DaemonTests",
-            dependencies: ["Daemon", "Ledger", "Catalog", "Serving", "MoE", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Daemon", "Ledger", "Catalog", "Serving", "MoE", "CarbonData", "CarbonLive", "TestHTTPServer", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

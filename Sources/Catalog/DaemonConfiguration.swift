@@ -92,9 +92,14 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var logFormat = "text"
     /// Wall seconds between carbon-intensity refreshes.
     public var carbonRefreshSeconds = 300.0
-    /// Where refreshed intensity comes from: `scenario` (its series) or `ledger` (points stored by
-    /// `joule carbon import`, falling back to the scenario's).
+    /// Where refreshed intensity comes from: `scenario` (its series), `ledger` (series stored by
+    /// `joule carbon import` or `fetch`), or a live source (`electricitymaps`, `watttime`,
+    /// `ukci`); the scenario's series until the source first answers.
     public var carbonSource = "scenario"
+    /// Live sources: the zone to ask for (default: each job's carbon region).
+    public var carbonZone: String?
+    /// Live sources: `latest`, `history` or `forecast`.
+    public var carbonQuery = "forecast"
     /// Wall seconds between progress lines in the log.
     public var progressSeconds = 10.0
     public var jobs: [DaemonJob] = [DaemonJob(scenario: "deepseek-v3-day")]
@@ -140,16 +145,23 @@ extension Catalog {
         }
         if r.has("carbon") {
             let carbon = try r.child("carbon")
-            try carbon.onlyKeys(["refreshSeconds", "source"])
+            try carbon.onlyKeys(["refreshSeconds", "source", "zone", "query"])
             if let s = try carbon.optionalDouble("refreshSeconds") {
                 guard s > 0 else { throw carbon.error("refreshSeconds", "expected seconds above 0, got \(s)") }
                 c.carbonRefreshSeconds = s
             }
             if let source = try carbon.optionalString("source") {
-                guard ["scenario", "ledger"].contains(source) else {
-                    throw carbon.error("source", "expected scenario or ledger (live sources: see `joule carbon`), got '\(source)'")
+                guard ["scenario", "ledger", "electricitymaps", "watttime", "ukci"].contains(source) else {
+                    throw carbon.error("source", "expected scenario, ledger, electricitymaps, watttime or ukci, got '\(source)'")
                 }
                 c.carbonSource = source
+            }
+            c.carbonZone = try carbon.optionalString("zone")
+            if let query = try carbon.optionalString("query") {
+                guard ["latest", "history", "forecast"].contains(query) else {
+                    throw carbon.error("query", "expected latest, history or forecast, got '\(query)'")
+                }
+                c.carbonQuery = query
             }
         }
         if r.has("jobs") {

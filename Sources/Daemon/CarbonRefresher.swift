@@ -15,6 +15,14 @@ public struct CarbonRefresher: Service {
         public var feed: CarbonFeed
         /// Used when the source has nothing (the scenario's own series).
         public var fallback: IntensitySeries
+
+        public init(job: String, region: String, signal: CarbonSignal, feed: CarbonFeed, fallback: IntensitySeries) {
+            self.job = job
+            self.region = region
+            self.signal = signal
+            self.feed = feed
+            self.fallback = fallback
+        }
     }
 
     let source: any CarbonSource
@@ -39,12 +47,11 @@ public struct CarbonRefresher: Service {
             for s in subscriptions {
                 do {
                     let series = try await source.series(region: s.region, signal: s.signal)
-                    guard !series.points.isEmpty else { throw LedgerCarbonSource.NoPoints(region: s.region, signal: s.signal) }
                     try ledger.store(series, at: Date().timeIntervalSince1970)
-                    s.feed.publish(series)
+                    s.feed.publish(series.intensitySeries)
                     known[s.job] = true
                     logger.debug("carbon intensity refreshed", metadata: [
-                        "job": "\(s.job)", "source": "\(series.source)", "points": "\(series.points.count)",
+                        "job": "\(s.job)", "source": "\(series.metadata.sourceLabel)", "points": "\(series.points.count)",
                     ])
                 } catch {
                     if known[s.job] == true {

@@ -1,4 +1,6 @@
 import Accounting
+import CarbonData
+import CarbonLive
 import Foundation
 import Ledger
 import Synchronization
@@ -9,7 +11,7 @@ public protocol CarbonSource: Sendable {
     /// A short name for logs.
     var name: String { get }
     /// The current series for `region` and `signal`; throws when the source cannot answer.
-    func series(region: String, signal: CarbonSignal) async throws -> IntensitySeries
+    func series(region: String, signal: CarbonSignal) async throws -> CarbonSeries
 }
 
 /// The series each job's scenario names (a constant, or a CSV it points at): it never changes.
@@ -26,9 +28,9 @@ public struct ScenarioCarbonSource: CarbonSource {
         series = map
     }
 
-    public func series(region: String, signal: CarbonSignal) async throws -> IntensitySeries {
+    public func series(region: String, signal: CarbonSignal) async throws -> CarbonSeries {
         guard let s = series["\(region)|\(signal.rawValue)"] else { throw LedgerCarbonSource.NoPoints(region: region, signal: signal) }
-        return s
+        return CarbonSeries(intensitySeries: s, origin: "scenario")
     }
 }
 
@@ -46,11 +48,35 @@ public struct LedgerCarbonSource: CarbonSource {
         public var description: String { "no carbon-intensity points for region \(region) (\(signal.rawValue)) in the ledger" }
     }
 
-    public func series(region: String, signal: CarbonSignal) async throws -> IntensitySeries {
-        guard let series = try ledger.newestIntensitySeries(region: region, signal: signal) else {
+    public func series(region: String, signal: CarbonSignal) async throws -> CarbonSeries {
+        guard let newest = try ledger.newestSeries(SeriesFilter(region: region, signal: signal)) else {
             throw NoPoints(region: region, signal: signal)
         }
-        return series
+        return newest.series
+    }
+}
+
+/// A live service (Electricity Maps, WattTime, the UK Carbon Intensity API) asked on every
+/// refresh; credentials from the daemon's environment.
+public struct LiveCarbonSource: CarbonSource {
+    public let client: LiveCarbonClient
+    public let query: LiveQuery
+    /// Asks for this zone instead of the job's region (the series is stored under the zone).
+    public let zone: String?
+    public var name: String { "\(client.source.rawValue) (\(client.baseURL.host ?? ""))" }
+
+    public init(client: LiveCarbonClient, query: LiveQuery, zone: String?) {
+        self.client = client
+        self.query = query
+        self.zone = zone
+    }
+
+    public func series(region: String, signal: CarbonSignal) async throws -> CarbonSeries {
+        let result = try await client.fetch(zone: zone ?? region, query: query, signal: signal)
+        guard var s = result.series.last else { throw LedgerCarbonSource.NoPoints(region: region, signal: signal) }
+        // The job accounts under its own region; the zone stays in the origin.
+        if s.metadata.region != region { s.metadata.origin += " (zone \(s.metadata.region))"; s.metadata.region = region }
+        return s
     }
 }
 

@@ -1,5 +1,6 @@
 import Accounting
 import Catalog
+import CarbonLive
 import Foundation
 import Ledger
 import Logging
@@ -33,7 +34,14 @@ public struct Daemon: Sendable {
             let carbon = plan.prepared.scenario.carbon
             subscriptions.append(.init(job: plan.name, region: carbon.region, signal: carbon.signal, feed: feed, fallback: carbon))
         }
-        let source: any CarbonSource = c.carbonSource == "ledger" ? LedgerCarbonSource(ledger: ledger) : ScenarioCarbonSource(plans: plans)
+        let source: any CarbonSource
+        switch c.carbonSource {
+        case "ledger": source = LedgerCarbonSource(ledger: ledger)
+        case let name where LiveSource(rawValue: name) != nil:
+            let client = try LiveCarbonClient(source: LiveSource(rawValue: name)!, fetcher: HTTPFetcher(policy: RetryPolicy(attempts: 3, timeout: 20)))
+            source = LiveCarbonSource(client: client, query: LiveQuery(rawValue: c.carbonQuery) ?? .forecast, zone: c.carbonZone)
+        default: source = ScenarioCarbonSource(plans: plans)
+        }
         refresher = CarbonRefresher(
             source: source,
             subscriptions: subscriptions, ledger: ledger, intervalSeconds: c.carbonRefreshSeconds, jobs: tracker, logger: logger
