@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "MoETests", dependencies: ["MoE", "Hardware", "Units"]),
         .testTarget(name: "AccountingTests", dependencies: ["Accounting", "Units"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Catalog", "Accounting", "MoE", "Hardware", "Units"]),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware", "CarbonData"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
         .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Scheduling"]),

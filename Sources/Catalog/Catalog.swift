@@ -1,4 +1,6 @@
+import Accounting
 import Calibration
+import CarbonData
 import Foundation
 import Hardware
 import MoE
@@ -218,5 +220,34 @@ public enum Catalog {
         )
         try validated(defaults.validate(), file: r.file)
         return defaults
+    }
+}
+
+extension Catalog {
+    /// Loads Data/grids: annual averages (`annual.yaml`) and daily profiles (`profiles.yaml`).
+    public static func loadGridDefaults(dataDirectory: String) throws -> GridDefaults {
+        func reader(_ name: String) throws -> YAMLReader {
+            let path = "\(dataDirectory)/grids/\(name)"
+            return try YAMLReader.parse(try readText(at: path), file: path)
+        }
+        let annual = try reader("annual.yaml").items("regions").map { r -> GridAnnualFactor in
+            try r.onlyKeys(["region", "name", "gramsPerKWh", "factor", "year", "source"])
+            let g = try r.double("gramsPerKWh")
+            guard g >= 0 else { throw r.error("gramsPerKWh", "expected an intensity ≥ 0, got \(g)") }
+            return GridAnnualFactor(
+                region: try r.string("region"), name: try r.string("name"), gramsPerKWh: g,
+                factor: try r.choice("factor", as: EmissionFactorType.self), year: try r.optionalInt("year"), source: try r.string("source")
+            )
+        }
+        let profiles = try reader("profiles.yaml").items("profiles").map { r -> GridProfile in
+            try r.onlyKeys(["region", "factor", "year", "hours", "source", "hourlyMeanUTC"])
+            let hours = try r.items("hourlyMeanUTC").map { try $0.scalarDouble() }
+            guard hours.count == 24 else { throw r.error("hourlyMeanUTC", "expected 24 hourly values, got \(hours.count)") }
+            return GridProfile(
+                region: try r.string("region"), factor: try r.choice("factor", as: EmissionFactorType.self), year: try r.int("year"),
+                source: try r.string("source"), hourlyMeanUTC: hours
+            )
+        }
+        return GridDefaults(annual: annual, profiles: profiles)
     }
 }

@@ -1,4 +1,5 @@
 import Accounting
+import CarbonData
 import Foundation
 import Hardware
 import MoE
@@ -235,18 +236,26 @@ struct ScenarioFile {
     // MARK: - Carbon
 
     private func carbonSeries(_ c: YAMLReader) throws -> IntensitySeries {
-        try c.onlyKeys(["region", "signal", "gramsPerKWh", "series", "source"])
+        try c.onlyKeys(["region", "signal", "gramsPerKWh", "series", "grid", "factor", "source"])
         let region = try c.string("region")
         let signal = c.has("signal") ? try c.choice("signal", as: CarbonSignal.self) : .average
-        let source = try c.optionalString("source") ?? "scenario \(reader.file)"
-        switch (try c.optionalDouble("gramsPerKWh"), try c.optionalString("series")) {
-        case (let g?, nil):
+        switch (try c.optionalDouble("gramsPerKWh"), try c.optionalString("series"), c.has("grid")) {
+        case (let g?, nil, false):
             guard g >= 0 else { throw c.error("gramsPerKWh", "expected a non-negative intensity, got \(g)") }
-            return .constant(CarbonIntensity(gramsPerKWh: g), region: region, signal: signal, source: source)
-        case (nil, let path?):
-            return try Catalog.loadIntensityCSV(at: resolve(path), region: region, signal: signal, source: source)
+            return .constant(CarbonIntensity(gramsPerKWh: g), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)")
+        case (nil, let path?, false):
+            return try Catalog.loadIntensityCSV(at: resolve(path), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)")
+        case (nil, nil, true):
+            // The annual average shipped in Data/grids for the named grid region.
+            let grid = try c.string("grid")
+            let factor = c.has("factor") ? try c.choice("factor", as: EmissionFactorType.self) : nil
+            guard let entry = try Catalog.loadGridDefaults(dataDirectory: dataDirectory).annual(region: grid, factor: factor) else {
+                throw c.error("grid", "no annual average for grid '\(grid)'\(factor.map { " (\($0.rawValue))" } ?? "") in Data/grids/annual.yaml (see `joule carbon defaults`)")
+            }
+            let source = "\(entry.source) annual \(entry.factor.rawValue)" + (entry.year.map { " \($0)" } ?? "")
+            return .constant(CarbonIntensity(gramsPerKWh: entry.gramsPerKWh), region: region, signal: .average, source: try c.optionalString("source") ?? source)
         default:
-            throw c.error("gramsPerKWh", "expected exactly one of gramsPerKWh (a constant) or series (a CSV file)")
+            throw c.error("gramsPerKWh", "expected exactly one of gramsPerKWh (a constant), series (a CSV file) or grid (a region of Data/grids)")
         }
     }
 }

@@ -65,6 +65,14 @@ struct YAMLReader {
         return s
     }
 
+    /// This node as a number (an item of a list of numbers).
+    func scalarDouble() throws -> Double {
+        guard let s = node.scalar?.string, let d = Double(s.replacingOccurrences(of: "_", with: "")), d.isFinite else {
+            throw CatalogError.invalidField(file: file, field: path, line: node.mark?.line, message: "expected a number, got '\(node.scalar?.string ?? "a non-scalar")'")
+        }
+        return d
+    }
+
     /// A number field (integers are accepted).
     func double(_ key: String) throws -> Double {
         let child = try value(key)

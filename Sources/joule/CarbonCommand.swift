@@ -2,6 +2,7 @@ import Accounting
 import ArgumentParser
 import CarbonData
 import CarbonLive
+import Catalog
 import Foundation
 import Ledger
 import Scheduling
@@ -26,7 +27,7 @@ struct Carbon: AsyncParsableCommand {
           ELECTRICITYMAPS_API_KEY=… joule carbon fetch --source electricitymaps --zone DE
           joule carbon show --region GB --from 2023-03-15T00:00Z --to 2023-03-16T00:00Z
         """,
-        subcommands: [CarbonImportCommand.self, CarbonShow.self, CarbonFetch.self]
+        subcommands: [CarbonImportCommand.self, CarbonShow.self, CarbonFetch.self, CarbonDefaults.self]
     )
 }
 
@@ -261,6 +262,61 @@ struct CarbonFetch: AsyncParsableCommand {
         print("\(head): " + describe(m, points: output.points.count, start: output.points.first?.start ?? 0, end: output.points.last?.end ?? 0))
         if let low = output.points.min(by: { $0.value < $1.value }), let high = output.points.max(by: { $0.value < $1.value }) {
             print("  lowest \(low.value.formatted(.number.precision(.fractionLength(1)))) gCO2/kWh at \(isoString(low.start)); highest \(high.value.formatted(.number.precision(.fractionLength(1)))) at \(isoString(high.start))")
+        }
+    }
+}
+
+struct CarbonDefaults: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "defaults",
+        abstract: "List the grid defaults shipped in Data/grids: annual averages and typical daily profiles.",
+        discussion: """
+        A scenario uses an annual average with `carbon: {region: CN-BJ, grid: CN-BJ}`; \
+        `joule schedule --profile` plans with a daily profile when no forecast is at hand.
+
+        Examples:
+          joule carbon defaults
+          joule carbon defaults --region CN-GD
+          joule carbon defaults --region DE --json
+        """
+    )
+    @Option(help: "Only this region (case-insensitive; a prefix such as CN- or US- lists a country's regions).") var region: String?
+    @Flag(help: "Print as JSON.") var json = false
+    @OptionGroup var data: DataOptions
+
+    struct Output: Encodable {
+        var annual: [GridAnnualFactor]
+        var profiles: [GridProfile]
+    }
+
+    func run() throws {
+        let (_, directory) = try failing { try Composition.library(data) }
+        let grids = try failing { try Catalog.loadGridDefaults(dataDirectory: directory) }
+        func matches(_ r: String) -> Bool {
+            guard let region else { return true }
+            return region.hasSuffix("-") ? r.uppercased().hasPrefix(region.uppercased()) : r.uppercased() == region.uppercased()
+        }
+        let out = Output(annual: grids.annual.filter { matches($0.region) }, profiles: grids.profiles.filter { matches($0.region) })
+        if out.annual.isEmpty && out.profiles.isEmpty {
+            throw CLIError(message: "no grid defaults for '\(region ?? "")' in \(directory)/grids (try `joule carbon defaults` for the list)")
+        }
+        if json {
+            print(try jsonText(out))
+            return
+        }
+        print("region        gCO2/kWh  factor     year  source                name")
+        for a in out.annual {
+            print(a.region.padding(toLength: 12, withPad: " ", startingAt: 0) + a.gramsPerKWh.formatted(.number.precision(.fractionLength(1))).leftPad(10)
+                + "  " + a.factor.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + (a.year.map(String.init) ?? "—").padding(toLength: 5, withPad: " ", startingAt: 0)
+                + " " + a.source.padding(toLength: 21, withPad: " ", startingAt: 0) + " " + a.name)
+        }
+        if !out.profiles.isEmpty {
+            print("\nDaily profiles (mean of each UTC hour, \(out.profiles[0].year)), lowest and highest hour:")
+            for p in out.profiles {
+                let low = p.hourlyMeanUTC.enumerated().min { $0.element < $1.element }!, high = p.hourlyMeanUTC.enumerated().max { $0.element < $1.element }!
+                print("  \(p.region.padding(toLength: 12, withPad: " ", startingAt: 0)) \(p.factor.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) "
+                    + "low \(low.element.formatted()) at \(String(format: "%02d", low.offset)):00, high \(high.element.formatted()) at \(String(format: "%02d", high.offset)):00 UTC")
+            }
         }
     }
 }
