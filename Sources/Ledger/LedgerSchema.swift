@@ -179,6 +179,7 @@ enum LedgerSchema {
                     interruptible INTEGER NOT NULL,
                     slices TEXT NOT NULL,
                     forecastGramsPerKWh REAL NOT NULL,
+                    baselineRegion TEXT NOT NULL,
                     startNowGramsPerKWh REAL NOT NULL
                 );
                 """)

@@ -127,6 +127,14 @@ public enum WindowSearch {
         return windows.filter { $0.value == low }
     }
 
+    /// The time-weighted mean over [from, to) of the points that cover it, and the seconds they
+    /// cover (less than `to − from` where the data has gaps or ends).
+    public static func coveredMean(_ points: [TimedValue], from: Double, to: Double) -> (mean: Double, coveredSeconds: Double) {
+        var candidate = 0
+        let (mean, covered) = weightedMean(points, from: from, to: to, firstCandidate: &candidate)
+        return (mean, covered)
+    }
+
     /// The time-weighted mean over [start, end) (the SDK's average over a period).
     public static func average(_ points: [TimedValue], start: Double? = nil, end: Double? = nil) throws -> Double {
         try validate(points)

@@ -1,66 +1,117 @@
+import Accounting
 import ArgumentParser
 import CarbonData
+import CarbonLive
+import Catalog
 import Foundation
+import Ledger
 import Scheduling
 import Serving
 
-/// Forecast file formats `joule schedule` reads.
-enum ForecastFormat: String, ExpressibleByArgument, CaseIterable {
-    case ukci
-    case letsWaitAwhile = "lets-wait-awhile"
-}
-
-struct Schedule: ParsableCommand {
+struct Schedule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Plan batch jobs into low-carbon windows.",
+        abstract: "Plan batch jobs into low-carbon windows and regions, and review them once actual intensities are known.",
         discussion: """
         Examples:
           joule schedule --forecast national_fw48h.json --format ukci --window-minutes 120 --start 2023-03-15T12:00Z --json
+          joule schedule --region GB --region DE --window-minutes 240 --energy-kwh 900 --deadline 2024-05-02T06:00Z --db joule.sqlite
+          joule schedule --region DE --source profile --window-minutes 180 --start 2026-12-01T00:00Z --end 2026-12-02T00:00Z
+          joule schedule --forecast fw48h.json --format ukci --scenario mixtral-single-node --interruptible --min-slice-minutes 60 --store --db joule.sqlite
+          joule schedule review --db joule.sqlite
           joule schedule study --series gb_ci.csv --series fr_ci.csv --at 01:00 --job-minutes 30 --year 2020
         """,
-        subcommands: [Plan.self, Study.self],
+        subcommands: [Plan.self, Review.self, Study.self],
         defaultSubcommand: Plan.self
     )
 }
 
 extension Schedule {
-    /// Reads a forecast or series file in `format`, translating its errors for the command line.
-    static func readSeries(_ path: String, format: ForecastFormat) throws -> [TimedValue] {
+    /// Reads a series file in `format`, translating its errors for the command line (the Let's
+    /// Wait Awhile CSV keeps its own reading: each point lasts until the next).
+    static func readSeries(_ path: String, format: CarbonFormat, options: CarbonImportOptions = .init()) throws -> (CarbonSeries, [CarbonDataWarning]) {
         do {
-            switch format {
-            case .ukci: return try UKCarbonIntensity.parse(try Data(contentsOf: URL(fileURLWithPath: path)), file: path)
-            case .letsWaitAwhile: return try LetsWaitAwhileCSV.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let result = try format.read(data, file: path, options: options)
+            guard let last = result.series.last else { throw CarbonDataError.empty(file: path) }
+            if result.series.count > 1 {
+                return (last, result.warnings + [CarbonDataWarning(file: path, message: "\(result.series.count) forecasts in the file; using the last issued")])
             }
+            return (last, result.warnings)
         } catch let error as CarbonDataError {
             throw CLIError(message: error.description)
+        } catch let error as CLIError {
+            throw error
         } catch {
             throw CLIError(message: "cannot read \(path): \((error as NSError).localizedDescription)")
         }
     }
+
+    /// A window-search error with times in ISO 8601.
+    static func explain(_ error: Error, _ what: String) -> CLIError {
+        if let e = error as? WindowSearchError {
+            switch e {
+            case .boundsOutsideData(let s, let e, let ds, let de):
+                return CLIError(message: "\(what): the search from \(isoString(s)) to \(isoString(e)) is not inside the data, which runs from \(isoString(ds)) to \(isoString(de))")
+            case .startNotBeforeEnd(let s, let e):
+                return CLIError(message: "\(what): the deadline \(isoString(e)) is not after the earliest start \(isoString(s))")
+            default:
+                return CLIError(message: "\(what): \(e)")
+            }
+        }
+        return CLIError(message: "\(what): \(error)")
+    }
 }
 
-struct Plan: ParsableCommand {
+/// Where `joule schedule --region` takes its forecast from.
+enum ForecastSource: String, ExpressibleByArgument, CaseIterable {
+    case ledger, electricitymaps, watttime, ukci, profile
+}
+
+struct Plan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find the lowest-carbon time to run a batch job, from a carbon-intensity forecast.",
+        abstract: "Find the lowest-carbon time (and region) to run a batch job, from carbon-intensity forecasts.",
         discussion: """
-        Slides a window as long as the job over the forecast, with the Carbon Aware SDK's \
-        semantics: time-weighted means, windows stepping by the data's resolution from the \
-        start, only windows the data covers fully. Prints every window with the lowest mean (the \
-        first is the plan) and the saving against starting at the start of the search.
+        Slides a window as long as the job over each region's forecast, with the Carbon Aware \
+        SDK's semantics: time-weighted means, windows stepping by the data's resolution from the \
+        start, only windows the data covers fully, every window with the lowest mean returned in \
+        time order (the first is the plan). An --interruptible job instead takes the lowest slots \
+        before the deadline, no slice shorter than --min-slice-minutes. The saving is against \
+        starting at the earliest start in the first region given.
+
+        Forecasts: --forecast FILE (any `joule carbon import` format; repeat for several \
+        regions), or --region with --source: ledger (the newest stored forecast, else actuals), a \
+        live source (fetched and stored; credentials from the environment, see `joule carbon \
+        fetch`), or profile (the typical day shipped in Data/grids: a climatology, not a forecast).
+
+        The job: --window-minutes and --energy-kwh, or --scenario, whose duration and facility \
+        energy Joule simulates. --store keeps the plan in the ledger for `joule schedule review`.
 
         Examples:
           joule schedule --forecast national_fw48h.json --format ukci --window-minutes 120 --start 2023-03-15T12:00Z --json
-          joule schedule --forecast gb_ci.csv --format lets-wait-awhile --window-minutes 30 --start 2020-06-01T00:00Z --end 2020-06-02T00:00Z --energy-kwh 120
+          joule schedule --region GB --region DE --window-minutes 240 --energy-kwh 900 --db joule.sqlite
+          joule schedule --region DE --source profile --window-minutes 180 --start 2026-12-01T00:00Z --end 2026-12-02T00:00Z
+          joule schedule --forecast fw48h.json --format ukci --window-minutes 300 --interruptible --min-slice-minutes 60
         """
     )
 
-    @Option(help: "A forecast file.") var forecast: String
-    @Option(help: "Its format: ukci (a raw UK Carbon Intensity API response) or lets-wait-awhile (CSV).") var format: ForecastFormat
-    @Option(name: .customLong("window-minutes"), help: "How long the job runs.") var windowMinutes: Double
-    @Option(help: "Earliest start (ISO 8601; default: the forecast's first point).") var start: String?
-    @Option(help: "Latest end (ISO 8601; default: the forecast's end).") var end: String?
+    @Option(help: "A forecast file (repeat for several regions).") var forecast: [String] = []
+    @Option(help: "The forecast files' format: \(CarbonFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var format: CarbonFormat = .ukci
+    @Option(help: "A region: names the forecast files' regions in order, or, without --forecast, the regions to plan across (repeat).") var region: [String] = []
+    @Option(help: "Without --forecast: ledger, electricitymaps, watttime, ukci or profile.") var source: ForecastSource = .ledger
+    @Option(help: "The signal to plan on (ledger and WattTime).") var signal: CarbonSignal = .average
+    @Option(name: [.customLong("window-minutes"), .customLong("duration-minutes")], help: "How long the job runs.") var windowMinutes: Double?
     @Option(name: .customLong("energy-kwh"), help: "The job's energy, for its emissions.") var energyKWh: Double?
+    @Option(help: "A scenario (file or name in Data/scenarios) whose simulated duration and facility energy are the job's.") var scenario: String?
+    @Option(name: .customLong("scenario-duration"), help: "Simulated seconds of the scenario (default: its own).") var scenarioDuration: Double?
+    @Option(help: "Earliest start (ISO 8601; default: the forecast's first point).") var start: String?
+    @Option(name: [.customLong("end"), .customLong("deadline")], help: "When the job must have finished (ISO 8601; default: the forecast's end).") var end: String?
+    @Flag(help: "The job may pause and resume: plan the lowest slots before the deadline.") var interruptible = false
+    @Option(name: .customLong("min-slice-minutes"), help: "Interruptible jobs: the shortest stretch worth running.") var minSliceMinutes = 30.0
+    @Flag(help: "Store the plan in the ledger (see `joule schedule review`).") var store = false
+    @Option(help: "A name for the stored job.") var name: String?
     @Flag(help: "Print the plan as JSON.") var json = false
+    @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var data: DataOptions
 
     struct Window: Encodable {
         var start: String
@@ -68,61 +119,315 @@ struct Plan: ParsableCommand {
         var intensityGramsPerKWh: Double
     }
 
+    struct RegionPlan: Encodable {
+        var region: String
+        var forecast: String
+        var factor: String
+        var signal: String
+        var best: Window
+        var allBest: [Window]
+        var slices: [Window]?
+        var startingNow: Window
+        var windowsCompared: Int
+        var savingPercent: Double
+    }
+
     struct Result: Encodable {
         var forecast: String
+        var region: String
         var windowMinutes: Double
+        var energyKWh: Double?
+        var interruptible: Bool
         var searchStart: String
         var searchEnd: String
         var best: Window
         var allBest: [Window]
+        var slices: [Window]?
         var startingNow: Window
+        var baselineRegion: String
         var savingPercent: Double
         var emissionsKg: Double?
         var emissionsStartingNowKg: Double?
         var windowsCompared: Int
+        var regions: [RegionPlan]
+        var storedJobId: Int64?
+    }
+
+    /// One region's forecast and where it came from.
+    struct Candidate {
+        var series: CarbonSeries
+        var storedId: Int64?
+    }
+
+    func window(_ v: TimedValue) -> Window {
+        Window(start: isoString(v.start), end: isoString(v.end), intensityGramsPerKWh: v.value)
+    }
+
+    func run() async throws {
+        let s = try parseTime(start, "--start"), e = try parseTime(end, "--end")
+        if let s, let e, e <= s { throw CLIError(message: "--end (the deadline) \(isoString(e)) is not after --start \(isoString(s))") }
+        guard minSliceMinutes >= 0 else { throw CLIError(message: "--min-slice-minutes: expected minutes ≥ 0, got \(minSliceMinutes)") }
+        let (duration, energy) = try job()
+        let candidates = try await forecasts(from: s, to: e, duration: duration)
+        var plans: [(RegionPlan, TimedValue, [TimedValue]?)] = []
+        for c in candidates {
+            let points = c.series.points
+            let what = "\(c.series.metadata.origin) (\(c.series.metadata.region))"
+            if let s, s >= c.series.end {
+                throw CLIError(message: "\(what): the forecast ends at \(isoString(c.series.end)), not after --start \(isoString(s))")
+            }
+            if let e, e <= c.series.start {
+                throw CLIError(message: "\(what): the forecast starts at \(isoString(c.series.start)), not before the deadline \(isoString(e))")
+            }
+            do {
+                let windows = try WindowSearch.rollingAverages(points, window: duration, start: s, end: e)
+                guard let now = windows.first else { throw WindowSearchError.windowLongerThanData(window: duration, available: (e ?? c.series.end) - max(s ?? c.series.start, c.series.start)) }
+                let best = try WindowSearch.best(points, window: duration, start: s, end: e)
+                var chosen = best[0]
+                var slices: [TimedValue]? = nil
+                if interruptible {
+                    let plan = try InterruptibleSearch.plan(points, duration: duration, minimumSlice: minSliceMinutes * 60, start: s, end: e)
+                    slices = plan.slices
+                    chosen = TimedValue(start: plan.slices[0].start, duration: plan.slices.last!.end - plan.slices[0].start, value: plan.meanIntensity)
+                }
+                let m = c.series.metadata
+                let plan = RegionPlan(
+                    region: m.region, forecast: m.origin, factor: m.factor.rawValue, signal: m.signal.rawValue, best: window(chosen), allBest: best.map(window),
+                    slices: slices?.map(window), startingNow: window(now), windowsCompared: windows.count,
+                    savingPercent: now.value > 0 ? 100 * (now.value - chosen.value) / now.value : 0
+                )
+                plans.append((plan, chosen, slices))
+            } catch let error as InterruptibleSearch.Failure {
+                throw CLIError(message: "\(what): \(error)")
+            } catch {
+                throw Schedule.explain(error, what)
+            }
+        }
+        let factors = Set(candidates.map { "\($0.series.metadata.signal.rawValue) \($0.series.metadata.factor.rawValue)" })
+        if factors.count > 1 {
+            FileHandle.standardError.write(Data("warning: the regions' forecasts differ in signal or factor type (\(factors.sorted().joined(separator: "; "))): their intensities are not strictly comparable\n".utf8))
+        }
+        // The lowest region wins; the first listed among equals.
+        let winner = plans.indices.min { (plans[$0].1.value, $0) < (plans[$1].1.value, $1) }!
+        let (plan, chosen, slices) = plans[winner]
+        let baseline = plans[0].0.startingNow
+        let searchStart = s ?? candidates.map(\.series.start).min()!
+        let searchEnd = e ?? candidates.map(\.series.end).max()!
+        var result = Result(
+            forecast: plan.forecast, region: plan.region, windowMinutes: duration / 60, energyKWh: energy, interruptible: interruptible,
+            searchStart: isoString(searchStart), searchEnd: isoString(searchEnd), best: plan.best, allBest: plan.allBest, slices: plan.slices,
+            startingNow: baseline, baselineRegion: plans[0].0.region,
+            savingPercent: baseline.intensityGramsPerKWh > 0 ? 100 * (baseline.intensityGramsPerKWh - chosen.value) / baseline.intensityGramsPerKWh : 0,
+            emissionsKg: energy.map { $0 * chosen.value / 1000 }, emissionsStartingNowKg: energy.map { $0 * baseline.intensityGramsPerKWh / 1000 },
+            windowsCompared: plans.reduce(0) { $0 + $1.0.windowsCompared }, regions: plans.map(\.0), storedJobId: nil
+        )
+        if store {
+            guard let energy else { throw CLIError(message: "--store needs the job's energy: --energy-kwh or --scenario") }
+            let c = candidates[winner]
+            result.storedJobId = try failing {
+                let l = try Ledger(path: ledger.db)
+                let now = Date().timeIntervalSince1970
+                let seriesId = try c.storedId ?? l.store(c.series, at: now)
+                return try l.store(ScheduledJob(
+                    name: name ?? scenario ?? "job", createdAt: now, region: plan.region, signal: c.series.metadata.signal, forecastSeriesId: seriesId,
+                    forecastOrigin: c.series.metadata.origin, earliestStart: searchStart, deadline: searchEnd, durationSeconds: duration, energyKWh: energy,
+                    interruptible: interruptible, slices: slices ?? [chosen], forecastGramsPerKWh: chosen.value,
+                    baselineRegion: plans[0].0.region, startNowGramsPerKWh: baseline.intensityGramsPerKWh
+                ))
+            }
+        }
+        if json {
+            print(try jsonText(result))
+            return
+        }
+        printPlan(result)
+    }
+
+    /// The job's duration (seconds) and energy (kWh, if known): given, or simulated from --scenario.
+    func job() throws -> (Double, Double?) {
+        if let windowMinutes, windowMinutes <= 0 { throw CLIError(message: "--window-minutes: expected minutes above 0, got \(windowMinutes)") }
+        if let energyKWh, energyKWh < 0 { throw CLIError(message: "--energy-kwh: expected kWh ≥ 0, got \(energyKWh)") }
+        guard let scenario else {
+            guard let windowMinutes else { throw CLIError(message: "give the job's length (--window-minutes) or a --scenario to simulate") }
+            return (windowMinutes * 60, energyKWh)
+        }
+        let (duration, joules) = try failing { () -> (Double, Double) in
+            let (library, directory) = try Composition.library(data)
+            let path = try Catalog.scenarioPath(scenario, dataDirectory: directory)
+            let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: directory)
+            let prepared = try Catalog.prepare(loaded, overrides: RunOverrides(duration: scenarioDuration))
+            var joules = 0.0, first = Double.infinity, last = -Double.infinity
+            FileHandle.standardError.write(Data("simulating \(prepared.scenario.name) for the job's energy…\n".utf8))
+            _ = try prepared.run(onRecord: { _ in }, onInterval: { i in
+                joules += i.facilityJoules
+                first = min(first, i.start)
+                last = max(last, i.end)
+            })
+            return (last - first, joules)
+        }
+        return (windowMinutes.map { $0 * 60 } ?? duration, energyKWh ?? joules / 3.6e6)
+    }
+
+    /// Each region's forecast.
+    func forecasts(from s: Double?, to e: Double?, duration: Double) async throws -> [Candidate] {
+        if !forecast.isEmpty {
+            guard region.isEmpty || region.count == forecast.count || region.count == 1 else {
+                throw CLIError(message: "--region: give one region per --forecast file (\(forecast.count)), or one for all")
+            }
+            return try forecast.enumerated().map { i, path in
+                let r = region.isEmpty ? nil : region[region.count == 1 ? 0 : i]
+                let (series, warnings) = try Schedule.readSeries(path, format: format, options: CarbonImportOptions(region: r))
+                printWarnings(warnings)
+                return Candidate(series: series)
+            }
+        }
+        guard !region.isEmpty else { throw CLIError(message: "give a --forecast file, or --region (with --source) to plan across") }
+        var out: [Candidate] = []
+        for r in region {
+            switch source {
+            case .ledger:
+                let l = try failing { try Ledger(path: ledger.db, mustExist: true) }
+                let found = try failing { () -> (StoredSeries, CarbonSeries)? in
+                    try l.newestSeries(SeriesFilter(region: r, signal: signal, kind: .forecast))
+                        ?? l.newestSeries(SeriesFilter(region: r, signal: signal, kind: .actual))
+                }
+                guard let (stored, series) = found else {
+                    throw CLIError(message: "no \(signal.rawValue) series for region \(r) in \(ledger.db): `joule carbon fetch` or `joule carbon import` one, or use --source profile")
+                }
+                out.append(Candidate(series: series, storedId: stored.id))
+            case .profile:
+                let (_, directory) = try failing { try Composition.library(data) }
+                let grids = try failing { try Catalog.loadGridDefaults(dataDirectory: directory) }
+                guard let profile = grids.profile(region: r) else {
+                    throw CLIError(message: "no daily profile for \(r) in Data/grids (profiles: \(Set(grids.profiles.map(\.region)).sorted().joined(separator: ", ")))")
+                }
+                let from = s ?? (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600
+                let to = e ?? from + max(86_400, 2 * duration)
+                FileHandle.standardError.write(Data("note: \(r) planned on its typical 2023 day (\(profile.source)), not a forecast\n".utf8))
+                out.append(Candidate(series: CarbonSeries(metadata: profile.series, checkedPoints: profile.points(from: from, to: to))))
+            case .electricitymaps, .watttime, .ukci:
+                let live = LiveSource(rawValue: source.rawValue)!
+                do {
+                    let client = try LiveCarbonClient(source: live, fetcher: HTTPFetcher(onRetry: { attempt, delay, reason in
+                        FileHandle.standardError.write(Data("attempt \(attempt) failed (\(reason)); retrying in \(delay.formatted()) s\n".utf8))
+                    }))
+                    let result = try await client.fetch(zone: r, query: .forecast, signal: signal)
+                    printWarnings(result.warnings)
+                    let series = result.series.last!
+                    let id = try failing { try Ledger(path: ledger.db).store(series, at: Date().timeIntervalSince1970) }
+                    out.append(Candidate(series: series, storedId: id))
+                } catch let error as LiveSourceError {
+                    throw CLIError(message: error.description)
+                }
+            }
+        }
+        return out
+    }
+
+    func printPlan(_ plan: Result) {
+        func g(_ v: Double) -> String { v.formatted(.number.precision(.fractionLength(1))) }
+        if plan.regions.count > 1 {
+            print("Region      best start              gCO2/kWh   starting at the earliest   saving")
+            for r in plan.regions {
+                print(r.region.padding(toLength: 12, withPad: " ", startingAt: 0) + r.best.start.padding(toLength: 24, withPad: " ", startingAt: 0)
+                    + g(r.best.intensityGramsPerKWh).leftPad(8) + g(r.startingNow.intensityGramsPerKWh).leftPad(27) + (g(r.savingPercent) + " %").leftPad(9))
+            }
+            print("")
+        }
+        let whereText = plan.regions.count > 1 ? " in \(plan.region)" : ""
+        if let slices = plan.slices {
+            print("Run\(whereText) in \(slices.count) slice(s), \(g(plan.best.intensityGramsPerKWh)) gCO2/kWh on average over \(plan.windowMinutes.formatted()) min:")
+            for s in slices { print("  \(s.start) to \(s.end)  \(g(s.intensityGramsPerKWh)) gCO2/kWh") }
+        } else {
+            print("Best start\(whereText) \(plan.best.start) (until \(plan.best.end)): \(g(plan.best.intensityGramsPerKWh)) gCO2/kWh on average over \(plan.windowMinutes.formatted()) min")
+        }
+        print("Starting at \(plan.startingNow.start)\(plan.regions.count > 1 ? " in \(plan.baselineRegion)" : "") instead: \(g(plan.startingNow.intensityGramsPerKWh)) gCO2/kWh; saving \(g(plan.savingPercent)) %")
+        if plan.slices == nil {
+            print("\(plan.allBest.count) window(s) share the minimum; \(plan.windowsCompared) compared between \(plan.searchStart) and \(plan.searchEnd)")
+        }
+        if let kg = plan.emissionsKg, let now = plan.emissionsStartingNowKg {
+            print("Emissions \(g(kg)) kgCO2 for \(g(plan.energyKWh ?? 0)) kWh (instead of \(g(now)) kg)")
+        }
+        if let id = plan.storedJobId { print("Stored as scheduled job \(id): `joule schedule review --db \(ledger.db)` compares it with actual intensities once known") }
+    }
+}
+
+struct Review: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare stored plans with what the grid actually did: forecast against realised emissions.",
+        discussion: """
+        For each job stored by `joule schedule --store`, the realised intensity is the \
+        time-weighted mean, over the job's slices, of the newest actual series of its region \
+        that covers them fully (import or fetch actuals first); the baseline is the same for \
+        starting at the earliest start in the baseline region. Jobs without actuals yet are \
+        listed as waiting.
+
+        Example:
+          joule carbon import national_pt24h.json --format ukci --figure actual --db joule.sqlite
+          joule schedule review --db joule.sqlite
+        """
+    )
+    @OptionGroup var ledger: LedgerOptions
+    @Flag(help: "Print as JSON.") var json = false
+
+    struct Line: Encodable {
+        var id: Int64
+        var name: String
+        var region: String
+        var start: String
+        var slices: Int
+        var energyKWh: Double
+        var forecastGramsPerKWh: Double
+        var realisedGramsPerKWh: Double?
+        var forecastKg: Double
+        var realisedKg: Double?
+        var forecastErrorPercent: Double?
+        var forecastSavingPercent: Double
+        var realisedBaselineGramsPerKWh: Double?
+        var realisedSavingPercent: Double?
+        var actualsFrom: String?
+        var status: String
     }
 
     func run() throws {
-        let points = try Schedule.readSeries(forecast, format: format)
-        func time(_ text: String?, _ flag: String) throws -> Double? {
-            guard let text else { return nil }
-            guard let t = WallClock.iso8601(text) else { throw CLIError(message: "\(flag): expected an ISO 8601 time such as 2023-03-15T12:00Z, got '\(text)'") }
-            return t
-        }
-        guard windowMinutes > 0 else { throw CLIError(message: "--window-minutes: expected minutes above 0, got \(windowMinutes)") }
-        let s = try time(start, "--start"), e = try time(end, "--end")
-        let window = windowMinutes * 60
-        let plan: Result
-        do {
-            let windows = try WindowSearch.rollingAverages(points, window: window, start: s, end: e)
-            let best = try WindowSearch.best(points, window: window, start: s, end: e)
-            let now = windows[0]
-            let iso = ISO8601DateFormatter()
-            func w(_ v: TimedValue) -> Window {
-                Window(start: iso.string(from: Date(timeIntervalSince1970: v.start)), end: iso.string(from: Date(timeIntervalSince1970: v.end)), intensityGramsPerKWh: v.value)
+        let lines = try failing { () -> [Line] in
+            let l = try Ledger(path: ledger.db, mustExist: true)
+            return try l.scheduledJobs().map { job in
+                let spans = job.slices.map { (start: $0.start, end: $0.end) }
+                let realised = try l.realisedIntensity(region: job.region, signal: job.signal, spans: spans)
+                let baseline = try l.realisedIntensity(
+                    region: job.baselineRegion, signal: job.signal, spans: [(job.earliestStart, job.earliestStart + job.durationSeconds)]
+                )
+                let forecastKg = job.energyKWh * job.forecastGramsPerKWh / 1000
+                return Line(
+                    id: job.id!, name: job.name, region: job.region, start: isoString(job.slices.first?.start ?? job.earliestStart), slices: job.slices.count,
+                    energyKWh: job.energyKWh, forecastGramsPerKWh: job.forecastGramsPerKWh, realisedGramsPerKWh: realised?.gramsPerKWh,
+                    forecastKg: forecastKg, realisedKg: realised.map { job.energyKWh * $0.gramsPerKWh / 1000 },
+                    forecastErrorPercent: realised.map { $0.gramsPerKWh > 0 ? 100 * (job.forecastGramsPerKWh - $0.gramsPerKWh) / $0.gramsPerKWh : 0 },
+                    forecastSavingPercent: job.startNowGramsPerKWh > 0 ? 100 * (job.startNowGramsPerKWh - job.forecastGramsPerKWh) / job.startNowGramsPerKWh : 0,
+                    realisedBaselineGramsPerKWh: baseline?.gramsPerKWh,
+                    realisedSavingPercent: realised.flatMap { r in baseline.map { b in b.gramsPerKWh > 0 ? 100 * (b.gramsPerKWh - r.gramsPerKWh) / b.gramsPerKWh : 0 } },
+                    actualsFrom: realised.map { "series \($0.series.id) (\($0.series.metadata.source))" },
+                    status: realised == nil ? "waiting for actuals" : "realised"
+                )
             }
-            let bounds = (s ?? points[0].start, e ?? points.map(\.end).max()!)
-            plan = Result(
-                forecast: forecast, windowMinutes: windowMinutes,
-                searchStart: iso.string(from: Date(timeIntervalSince1970: bounds.0)), searchEnd: iso.string(from: Date(timeIntervalSince1970: bounds.1)),
-                best: w(best[0]), allBest: best.map(w), startingNow: w(now),
-                savingPercent: now.value > 0 ? 100 * (now.value - best[0].value) / now.value : 0,
-                emissionsKg: energyKWh.map { $0 * best[0].value / 1000 }, emissionsStartingNowKg: energyKWh.map { $0 * now.value / 1000 },
-                windowsCompared: windows.count
-            )
-        } catch let error as WindowSearchError {
-            throw CLIError(message: "\(forecast): \(error)")
         }
         if json {
-            print(try jsonText(plan))
+            print(try jsonText(lines))
             return
         }
-        func g(_ v: Double) -> String { v.formatted(.number.precision(.fractionLength(1))) }
-        print("""
-        Best start \(plan.best.start) (until \(plan.best.end)): \(g(plan.best.intensityGramsPerKWh)) gCO2/kWh on average over \(windowMinutes.formatted()) min
-        Starting at \(plan.startingNow.start) instead: \(g(plan.startingNow.intensityGramsPerKWh)) gCO2/kWh; saving \(g(plan.savingPercent)) %
-        \(plan.allBest.count) window(s) share the minimum; \(plan.windowsCompared) compared between \(plan.searchStart) and \(plan.searchEnd)
-        """ + (plan.emissionsKg.map { "\nEmissions \(g($0)) kgCO2 (instead of \(g(plan.emissionsStartingNowKg!)) kg)" } ?? ""))
+        guard !lines.isEmpty else {
+            print("No scheduled jobs in \(ledger.db) (plan one with `joule schedule … --store`).")
+            return
+        }
+        func g(_ v: Double?) -> String { v.map { $0.formatted(.number.precision(.fractionLength(1))) } ?? "—" }
+        print("  id  job               region  start                  forecast g/kWh  realised g/kWh  forecast kg  realised kg  saving forecast/realised")
+        for x in lines {
+            print(String(x.id).leftPad(4) + "  " + x.name.padding(toLength: 18, withPad: " ", startingAt: 0) + x.region.padding(toLength: 8, withPad: " ", startingAt: 0)
+                + x.start.padding(toLength: 22, withPad: " ", startingAt: 0) + g(x.forecastGramsPerKWh).leftPad(15) + g(x.realisedGramsPerKWh).leftPad(16)
+                + g(x.forecastKg).leftPad(13) + g(x.realisedKg).leftPad(13) + "  \(g(x.forecastSavingPercent)) % / \(x.realisedSavingPercent.map { g($0) + " %" } ?? "—")"
+                + (x.realisedGramsPerKWh == nil ? "  (waiting for actuals)" : ""))
+        }
     }
 }
 
@@ -140,7 +445,7 @@ struct Study: ParsableCommand {
     )
 
     @Option(help: "A recorded series (repeat for several regions); the file name names the column.") var series: [String]
-    @Option(help: "The series' format.") var format: ForecastFormat = .letsWaitAwhile
+    @Option(help: "The series' format (joule and lets-wait-awhile need no region here: the file name names the column).") var format: CarbonFormat = .letsWaitAwhile
     @Option(help: "The job's usual start, UTC (HH:MM).") var at = "01:00"
     @Option(name: .customLong("job-minutes"), help: "How long the job runs.") var jobMinutes = 30.0
     @Option(help: "The year to replay, every day of it.") var year = 2020
@@ -163,7 +468,19 @@ struct Study: ParsableCommand {
         let days = Array(stride(from: first, to: last, by: 86_400))
         let flexibilities = Array(stride(from: 0.0, through: maxFlexHours * 3600 + 1e-6, by: stepMinutes * 60))
         let columns = try series.map { path -> Column in
-            let points = try Schedule.readSeries(path, format: format)
+            let points: [TimedValue]
+            if format == .letsWaitAwhile {
+                // Each point lasts until the next, as in the Let's Wait Awhile study itself.
+                do {
+                    points = try LetsWaitAwhileCSV.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
+                } catch let error as CarbonDataError {
+                    throw CLIError(message: error.description)
+                } catch {
+                    throw CLIError(message: "cannot read \(path): \((error as NSError).localizedDescription)")
+                }
+            } else {
+                points = try Schedule.readSeries(path, format: format, options: CarbonImportOptions(region: "study")).0.points
+            }
             do {
                 let rows = try ShiftingStudy.run(points, days: days, usualStart: usual, jobSeconds: jobMinutes * 60, flexibilities: flexibilities)
                 return Column(series: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, rows: rows)

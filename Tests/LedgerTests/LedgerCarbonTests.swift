@@ -67,6 +67,45 @@ struct LedgerCarbonTests {
     }
 }
 
+@Suite("Scheduled jobs and their review")
+struct ScheduledJobTests {
+    @Test("A stored job reads back as planned")
+    func roundTrip() throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let job = ScheduledJob(
+            name: "evals", createdAt: 1, region: "GB", signal: .average, forecastSeriesId: nil, forecastOrigin: "f.json", earliestStart: 0, deadline: 86_400,
+            durationSeconds: 5400, energyKWh: 300, interruptible: true,
+            slices: [TimedValue(start: 3600, duration: 1800, value: 90), TimedValue(start: 9000, duration: 3600, value: 80)],
+            forecastGramsPerKWh: 250.0 / 3, baselineRegion: "GB", startNowGramsPerKWh: 120
+        )
+        let id = try ledger.store(job)
+        var expected = job
+        expected.id = id
+        #expect(try ledger.scheduledJobs() == [expected])
+    }
+
+    @Test("Realised intensity is the time-weighted mean over the slices, and only once actuals cover them all", arguments: 0..<10)
+    func realised(_ seed: Int) throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let values = (0..<48).map { Double(100 + (($0 + seed) * 53) % 200) }
+        let actual = CarbonSeries(
+            metadata: SeriesMetadata(region: "GB", signal: .average, factor: .direct, kind: .actual, source: "ukci", origin: "a"),
+            checkedPoints: values.enumerated().map { TimedValue(start: Double($0.offset) * 1800, duration: 1800, value: $0.element) }
+        )
+        try ledger.store(actual, at: 1)
+        let a = Double(seed) * 1800 + 900, b = a + 3 * 1800  // starts mid-point, spans four points
+        let c = Double(30 + seed) * 1800, d = c + 1800
+        let spans = [(start: a, end: b), (start: c, end: d)]
+        let r = try #require(try ledger.realisedIntensity(region: "GB", signal: .average, spans: spans))
+        let expected = (WindowSearch.coveredMean(actual.points, from: a, to: b).mean * (b - a) + values[30 + seed] * 1800) / (b - a + 1800)
+        #expect(abs(r.gramsPerKWh - expected) < 1e-9)
+        #expect(try ledger.realisedIntensity(region: "GB", signal: .average, spans: [(start: 47 * 1800, end: 49 * 1800)]) == nil)
+        #expect(try ledger.realisedIntensity(region: "GB", signal: .marginal, spans: spans) == nil)
+    }
+}
+
 extension SeriesMetadata {
     func with(resolution: Double) -> SeriesMetadata {
         var m = self

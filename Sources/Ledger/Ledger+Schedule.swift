@@ -1,0 +1,105 @@
+import Accounting
+import Foundation
+import GRDB
+import Scheduling
+
+/// A batch job planned by `joule schedule --store`, as the plan was made.
+public struct ScheduledJob: Hashable, Sendable, Codable {
+    public var id: Int64?
+    public var name: String
+    public var createdAt: Double
+    /// The region it was planned into.
+    public var region: String
+    public var signal: CarbonSignal
+    /// The stored forecast it was planned on.
+    public var forecastSeriesId: Int64?
+    public var forecastOrigin: String
+    public var earliestStart: Double
+    public var deadline: Double
+    public var durationSeconds: Double
+    public var energyKWh: Double
+    public var interruptible: Bool
+    /// When it runs: one slice, or several for an interruptible job; each with its forecast intensity.
+    public var slices: [TimedValue]
+    /// The forecast time-weighted mean intensity over the slices.
+    public var forecastGramsPerKWh: Double
+    /// Starting at `earliestStart` in `baselineRegion` instead, by the forecast.
+    public var baselineRegion: String
+    public var startNowGramsPerKWh: Double
+
+    public init(
+        id: Int64? = nil, name: String, createdAt: Double, region: String, signal: CarbonSignal, forecastSeriesId: Int64?, forecastOrigin: String,
+        earliestStart: Double, deadline: Double, durationSeconds: Double, energyKWh: Double, interruptible: Bool, slices: [TimedValue],
+        forecastGramsPerKWh: Double, baselineRegion: String, startNowGramsPerKWh: Double
+    ) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.region = region
+        self.signal = signal
+        self.forecastSeriesId = forecastSeriesId
+        self.forecastOrigin = forecastOrigin
+        self.earliestStart = earliestStart
+        self.deadline = deadline
+        self.durationSeconds = durationSeconds
+        self.energyKWh = energyKWh
+        self.interruptible = interruptible
+        self.slices = slices
+        self.forecastGramsPerKWh = forecastGramsPerKWh
+        self.baselineRegion = baselineRegion
+        self.startNowGramsPerKWh = startNowGramsPerKWh
+    }
+}
+
+extension Ledger {
+    /// Stores a planned job; returns its id.
+    @discardableResult
+    public func store(_ job: ScheduledJob) throws -> Int64 {
+        let slices = String(decoding: try JSONEncoder().encode(job.slices), as: UTF8.self)
+        return try write { db in
+            try db.execute(sql: """
+                INSERT INTO scheduledJob (name, createdAt, region, signal, forecastSeriesId, forecastOrigin, earliestStart, deadline,
+                    durationSeconds, energyKWh, interruptible, slices, forecastGramsPerKWh, baselineRegion, startNowGramsPerKWh)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [
+                    job.name, job.createdAt, job.region, job.signal.rawValue, job.forecastSeriesId, job.forecastOrigin, job.earliestStart, job.deadline,
+                    job.durationSeconds, job.energyKWh, job.interruptible, slices, job.forecastGramsPerKWh, job.baselineRegion, job.startNowGramsPerKWh,
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// The planned jobs, oldest first.
+    public func scheduledJobs() throws -> [ScheduledJob] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM scheduledJob ORDER BY id").map { row in
+                let slicesText: String = row["slices"]
+                return ScheduledJob(
+                    id: row["id"], name: row["name"], createdAt: row["createdAt"], region: row["region"],
+                    signal: CarbonSignal(rawValue: row["signal"]) ?? .average, forecastSeriesId: row["forecastSeriesId"], forecastOrigin: row["forecastOrigin"],
+                    earliestStart: row["earliestStart"], deadline: row["deadline"], durationSeconds: row["durationSeconds"], energyKWh: row["energyKWh"],
+                    interruptible: row["interruptible"], slices: (try? JSONDecoder().decode([TimedValue].self, from: Data(slicesText.utf8))) ?? [],
+                    forecastGramsPerKWh: row["forecastGramsPerKWh"], baselineRegion: row["baselineRegion"], startNowGramsPerKWh: row["startNowGramsPerKWh"]
+                )
+            }
+        }
+    }
+
+    /// The actual intensity over `spans` in `region`: the time-weighted mean from the newest
+    /// actual series of that region and signal that covers every span fully, or nil (not known yet).
+    public func realisedIntensity(region: String, signal: CarbonSignal, spans: [(start: Double, end: Double)]) throws -> (gramsPerKWh: Double, series: StoredSeries)? {
+        guard let from = spans.map(\.start).min(), let to = spans.map(\.end).max() else { return nil }
+        for stored in try matchingSeries(SeriesFilter(region: region, signal: signal, kind: .actual)) {
+            guard let s = try series(id: stored.id, from: from, to: to) else { continue }
+            var sum = 0.0, total = 0.0, complete = true
+            for span in spans {
+                let (mean, covered) = WindowSearch.coveredMean(s.points, from: span.start, to: span.end)
+                if covered < span.end - span.start - 1e-6 { complete = false; break }
+                sum += mean * covered
+                total += covered
+            }
+            if complete && total > 0 { return (sum / total, stored) }
+        }
+        return nil
+    }
+}
