@@ -64,7 +64,7 @@ extension CarbonFormat {
             let header = self == .joule ? ("timestamp", "gco2_per_kwh") : ("Time", "Carbon Intensity")
             let rows = try TimeSeriesCSV.parse(try text(), file: file, header: header, requireOrder: false)
             let raw = PointChecker.durationsFromStarts(rows.map { ($0.line, $0.epochSeconds, $0.value) }, fallback: 3600)
-            let (points, warnings) = try PointChecker.check(raw, file: file, placeName: "line")
+            let (points, warnings) = try PointChecker.check(raw, file: file)
             let metadata = SeriesMetadata(
                 region: region, signal: options.signal ?? .average,
                 factor: options.factor ?? (self == .letsWaitAwhile ? .lifecycle : .unspecified),

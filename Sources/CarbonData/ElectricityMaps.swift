@@ -151,7 +151,7 @@ public enum ElectricityMaps {
         }
         guard let zone else { throw CarbonDataError.empty(file: file) }
         if let region, region != zone { throw CarbonDataError.syntax(file: file, message: "the file is for zone \(zone), not \(region)") }
-        let (checked, warnings) = try PointChecker.check(PointChecker.durationsFromStarts(starts, fallback: 3600), file: file, placeName: "line")
+        let (checked, warnings) = try PointChecker.check(PointChecker.durationsFromStarts(starts, fallback: 3600), file: file)
         let metadata = SeriesMetadata(
             region: zone, signal: .average, factor: factor == .direct ? .direct : .lifecycle, kind: .actual, source: "electricitymaps", origin: file
         )
