@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware", "CarbonData"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"]),
-        .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Scheduling"]),
+        .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Scheduling", "Serving"]),
         .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(

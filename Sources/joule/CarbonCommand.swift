@@ -43,6 +43,11 @@ func isoString(_ t: Double) -> String {
     return f.string(from: Date(timeIntervalSince1970: t))
 }
 
+/// A progress line on standard error for a live fetch that will try again.
+@Sendable func reportRetry(attempt: Int, delay: Double, reason: String) {
+    FileHandle.standardError.write(Data("attempt \(attempt) failed (\(reason)); retrying in \(delay.formatted()) s\n".utf8))
+}
+
 func printWarnings(_ warnings: [CarbonDataWarning]) {
     for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
 }
@@ -235,9 +240,7 @@ struct CarbonFetch: AsyncParsableCommand {
             report(Output(seriesId: cached.id, cached: true, metadata: s.metadata, points: s.points), age: now - cached.storedAt)
             return
         }
-        let fetcher = HTTPFetcher(policy: RetryPolicy(attempts: attempts, timeout: timeoutSeconds), onRetry: { attempt, delay, reason in
-            FileHandle.standardError.write(Data("attempt \(attempt) failed (\(reason)); retrying in \(delay.formatted()) s\n".utf8))
-        })
+        let fetcher = HTTPFetcher(policy: RetryPolicy(attempts: attempts, timeout: timeoutSeconds), onRetry: reportRetry)
         let result: CarbonImport
         do {
             let client = try LiveCarbonClient(source: source, fetcher: fetcher)

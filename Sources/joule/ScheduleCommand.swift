@@ -62,6 +62,11 @@ extension Schedule {
     }
 }
 
+/// How far `value` lies below `reference`, in percent of it (0 when the reference is 0).
+func percentBelow(_ value: Double, _ reference: Double) -> Double {
+    reference > 0 ? 100 * (reference - value) / reference : 0
+}
+
 /// Where `joule schedule --region` takes its forecast from.
 enum ForecastSource: String, ExpressibleByArgument, CaseIterable {
     case ledger, electricitymaps, watttime, ukci, profile
@@ -194,7 +199,7 @@ struct Plan: AsyncParsableCommand {
                 let plan = RegionPlan(
                     region: m.region, forecast: m.origin, factor: m.factor.rawValue, signal: m.signal.rawValue, best: window(chosen), allBest: best.map(window),
                     slices: slices?.map(window), startingNow: window(now), windowsCompared: windows.count,
-                    savingPercent: now.value > 0 ? 100 * (now.value - chosen.value) / now.value : 0
+                    savingPercent: percentBelow(chosen.value, now.value)
                 )
                 plans.append((plan, chosen, slices))
             } catch let error as InterruptibleSearch.Failure {
@@ -217,7 +222,7 @@ struct Plan: AsyncParsableCommand {
             forecast: plan.forecast, region: plan.region, windowMinutes: duration / 60, energyKWh: energy, interruptible: interruptible,
             searchStart: isoString(searchStart), searchEnd: isoString(searchEnd), best: plan.best, allBest: plan.allBest, slices: plan.slices,
             startingNow: baseline, baselineRegion: plans[0].0.region,
-            savingPercent: baseline.intensityGramsPerKWh > 0 ? 100 * (baseline.intensityGramsPerKWh - chosen.value) / baseline.intensityGramsPerKWh : 0,
+            savingPercent: percentBelow(chosen.value, baseline.intensityGramsPerKWh),
             emissionsKg: energy.map { $0 * chosen.value / 1000 }, emissionsStartingNowKg: energy.map { $0 * baseline.intensityGramsPerKWh / 1000 },
             windowsCompared: plans.reduce(0) { $0 + $1.0.windowsCompared }, regions: plans.map(\.0), storedJobId: nil
         )
@@ -308,9 +313,7 @@ struct Plan: AsyncParsableCommand {
             case .electricitymaps, .watttime, .ukci:
                 let live = LiveSource(rawValue: source.rawValue)!
                 do {
-                    let client = try LiveCarbonClient(source: live, fetcher: HTTPFetcher(onRetry: { attempt, delay, reason in
-                        FileHandle.standardError.write(Data("attempt \(attempt) failed (\(reason)); retrying in \(delay.formatted()) s\n".utf8))
-                    }))
+                    let client = try LiveCarbonClient(source: live, fetcher: HTTPFetcher(onRetry: reportRetry))
                     let result = try await client.fetch(zone: r, query: .forecast, signal: signal)
                     printWarnings(result.warnings)
                     let series = result.series.last!
@@ -403,10 +406,10 @@ struct Review: ParsableCommand {
                     id: job.id!, name: job.name, region: job.region, start: isoString(job.slices.first?.start ?? job.earliestStart), slices: job.slices.count,
                     energyKWh: job.energyKWh, forecastGramsPerKWh: job.forecastGramsPerKWh, realisedGramsPerKWh: realised?.gramsPerKWh,
                     forecastKg: forecastKg, realisedKg: realised.map { job.energyKWh * $0.gramsPerKWh / 1000 },
-                    forecastErrorPercent: realised.map { $0.gramsPerKWh > 0 ? 100 * (job.forecastGramsPerKWh - $0.gramsPerKWh) / $0.gramsPerKWh : 0 },
-                    forecastSavingPercent: job.startNowGramsPerKWh > 0 ? 100 * (job.startNowGramsPerKWh - job.forecastGramsPerKWh) / job.startNowGramsPerKWh : 0,
+                    forecastErrorPercent: realised.map { -percentBelow(job.forecastGramsPerKWh, $0.gramsPerKWh) },
+                    forecastSavingPercent: percentBelow(job.forecastGramsPerKWh, job.startNowGramsPerKWh),
                     realisedBaselineGramsPerKWh: baseline?.gramsPerKWh,
-                    realisedSavingPercent: realised.flatMap { r in baseline.map { b in b.gramsPerKWh > 0 ? 100 * (b.gramsPerKWh - r.gramsPerKWh) / b.gramsPerKWh : 0 } },
+                    realisedSavingPercent: realised.flatMap { r in baseline.map { percentBelow(r.gramsPerKWh, $0.gramsPerKWh) } },
                     actualsFrom: realised.map { "series \($0.series.id) (\($0.series.metadata.source))" },
                     status: realised == nil ? "waiting for actuals" : "realised"
                 )

@@ -2,6 +2,7 @@ import Accounting
 import CarbonData
 import Foundation
 import Scheduling
+import Serving
 import Testing
 
 func fixture(_ name: String) throws -> Data {
@@ -100,7 +101,7 @@ struct CarbonImportTests {
 @Suite("Point checking: one policy for every format")
 struct PointCheckerTests {
     static func series(_ n: Int, seed: UInt64) -> [TimedValue] {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var t = 1_700_000_000.0
         return (0..<n).map { _ in
             let d = [900.0, 1800, 3600].randomElement(using: &rng)!
@@ -112,7 +113,7 @@ struct PointCheckerTests {
     @Test("Any shuffle of a valid series checks back to it, with a warning exactly when it was out of order", arguments: 0..<20)
     func shuffles(_ seed: UInt64) throws {
         let points = Self.series(30, seed: seed)
-        var rng = SeededGenerator(seed: seed &+ 99)
+        var rng = SplitMix64(seed: seed &+ 99)
         let order = Array(points.indices).shuffled(using: &rng)
         let raw = order.map { PointChecker.RawPoint(place: $0 + 1, point: points[$0]) }
         let (checked, warnings) = try PointChecker.check(raw, file: "f")
@@ -154,18 +155,5 @@ struct PointCheckerTests {
         let starts: [(place: Int, start: Double, value: Double)] = [(1, 0, 1), (2, 3600, 2), (3, 7200, 3), (4, 14400, 4)]
         let raw = PointChecker.durationsFromStarts(starts, fallback: 60)
         #expect(raw.map(\.point.duration) == [3600, 3600, 3600, 3600])
-    }
-}
-
-/// SplitMix64, so that shuffles are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
