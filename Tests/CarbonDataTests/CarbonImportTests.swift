@@ -1,8 +1,9 @@
+import Units
 import Accounting
 import CarbonData
 import Foundation
 import Scheduling
-import Serving
+
 import Testing
 
 func fixture(_ name: String) throws -> Data {

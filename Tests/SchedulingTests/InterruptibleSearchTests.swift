@@ -1,23 +1,12 @@
 import Scheduling
+import Units
 import Testing
-
-/// SplitMix64, so that random instances are the same on every run.
-struct Seeded: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Interruptible jobs")
 struct InterruptibleSearchTests {
     /// Half-hour points, sometimes with a gap before them.
     static func instance(_ seed: UInt64, count: Int, gaps: Bool) -> [TimedValue] {
-        var rng = Seeded(state: seed)
+        var rng = SplitMix64(seed: seed)
         var t = 0.0
         return (0..<count).map { _ in
             if gaps && Int.random(in: 0..<6, using: &rng) == 0 { t += 1800 }

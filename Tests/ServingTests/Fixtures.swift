@@ -1,3 +1,4 @@
+import Units
 import Accounting
 import Catalog
 import Foundation

@@ -1,3 +1,4 @@
+import Units
 import Foundation
 
 /// A distribution of token counts (prompt or output lengths), sampled with a seeded generator.
