@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Hardware", dependencies: ["Units"]),
         .target(name: "MoE", dependencies: ["Hardware", "Units"]),
         .target(name: "Accounting", dependencies: ["Units"]),
-        .target(name: "Serving", dependencies: ["MoE", "Hardware", "Accounting", "Units"]),
+        .target(name: "Serving", dependencies: ["MoE", "Hardware", "Accounting", "Units", "Routing"]),
         .target(name: "Calibration", dependencies: ["MoE", "Hardware", "Units"]),
         .target(name: "Scheduling"),
         .target(name: "Routing", dependencies: ["Units"]),
@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "Catalog",
             dependencies: [
-                "Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", "CarbonData", .product(name: "Yams", package: "Yams"),
+                "Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", "CarbonData", "Routing", .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(
@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Units"]),
         .testTarget(name: "MoETests", dependencies: ["MoE", "Hardware", "Units"]),
         .testTarget(name: "AccountingTests", dependencies: ["Accounting", "Units"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Catalog", "Accounting", "MoE", "Hardware", "Units"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Catalog", "Accounting", "MoE", "Hardware", "Units", "Routing"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware", "CarbonData"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Units"]),

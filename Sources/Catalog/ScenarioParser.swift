@@ -3,6 +3,7 @@ import CarbonData
 import Foundation
 import Hardware
 import MoE
+import Routing
 import Serving
 
 /// Reads one scenario file (see `Data/scenarios/` and DESIGN.md "a scenario") into a `LoadedScenario`.
@@ -21,8 +22,8 @@ struct ScenarioFile {
 
     func load() throws -> LoadedScenario {
         let r = reader
-        try r.onlyKeys(["name", "description", "model", "hardware", "site", "start", "duration", "seed", "deployment", "schedule", "workload", "carbon", "embodied", "accounting"])
-        let model = try lookup { try library.model(try r.string("model")) }
+        try r.onlyKeys(["name", "description", "model", "hardware", "site", "start", "duration", "seed", "deployment", "schedule", "workload", "carbon", "embodied", "accounting", "experts"])
+        var model = try lookup { try library.model(try r.string("model")) }
         let node = try lookup { try library.node(try r.string("hardware")) }
         let site = try lookup { try library.site(try r.optionalString("site") ?? "default") }
         var start = Self.defaultStart
@@ -33,7 +34,20 @@ struct ScenarioFile {
         let duration = try r.optionalDouble("duration")
         let seed = try r.optionalInt("seed") ?? 1
         guard seed >= 0 else { throw r.error("seed", "expected a whole number ≥ 0, got \(seed)") }
-        let (topology, routing) = try deployment(try r.child("deployment"), model: model, node: node)
+        var (topology, routing) = try deployment(try r.child("deployment"), model: model, node: node)
+        var experts: MoERoutingReport? = nil
+        if r.has("experts") {
+            let e = try r.child("experts")
+            let (routingSpec, pruning) = try expertsSection(e)
+            do {
+                (model, topology, experts) = try MoERouting.resolve(model: model, topology: topology, node: node, routing: routingSpec, pruning: pruning)
+            } catch let error as MoERoutingError {
+                switch error {
+                case .notMoE: throw e.error("", error.description)
+                case .invalid(let field, let message): throw e.error(field, message)
+                }
+            }
+        }
         let schedule = r.has("schedule") ? try nodeSchedule(try r.child("schedule")) : nil
         let workload = try workloadSource(try r.child("workload"), schedule: schedule)
         let carbon = try carbonSeries(try r.child("carbon"))
@@ -50,11 +64,12 @@ struct ScenarioFile {
             interval = try a.optionalDouble("intervalSeconds") ?? interval
             if a.has("attribution") { attribution = try a.choice("attribution", as: AttributionPolicy.self) }
         }
-        let scenario = ServingScenario(
+        var scenario = ServingScenario(
             name: try r.string("name"), model: model, node: node, site: site, topology: topology, schedule: schedule,
             routing: routing, startEpochSeconds: start, duration: duration, seed: UInt64(seed), carbon: carbon,
             embodied: embodied, intervalSeconds: interval, attribution: attribution
         )
+        scenario.experts = experts
         let problems = scenario.validate()
         if !problems.isEmpty {
             throw CatalogError.invalidSpec(file: reader.file, problems: problems.map { SpecProblem(field: $0.field, message: $0.message) })
@@ -69,6 +84,36 @@ struct ScenarioFile {
             let field = e.kind == "hardware" ? "hardware" : e.kind
             throw reader.error(field, "unknown \(e.kind) '\(e.id)'; available: \(e.available.joined(separator: ", "))")
         }
+    }
+
+    // MARK: - Expert routing and pruning
+
+    /// `experts: {skew, sampledLayers, tokens, calibrationTokens, seed, pruning: {prunedFraction,
+    /// ranking, expertsPerToken, skipBelowFractionOfTop, freedMemory}}`.
+    private func expertsSection(_ e: YAMLReader) throws -> (ExpertRoutingSpec, PruningSpec?) {
+        try e.onlyKeys(["skew", "sampledLayers", "tokens", "calibrationTokens", "seed", "pruning"])
+        let skew = try e.double("skew")
+        guard skew >= 0 else { throw e.error("skew", "expected a Zipf exponent ≥ 0, got \(skew)") }
+        func positive(_ key: String, _ fallback: Int) throws -> Int {
+            let v = try e.optionalInt(key) ?? fallback
+            guard v >= 1 else { throw e.error(key, "expected a whole number ≥ 1, got \(v)") }
+            return v
+        }
+        let spec = ExpertRoutingSpec(
+            skew: skew, sampledLayers: try positive("sampledLayers", 2), tokens: try positive("tokens", 4096),
+            calibrationTokens: try positive("calibrationTokens", 256), seed: UInt64(try positive("seed", 1))
+        )
+        guard e.has("pruning") else { return (spec, nil) }
+        let p = try e.child("pruning")
+        try p.onlyKeys(["prunedFraction", "ranking", "expertsPerToken", "skipBelowFractionOfTop", "freedMemory"])
+        let config = PruningConfig(
+            prunedFraction: try p.optionalDouble("prunedFraction") ?? 0,
+            ranking: p.has("ranking") ? try p.choice("ranking", as: PruningConfig.Ranking.self) : .frequency,
+            expertsPerToken: try p.optionalInt("expertsPerToken"),
+            skipBelowFractionOfTop: try p.optionalDouble("skipBelowFractionOfTop")
+        )
+        let freed = p.has("freedMemory") ? try p.choice("freedMemory", as: PruningSpec.FreedMemory.self) : .moreKVCache
+        return (spec, PruningSpec(config: config, freedMemory: freed))
     }
 
     // MARK: - Deployment

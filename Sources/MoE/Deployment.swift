@@ -19,6 +19,9 @@ public struct Deployment: Hashable, Sendable {
     public var expertLoadImbalance: Double
     /// SMs taken by communication kernels while they overlap computation.
     public var communicationSMs: Int
+    /// Whether expert slots may not divide evenly over the EP GPUs (after pruning, some GPUs hold
+    /// one expert fewer): memory is then sized for the fullest GPU.
+    public var unevenExperts = false
 
     /// Creates a deployment.
     public init(
@@ -39,10 +42,16 @@ public struct Deployment: Hashable, Sendable {
     /// Nodes in one deployment unit on `node`.
     public func nodes(on node: NodeSpec) -> Int { (gpus + node.gpusPerNode - 1) / node.gpusPerNode }
 
-    /// Routed-expert instances (originals plus redundant copies) per GPU.
+    /// Routed-expert instances (originals plus redundant copies) per GPU, on average.
     public func expertSlotsPerGPU(for model: ModelArchitecture) -> Double {
         guard let moe = model.moe else { return 0 }
         return Double(moe.routedExperts + redundantExperts) / Double(expertParallel)
+    }
+
+    /// Routed-expert instances on the fullest GPU (what its memory must hold).
+    public func maximumExpertSlotsPerGPU(for model: ModelArchitecture) -> Double {
+        let mean = expertSlotsPerGPU(for: model)
+        return unevenExperts ? mean.rounded(.up) : mean
     }
 
     /// Every problem with this deployment of `model` on `node`, named by command-line flag.
@@ -60,7 +69,7 @@ public struct Deployment: Hashable, Sendable {
         if let moe = model.moe {
             let slots = moe.routedExperts + redundantExperts
             check.require(
-                expertParallel > 0 && slots % expertParallel == 0, "ep",
+                expertParallel > 0 && (unevenExperts || slots % expertParallel == 0), "ep",
                 "expected a divisor of routed + redundant experts (\(moe.routedExperts) + \(redundantExperts) = \(slots)), got \(expertParallel)"
             )
             check.require(

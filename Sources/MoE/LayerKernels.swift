@@ -112,7 +112,7 @@ public struct LayerPlanner: Sendable {
     public func moeKernels(tokens t: Double, into layer: inout LayerKernels) {
         guard let moe = model.moe else { return }
         let inter = Double(moe.expertIntermediate) / tp
-        let k = Double(moe.expertsPerToken)
+        let k = moe.effectiveExpertsPerToken
         let imbalance = deployment.expertLoadImbalance
         var ks: [Kernel] = [
             Kernel(name: "moe.norm", shape: .elementwise(bytes: 4 * t * h), precision: .bf16),

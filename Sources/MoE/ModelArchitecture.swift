@@ -72,9 +72,19 @@ public struct MoEFFN: Hashable, Sendable {
     public var groups: Int
     /// Groups a token may route into.
     public var topKGroups: Int
+    /// Routed experts a token actually runs when dynamic skipping drops some of its top-k (nil:
+    /// all `expertsPerToken`); sets routed FLOPs and dispatch/combine bytes.
+    public var activeExpertsPerToken: Double?
+
+    /// The routed experts a token runs, on average.
+    public var effectiveExpertsPerToken: Double { activeExpertsPerToken ?? Double(expertsPerToken) }
 
     /// Creates an MoE block.
-    public init(routedExperts: Int, sharedExperts: Int, expertIntermediate: Int, expertsPerToken: Int, groups: Int, topKGroups: Int) {
+    public init(
+        routedExperts: Int, sharedExperts: Int, expertIntermediate: Int, expertsPerToken: Int, groups: Int, topKGroups: Int,
+        activeExpertsPerToken: Double? = nil
+    ) {
+        self.activeExpertsPerToken = activeExpertsPerToken
         self.routedExperts = routedExperts
         self.sharedExperts = sharedExperts
         self.expertIntermediate = expertIntermediate

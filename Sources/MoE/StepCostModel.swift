@@ -85,7 +85,7 @@ public struct StepCostModel: Sendable {
         bytes += Double(model.denseLayers) * 3 * Double(model.hidden) * Double(model.denseIntermediate) * w / tp
         if let moe = model.moe {
             let experts = deployment.expertParallel > 1
-                ? deployment.expertSlotsPerGPU(for: model) + Double(moe.sharedExperts)
+                ? deployment.maximumExpertSlotsPerGPU(for: model) + Double(moe.sharedExperts)
                 : Double(moe.routedExperts + moe.sharedExperts) / tp
             bytes += Double(model.moeLayers) * experts * p.perExpert * w
         }

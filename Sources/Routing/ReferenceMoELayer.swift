@@ -56,8 +56,10 @@ public struct ReferenceMoELayer: Sendable {
         self.router = router
         self.routedScaling = routedScaling
         routerWeights = (0..<router.experts).map { _ in (0..<width).map { _ in rng.normal() } }
-        // Biases put the more popular experts ahead: log-popularity relative to uniform.
-        routerBias = popularity.map { log(max($0, 1e-12) * Double(popularity.count)) }
+        // Biases put the more popular experts ahead (log-popularity relative to uniform), shifted
+        // by −2 so that affinities sit mid-range rather than saturate near 1: chosen experts then
+        // get visibly different gate weights, as trained routers give them.
+        routerBias = popularity.map { log(max($0, 1e-12) * Double(popularity.count)) - 2 }
         experts = (0..<router.experts).map { _ in Expert(width: width, expertWidth: expertWidth, rng: &rng) }
         shared = (0..<sharedExperts).map { _ in Expert(width: width, expertWidth: expertWidth, rng: &rng) }
     }
@@ -114,9 +116,11 @@ public struct ReferenceMoELayer: Sendable {
         return PruningConfig.survivors(score: zip(score, routed).map { $1 > 0 ? $0 / $1 : 0 }, fraction: config.prunedFraction)
     }
 
-    /// How far `config` moves the layer's output from the dense layer's on `batch`.
-    public func fidelity(of config: PruningConfig, batch: [[Double]]) -> Fidelity {
-        let available = survivors(config, batch: batch)
+    /// How far `config` moves the layer's output from the dense layer's on `batch`, with static
+    /// pruning ranked on `rankingBatch` (default: the same batch; a held-out batch keeps experts
+    /// the batch never routes to from looking free to remove).
+    public func fidelity(of config: PruningConfig, batch: [[Double]], rankingBatch: [[Double]]? = nil) -> Fidelity {
+        let available = survivors(config, batch: rankingBatch ?? batch)
         var errorSquared = 0.0, denseSquared = 0.0, cosine = 0.0, removed = 0.0, experts = 0.0
         for x in batch {
             let dense = forward(x, available: nil, config: .dense)
@@ -150,6 +154,13 @@ public struct Fidelity: Hashable, Sendable, Codable {
     public var routerMassRemoved: Double
     /// Routed experts a token actually uses (after top-k reduction and skipping).
     public var expertsPerToken: Double
+
+    public init(relativeError: Double, cosineSimilarity: Double, routerMassRemoved: Double, expertsPerToken: Double) {
+        self.relativeError = relativeError
+        self.cosineSimilarity = cosineSimilarity
+        self.routerMassRemoved = routerMassRemoved
+        self.expertsPerToken = expertsPerToken
+    }
 }
 
 @inline(__always) func dot(_ a: [Double], _ b: [Double]) -> Double {

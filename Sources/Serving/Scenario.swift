@@ -25,6 +25,9 @@ public struct ServingScenario: Sendable {
     /// Length of an accounting interval, in seconds.
     public var intervalSeconds: Double
     public var attribution: AttributionPolicy
+    /// What expert routing and pruning did to the model and pools (nil: the serving defaults'
+    /// load imbalance, no pruning).
+    public var experts: MoERoutingReport?
 
     /// Creates a scenario.
     public init(

@@ -142,7 +142,12 @@ extension RunSummary {
         Per request  \(f(whPerRequest, 3)) Wh, \(f(carbonGramsPerRequest, 3)) gCO2e · \(f(joulesPerOutputToken, 3)) J per output token
         Carbon       \(f(carbonKg, 2)) kgCO2e = operational \(f(operationalCarbonKg, 2)) (\(carbonRegion), \(carbonSignal), \(f(meanIntensityGramsPerKWh, 1)) g/kWh) + embodied \(f(embodiedCarbonKg, 2))
         Accounting   \(attributionPolicy); requests + in flight + unattributed = cluster energy to \(conservationResidual.formatted(.number.precision(.significantDigits(2)))) (relative)
-        """
+        """ + (experts.map { e in
+            let pools = e.pools.map { "\($0.role) EP\($0.expertParallel) +\($0.redundantExperts) redundant, imbalance \(f($0.expertLoadImbalance, 3))" }.joined(separator: "; ")
+            let pruned = e.routedExperts < e.denseRoutedExperts || e.pruning.expertsPerToken != nil || e.pruning.skipBelowFractionOfTop != nil
+            return "\nExperts      \(e.routedExperts) of \(e.denseRoutedExperts) routed experts, \(f(e.activeExpertsPerToken, 2)) per token (Zipf skew \(e.skew)); \(pools)"
+                + (pruned ? "\nFidelity     proxy (reference layer, not model quality): relative error \(f(e.fidelity.relativeError, 4)), cosine \(f(e.fidelity.cosineSimilarity, 4)), router mass removed \(f(100 * e.fidelity.routerMassRemoved, 2)) %" : "")
+        } ?? "")
     }
 }
 extension TraceFormat: ExpressibleByArgument {}

@@ -64,4 +64,6 @@ public struct RunSummary: Hashable, Sendable, Codable {
     public var attributionPolicy: String
     public var carbonRegion: String
     public var carbonSignal: String
+    /// Expert routing and pruning, when the scenario models them.
+    public var experts: MoERoutingReport? = nil
 }

@@ -242,7 +242,7 @@ extension ServingSimulator {
         let prefillNodeSeconds = s.nodeSecondsByRole[prefillRole] ?? 0
         let decodeNodeSeconds = s.nodeSecondsByRole[decodeRole] ?? 0
         let nodeSeconds = s.nodeSecondsByRole.values.reduce(0, +)
-        return RunSummary(
+        var summary = RunSummary(
             scenario: scenario.name, seed: scenario.seed, requests: s.finished, inFlightRequests: inFlight,
             inputTokens: s.inputTokens, cachedTokens: s.cachedTokens, outputTokens: s.outputTokens, simulatedSeconds: now,
             prefillTokensPerSecondPerNode: prefillNodeSeconds > 0 ? Double(s.prefillTokensServed) / prefillNodeSeconds : 0,
@@ -266,5 +266,7 @@ extension ServingSimulator {
             attributionPolicy: scenario.attribution.rawValue, carbonRegion: scenario.carbon.region,
             carbonSignal: scenario.carbon.signal.rawValue
         )
+        summary.experts = scenario.experts
+        return summary
     }
 }
