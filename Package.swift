@@ -48,6 +48,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Reports",
+            dependencies: ["Ledger", "Serving", "Routing", "Units", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
             name: "Daemon",
             dependencies: [
                 "Ledger", "Catalog", "Serving", "Accounting", "MoE", "CarbonData", "CarbonLive",
@@ -58,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "joule",
             dependencies: [
-                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive",
+                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive", "Reports", "Routing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Small, self-contained SVG charts (no scripts, no external assets) for the HTML reports.
+public enum SVG {
+    public static let palette = ["#1f6f8b", "#e07a2e", "#4c9a2a", "#9b3f8f", "#c43c39", "#5d5d5d"]
+
+    static func esc(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func n(_ v: Double) -> String { String(format: "%.2f", v) }
+
+    /// A "nice" tick step for a range.
+    static func ticks(_ low: Double, _ high: Double, count: Int = 5) -> [Double] {
+        guard high > low else { return [low] }
+        let raw = (high - low) / Double(count)
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        var t = (low / step).rounded(.up) * step
+        var out: [Double] = []
+        while t <= high + step * 1e-9 { out.append(t); t += step }
+        return out
+    }
+
+    static func label(_ v: Double) -> String {
+        let a = abs(v)
+        if a == 0 { return "0" }
+        if a >= 1e6 { return String(format: "%.3gM", v / 1e6) }
+        if a >= 1e4 { return String(format: "%.3gk", v / 1e3) }
+        if a >= 1 { return String(format: "%.4g", v) }
+        return String(format: "%.3g", v)
+    }
+
+    /// Lines over shared axes; each series is (name, points).
+    public static func lineChart(title: String, xLabel: String, yLabel: String, series: [(name: String, points: [(Double, Double)])], width: Double = 640, height: Double = 320) -> String {
+        let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
+        let all = series.flatMap(\.points)
+        let xs = all.map(\.0), ys = all.map(\.1)
+        let x0 = xs.min() ?? 0, x1 = max(xs.max() ?? 1, (xs.min() ?? 0) + 1e-9)
+        let y0 = min(0, ys.min() ?? 0), y1 = max(ys.max() ?? 1, y0 + 1e-9) * 1.05
+        func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
+        func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
+        for t in ticks(y0, y1) {
+            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
+            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
+        }
+        for t in ticks(x0, x1) {
+            s += "<text x=\"\(n(px(t)))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444\">\(label(t))</text>"
+        }
+        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        s += "<line x1=\"\(n(left))\" x2=\"\(n(left))\" y1=\"\(n(top))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        s += "<text x=\"\(n((left + width - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(xLabel))</text>"
+        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(yLabel))</text>"
+        for (i, line) in series.enumerated() {
+            let color = palette[i % palette.count]
+            let path = line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " ")
+            s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>"
+            let ly = top + 4 + Double(i) * 16
+            s += "<rect x=\"\(n(width - right - 190))\" y=\"\(n(ly))\" width=\"12\" height=\"3\" fill=\"\(color)\"/>"
+            s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(line.name))</text>"
+        }
+        return s + "</svg>"
+    }
+
+    /// One stacked bar per configuration.
+    public static func stackedBars(title: String, unit: String, parts: [String], bars: [(name: String, values: [Double])], width: Double = 640, height: Double = 320) -> String {
+        let left = 64.0, right = 170.0, top = 32.0, bottom = 48.0
+        let high = max(bars.map { $0.values.reduce(0, +) }.max() ?? 1, 1e-9) * 1.05
+        func py(_ y: Double) -> Double { height - bottom - y / high * (height - top - bottom) }
+        let slot = (width - left - right) / Double(max(bars.count, 1))
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
+        for t in ticks(0, high) {
+            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
+            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
+        }
+        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(unit))</text>"
+        for (i, bar) in bars.enumerated() {
+            var base = 0.0
+            let x = left + Double(i) * slot + slot * 0.2
+            for (j, v) in bar.values.enumerated() {
+                s += "<rect x=\"\(n(x))\" y=\"\(n(py(base + v)))\" width=\"\(n(slot * 0.6))\" height=\"\(n(max(0, py(base) - py(base + v))))\" fill=\"\(palette[j % palette.count])\"/>"
+                base += v
+            }
+            s += "<text x=\"\(n(x + slot * 0.3))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#222\">\(esc(bar.name))</text>"
+        }
+        for (j, part) in parts.enumerated() {
+            let ly = top + 4 + Double(j) * 16
+            s += "<rect x=\"\(n(width - right + 12))\" y=\"\(n(ly - 4))\" width=\"10\" height=\"10\" fill=\"\(palette[j % palette.count])\"/>"
+            s += "<text x=\"\(n(width - right + 28))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(part))</text>"
+        }
+        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        return s + "</svg>"
+    }
+}
