@@ -81,6 +81,10 @@ let package = Package(
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Units"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Units"]),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["Reports", "Ledger", "Catalog", "Serving", "MoE", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Scheduling", "Units"]),
         .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),

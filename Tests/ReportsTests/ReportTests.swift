@@ -1,0 +1,114 @@
+import Catalog
+import Foundation
+import GRDB
+import Ledger
+import MoE
+import Reports
+import Serving
+import Testing
+
+let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Data").path
+let library: SpecLibrary = {
+    do { return try Catalog.load(from: dataDirectory) } catch { fatalError("Data/ must load: \(error)") }
+}()
+
+/// Records `scenario` for `duration` simulated seconds into `ledger`, with its summary, as `joule simulate --db` does.
+func record(_ scenario: String, duration: Double, into ledger: Ledger) throws -> Int64 {
+    let path = try Catalog.scenarioPath(scenario, dataDirectory: dataDirectory)
+    let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: dataDirectory)
+    let run = try Catalog.prepare(loaded, overrides: RunOverrides(duration: duration))
+    let id = try ledger.beginRun(RunSpec(
+        name: run.scenario.name, source: "test", scenarioFile: loaded.file, scenarioText: loaded.text, overrides: "{}",
+        seed: run.scenario.seed, startEpochSeconds: run.scenario.startEpochSeconds, intervalSeconds: run.scenario.intervalSeconds
+    ), at: 0)
+    let recorder = RunRecorder(ledger: ledger, run: id, startEpochSeconds: run.scenario.startEpochSeconds)
+    let outcome = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { recorder.set($0) }))
+    try recorder.commit(at: 1)
+    guard case .finished(let summary) = outcome else { throw CancellationError() }
+    let encoder = JSONEncoder()
+    try ledger.setStatus(.finished, run: id, at: 2, summary: String(decoding: try encoder.encode(summary), as: UTF8.self))
+    return id
+}
+
+@Suite("Pruned-vs-dense report", .serialized)
+struct ReportTests {
+    static let folder: String = {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("joule-report-tests-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }()
+    static let fixture: (Ledger, ComparisonReport) = {
+        let ledger = try! Ledger(path: "\(folder)/r.sqlite")
+        let dense = try! record("deepseek-v3-dense-hour", duration: 8, into: ledger)
+        let pruned = try! record("deepseek-v3-pruned-hour", duration: 8, into: ledger)
+        let report = Comparison.build(
+            baseline: try! RunMetrics.load(ledger, run: dense), candidates: [try! RunMetrics.load(ledger, run: pruned)], ledger: "r.sqlite"
+        )
+        return (ledger, report)
+    }()
+
+    @Test("Report numbers equal ledger queries")
+    func numbersAreQueries() throws {
+        let (ledger, report) = Self.fixture
+        for c in [report.baseline] + report.candidates {
+            let q = try ledger.read { db in
+                try Row.fetchOne(db, sql: """
+                    SELECT count(*) AS n, avg(facilityJoules) AS meanJ, sum(facilityJoules) AS sumJ, sum(outputTokens) AS outTokens,
+                           sum(promptTokens) AS inTokens, sum(operationalCarbonGrams) + sum(embodiedCarbonGrams) AS grams
+                    FROM request WHERE runId = ? AND inFlight = 0
+                    """, arguments: [c.run])!
+            }
+            let cluster = try ledger.read { db in
+                try Double.fetchOne(db, sql: "SELECT sum(facilityJoules) FROM clusterInterval WHERE runId = ?", arguments: [c.run])!
+            }
+            let median = try ledger.read { db in
+                try Double.fetchOne(db, sql: """
+                    SELECT facilityJoules FROM request WHERE runId = ? AND inFlight = 0 ORDER BY facilityJoules
+                    LIMIT 1 OFFSET (SELECT (count(*) + 1) / 2 - 1 FROM request WHERE runId = ? AND inFlight = 0)
+                    """, arguments: [c.run, c.run])!
+            }
+            func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool { a.map { abs($0 - b) <= tolerance * abs(b) } ?? false }
+            #expect(c.requests == q["n"] as Int)
+            #expect(close(c.energyPerRequestMeanWh.value, (q["meanJ"] as Double) / 3600))
+            #expect(close(c.joulesPerOutputToken.value, (q["sumJ"] as Double) / (q["outTokens"] as Double)))
+            #expect(close(c.joulesPerInputToken.value, (q["sumJ"] as Double) / (q["inTokens"] as Double)))
+            #expect(close(c.carbonPerRequestGrams.value, (q["grams"] as Double) / Double(q["n"] as Int)))
+            #expect(close(c.energyKWh.value, cluster / 3.6e6))
+            #expect(close(c.energyPerRequestP50Wh.value, median / 3600, 0.006))
+            let breakdown = c.energyBreakdownKWh.values.reduce(0, +)
+            #expect(close(breakdown, cluster / 3.6e6, 1e-9))
+        }
+    }
+
+    @Test("Candidates carry deltas with intervals around them; the baseline carries none")
+    func deltas() {
+        let (_, report) = Self.fixture
+        #expect(report.baseline.rows.allSatisfy { $0.figure.deltaPercent == nil })
+        let c = report.candidates[0]
+        #expect(c.rows.allSatisfy { $0.figure.deltaPercent != nil })
+        for row in c.rows where row.figure.ciLowPercent != nil {
+            #expect(row.figure.ciLowPercent! <= row.figure.deltaPercent! + 1e-9 && row.figure.deltaPercent! <= row.figure.ciHighPercent! + 1e-9, "\(row.label)")
+        }
+        #expect(c.fidelity!.relativeError > 0)
+        #expect(report.baseline.fidelity!.relativeError == 0)
+    }
+
+    @Test("Every format carries every figure; the HTML stands alone")
+    func formats() throws {
+        let (_, report) = Self.fixture
+        let md = Render.markdown(report), html = Render.html(report), csv = Render.csv(report)
+        let json = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+        for row in report.baseline.rows {
+            #expect(md.contains("| \(row.label) |"))
+            #expect(html.contains(row.label.replacingOccurrences(of: "&", with: "&amp;")))
+            #expect(csv.contains(row.label.contains(",") ? "\"\(row.label)\"" : row.label))
+        }
+        for key in ["energyPerRequestMeanWh", "ttftP99Seconds", "sciPerRequestGrams", "carbonPer1000TokensGrams", "ciLowPercent", "powerKW", "methodology"] {
+            #expect(json.contains("\"\(key)\""), "\(key)")
+        }
+        #expect(csv.split(separator: "\n").count == 1 + 2 * (report.baseline.rows.count + 4 + 3))
+        #expect(html.components(separatedBy: "<svg").count - 1 == 4)
+        #expect(!html.contains("<script") && !html.contains("<link") && !html.contains("src=") && !html.contains("url("))
+    }
+}
