@@ -49,7 +49,7 @@ public struct ConfigurationFigures: Encodable, Sendable {
     public var rows: [(label: String, figure: Figure)] {
         [
             ("GPUs (mean)", meanGPUs), ("Nodes (mean)", meanNodes),
-            ("Output tokens/s per node", outputTokensPerSecondPerNode), ("Input tokens/s per node", inputTokensPerSecondPerNode),
+            ("Output tokens/s per node (all nodes)", outputTokensPerSecondPerNode), ("Input tokens/s per node (all nodes)", inputTokensPerSecondPerNode),
             ("Energy per request, mean", energyPerRequestMeanWh), ("Energy per request, p50", energyPerRequestP50Wh),
             ("Energy per request, p95", energyPerRequestP95Wh), ("Energy per input token", joulesPerInputToken),
             ("Energy per output token", joulesPerOutputToken), ("TTFT p50", ttftP50Seconds), ("TTFT p99", ttftP99Seconds),

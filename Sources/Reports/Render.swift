@@ -138,7 +138,7 @@ public enum Render {
                 var cell = e(f.text)
                 if let d = f.deltaPercent {
                     let higherIsBetter = row.label.contains("tokens/s")
-                    let good = abs(d) < 1e-9 ? "" : ((d < 0) != higherIsBetter ? "better" : "worse")
+                    let good = abs(d) < 0.05 ? "" : ((d < 0) != higherIsBetter ? "better" : "worse")
                     cell += "<span class=\"delta \(good)\">\(e(f.deltaText))</span>"
                 }
                 s += "<td>\(cell)</td>"
