@@ -59,6 +59,10 @@ public enum SVG {
             let color = palette[i % palette.count]
             let path = line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " ")
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>"
+            // Few points: mark each one, so a single point still shows.
+            if line.points.count <= 48 {
+                for p in line.points { s += "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"3\" fill=\"\(color)\"/>" }
+            }
             let ly = top + 4 + Double(i) * 16
             s += "<rect x=\"\(n(width - right - 190))\" y=\"\(n(ly))\" width=\"12\" height=\"3\" fill=\"\(color)\"/>"
             s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(line.name))</text>"

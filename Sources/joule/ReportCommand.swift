@@ -7,14 +7,15 @@ extension ReportFormat: ExpressibleByArgument {}
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write reports from the ledger: pruned against dense configurations.",
+        abstract: "Write reports from the ledger: pruned against dense configurations, and a period's sustainability report.",
         discussion: """
         Examples:
           joule simulate --scenario deepseek-v3-dense-hour --db joule.sqlite
           joule simulate --scenario deepseek-v3-pruned-hour --db joule.sqlite
           joule report compare --db joule.sqlite --baseline 1 --candidate 2 --format html --out compare.html
+          joule report sustainability --db joule.sqlite --from 2025-02-27T04:00Z --to 2025-02-27T05:00Z --format html --out period.html
         """,
-        subcommands: [Compare.self]
+        subcommands: [Compare.self, Sustainability.self]
     )
 }
 
@@ -60,15 +61,70 @@ struct Compare: ParsableCommand {
         case .csv: text = Render.csv(report)
         case .json: text = try jsonText(report) + "\n"
         }
-        if let out {
-            do {
-                try text.write(toFile: out, atomically: true, encoding: .utf8)
-            } catch {
-                throw CLIError(message: "cannot write \(out): \((error as NSError).localizedDescription)")
-            }
-            FileHandle.standardError.write(Data("wrote \(out)\n".utf8))
-        } else {
-            print(text, terminator: "")
-        }
+        try writeReport(text, to: out)
     }
+}
+
+struct Sustainability: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A period's energy, Scope 2 and embodied emissions, and SCI with its disclosures, across every run in the ledger.",
+        discussion: """
+        Scope 2 is location-based: each cluster interval's energy at the grid intensity it ran \
+        under. A market-based figure is added, and labelled separately, only when --market-factor \
+        gives a contractual emission factor; it never changes the SCI. SCI = (O + M) / R per \
+        finished request (and per 1,000 tokens), with every disclosure the SCI specification asks for.
+
+        Examples:
+          joule report sustainability --db joule.sqlite --from 2025-02-27T04:00Z --to 2025-02-28T04:00Z --format html --out period.html
+          joule report sustainability --db joule.sqlite --from 2025-02-27T04:00Z --to 2025-02-27T05:00Z --market-factor 0 --market-instrument "100 % wind PPA"
+        """
+    )
+
+    @OptionGroup var ledger: LedgerOptions
+    @Option(help: "Start of the period (ISO 8601).") var from: String
+    @Option(help: "End of the period (ISO 8601).") var to: String
+    @Option(help: "md, html, json or csv.") var format: ReportFormat = .md
+    @Option(help: "Write the report here (default: standard output).") var out: String?
+    @Option(name: .customLong("run"), help: "Only this run (repeat; default: every run in the period).") var runs: [Int64] = []
+    @Option(name: .customLong("market-factor"), help: "A contractual emission factor (gCO2e/kWh) for market-based Scope 2.") var marketFactor: Double?
+    @Option(name: .customLong("market-instrument"), help: "What the contractual factor comes from (a PPA, a supplier-specific rate…).") var marketInstrument: String?
+
+    func run() throws {
+        guard let f = try parseTime(from, "--from"), let t = try parseTime(to, "--to") else { return }
+        guard t > f else { throw CLIError(message: "--to (\(to)) must be after --from (\(from))") }
+        if let marketFactor, marketFactor < 0 { throw CLIError(message: "--market-factor: expected gCO2e/kWh ≥ 0, got \(marketFactor)") }
+        if marketFactor != nil && marketInstrument == nil {
+            throw CLIError(message: "--market-factor needs --market-instrument: a market-based figure must say which contract it comes from")
+        }
+        let report = try failing { () -> SustainabilityReport in
+            let l = try Ledger(path: ledger.db, mustExist: true)
+            do {
+                return try SustainabilityReport.build(ledger: l, path: ledger.db, from: f, to: t, runs: runs, market: marketFactor.map { ($0, marketInstrument!) })
+            } catch let error as SustainabilityError {
+                throw CLIError(message: error.description)
+            }
+        }
+        let text: String
+        switch format {
+        case .md: text = Render.markdown(report)
+        case .html: text = Render.html(report)
+        case .csv: text = Render.csv(report)
+        case .json: text = try jsonText(report) + "\n"
+        }
+        try writeReport(text, to: out)
+    }
+}
+
+/// Writes a report to `out`, or standard output.
+func writeReport(_ text: String, to out: String?) throws {
+    guard let out else {
+        print(text, terminator: "")
+        return
+    }
+    do {
+        try text.write(toFile: out, atomically: true, encoding: .utf8)
+    } catch {
+        throw CLIError(message: "cannot write \(out): \((error as NSError).localizedDescription)")
+    }
+    FileHandle.standardError.write(Data("wrote \(out)\n".utf8))
 }

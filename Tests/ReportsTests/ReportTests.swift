@@ -112,3 +112,60 @@ struct ReportTests {
         #expect(!html.contains("<script") && !html.contains("<link") && !html.contains("src=") && !html.contains("url("))
     }
 }
+
+@Suite("Sustainability report", .serialized)
+struct SustainabilityTests {
+    static let from = 1_740_628_800.0  // 2025-02-27T04:00Z, the pair's start
+    static let to = from + 3600
+
+    @Test("Energy, Scope 2, embodied and SCI equal ledger queries; a market-based factor is separate and leaves the SCI alone")
+    func numbersAreQueries() throws {
+        let (ledger, _) = ReportTests.fixture
+        let plain = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to)
+        let market = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, market: (0, "wind PPA"))
+        let q = try ledger.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT sum(facilityJoules) AS j, sum(operationalCarbonGrams) AS g FROM clusterInterval WHERE startEpochSeconds >= ? AND startEpochSeconds < ?
+                """, arguments: [Self.from, Self.to])!
+        }
+        let r = try ledger.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT count(*) AS n, sum(operationalCarbonGrams) + sum(embodiedCarbonGrams) AS g FROM request
+                WHERE inFlight = 0 AND arrivalEpochSeconds >= ? AND arrivalEpochSeconds < ?
+                """, arguments: [Self.from, Self.to])!
+        }
+        #expect(abs(plain.facilityKWh - (q["j"] as Double) / 3.6e6) < 1e-9 * plain.facilityKWh)
+        #expect(abs(plain.scope2LocationBasedKg - (q["g"] as Double) / 1000) < 1e-9 * plain.scope2LocationBasedKg)
+        #expect(plain.sci.requests == r["n"] as Int)
+        #expect(abs(plain.sci.perRequestGrams! - (r["g"] as Double) / Double(r["n"] as Int)) < 1e-12)
+        #expect(abs(plain.itKWh + plain.facilityOverheadKWh - plain.facilityKWh) < 1e-9 * plain.facilityKWh)
+        #expect(plain.embodiedKg > 0)
+        #expect(plain.scope2MarketBased == nil)
+        #expect(market.scope2MarketBased?.kg == 0 && market.scope2MarketBased?.instrument == "wind PPA")
+        #expect(market.sci.perRequestGrams == plain.sci.perRequestGrams)
+        #expect(market.scope2LocationBasedKg == plain.scope2LocationBasedKg)
+        // Restricting to one run gives that run's share; the runs' shares add up.
+        let one = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, runs: [1])
+        let two = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, runs: [2])
+        #expect(abs(one.facilityKWh + two.facilityKWh - plain.facilityKWh) < 1e-9 * plain.facilityKWh)
+    }
+
+    @Test("Every SCI disclosure is present and says no market-based measure reduced the score")
+    func disclosures() throws {
+        let (ledger, _) = ReportTests.fixture
+        let report = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to)
+        for key in ["score", "functionalUnit", "softwareBoundary", "energyMethod", "intensitySignal", "factorType", "embodiedModel", "conversionFactors", "marketBasedStatement", "period"] {
+            #expect(!(report.disclosures[key] ?? "").isEmpty, "\(key)")
+        }
+        #expect(report.disclosures["marketBasedStatement"]!.contains("No market-based measure"))
+        let html = Render.html(report)
+        #expect(!html.contains("<script") && html.components(separatedBy: "<svg").count - 1 == 3)
+        #expect(Render.markdown(report).contains("SCI per request"))
+    }
+
+    @Test("An empty period is an error that names it")
+    func empty() {
+        let (ledger, _) = ReportTests.fixture
+        #expect { try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: 0, to: 3600) } throws: { "\($0)".contains("1970-01-01T00:00:00Z") }
+    }
+}

@@ -66,4 +66,9 @@ public struct RunSummary: Hashable, Sendable, Codable {
     public var carbonSignal: String
     /// Expert routing and pruning, when the scenario models them.
     public var experts: MoERoutingReport? = nil
+    /// The carbon-intensity series' source label (source[/factor][/forecast]).
+    public var carbonSource: String? = nil
+    /// The embodied model's id and source, and the site's PUE, for disclosures.
+    public var embodiedModel: String? = nil
+    public var pue: Double? = nil
 }

@@ -267,6 +267,9 @@ extension ServingSimulator {
             carbonSignal: scenario.carbon.signal.rawValue
         )
         summary.experts = scenario.experts
+        summary.carbonSource = scenario.carbon.source
+        summary.embodiedModel = "\(scenario.embodied.id) (\(scenario.embodied.source))"
+        summary.pue = pue
         return summary
     }
 }

@@ -1,0 +1,98 @@
+import Foundation
+
+extension Render {
+    static let disclosureOrder: [(String, String)] = [
+        ("score", "SCI score"), ("functionalUnit", "Functional unit"), ("softwareBoundary", "Software boundary"), ("energyMethod", "Energy (E) method"),
+        ("intensitySignal", "Carbon intensity (I)"), ("factorType", "Emission factor type"), ("embodiedModel", "Embodied emissions (M)"),
+        ("conversionFactors", "Conversion factors"), ("marketBasedStatement", "Market-based measures"), ("period", "Period and inclusion"),
+    ]
+
+    static func summaryRows(_ r: SustainabilityReport) -> [(String, String)] {
+        var rows: [(String, String)] = [
+            ("Facility energy", "\(number(r.facilityKWh)) kWh"),
+            ("IT energy (GPUs + hosts)", "\(number(r.itKWh)) kWh = GPUs \(number(r.gpuKWh)) + hosts \(number(r.hostKWh))"),
+            ("Facility overhead (PUE)", "\(number(r.facilityOverheadKWh)) kWh"),
+            ("Scope 2, location-based", "\(number(r.scope2LocationBasedKg)) kgCO2e (mean \(number(r.meanLocationIntensityGramsPerKWh)) g/kWh)"),
+        ]
+        if let m = r.scope2MarketBased {
+            rows.append(("Scope 2, market-based (reported separately)", "\(number(m.kg)) kgCO2e at \(number(m.factorGramsPerKWh)) g/kWh (\(m.instrument))"))
+        }
+        rows.append(("Embodied emissions (GPUs)", "\(number(r.embodiedKg)) kgCO2e"))
+        rows.append(("SCI per request", r.sci.perRequestGrams.map { "\(number($0)) gCO2e" } ?? "—"))
+        rows.append(("SCI per 1,000 tokens", r.sci.per1000TokensGrams.map { "\(number($0)) gCO2e" } ?? "—"))
+        rows.append(("Requests (finished, arrived in the period)", r.sci.requests.formatted()))
+        return rows
+    }
+
+    public static func markdown(_ r: SustainabilityReport) -> String {
+        var s = "# \(r.title)\n\nGenerated \(r.generatedAt) from the ledger `\(r.ledger)`; \(r.runs.count) run(s).\n\n## Summary\n\n| Figure | Value |\n|---|---|\n"
+        for (k, v) in summaryRows(r) { s += "| \(k) | \(v) |\n" }
+        s += "\n## Trend (per \(r.trendBucket))\n\n| From | Facility kWh | Location-based kgCO2e | Requests | SCI g/request |\n|---|---|---|---|---|\n"
+        for b in r.trend {
+            s += "| \(b.start) | \(number(b.facilityKWh)) | \(number(b.locationBasedKg)) | \(b.requests.formatted()) | \(b.sciGramsPerRequest.map(number) ?? "—") |\n"
+        }
+        s += "\n## SCI disclosures\n\n"
+        for (key, label) in disclosureOrder { s += "- **\(label).** \(r.disclosures[key] ?? "—")\n" }
+        s += "\n## Runs\n\n| Run | Name | Status | Region | Signal | Intensity source | Embodied model | PUE |\n|---|---|---|---|---|---|---|---|\n"
+        for x in r.runs {
+            s += "| \(x.run) | \(x.name) | \(x.status) | \(x.carbonRegion ?? "—") | \(x.carbonSignal ?? "—") | \(x.carbonSource ?? "—") | \(x.embodiedModel ?? "—") | \(x.pue.map(number) ?? "—") |\n"
+        }
+        s += "\n## Data sources\n\n" + r.sources.map { "- \($0)\n" }.joined()
+        return s
+    }
+
+    public static func csv(_ r: SustainabilityReport) -> String {
+        func q(_ t: String) -> String { t.contains(",") || t.contains("\"") ? "\"" + t.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : t }
+        var s = "section,key,value,unit\n"
+        let values: [(String, Double?, String)] = [
+            ("facility energy", r.facilityKWh, "kWh"), ("IT energy", r.itKWh, "kWh"), ("GPU energy", r.gpuKWh, "kWh"), ("host energy", r.hostKWh, "kWh"),
+            ("facility overhead", r.facilityOverheadKWh, "kWh"), ("scope 2 location-based", r.scope2LocationBasedKg, "kgCO2e"),
+            ("scope 2 market-based", r.scope2MarketBased?.kg, "kgCO2e"), ("embodied", r.embodiedKg, "kgCO2e"),
+            ("SCI per request", r.sci.perRequestGrams, "gCO2e"), ("SCI per 1000 tokens", r.sci.per1000TokensGrams, "gCO2e"),
+            ("requests", Double(r.sci.requests), "requests"),
+        ]
+        for (k, v, u) in values { s += "summary,\(q(k)),\(v.map { String($0) } ?? ""),\(u)\n" }
+        for b in r.trend {
+            s += "trend,\(b.start) facility energy,\(b.facilityKWh),kWh\ntrend,\(b.start) location-based,\(b.locationBasedKg),kgCO2e\n"
+            s += "trend,\(b.start) requests,\(b.requests),requests\ntrend,\(b.start) SCI per request,\(b.sciGramsPerRequest.map { String($0) } ?? ""),gCO2e\n"
+        }
+        for (key, _) in disclosureOrder { s += "disclosure,\(key),\(q(r.disclosures[key] ?? "")),\n" }
+        return s
+    }
+
+    public static func html(_ r: SustainabilityReport) -> String {
+        let e = SVG.esc
+        var s = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(e(r.title))</title>
+        <style>
+        body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
+        h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+        table { border-collapse: collapse; font-size: 0.9rem; width: 100%; } th, td { border: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: left; }
+        th { background: #f4f6f8; } .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1rem; }
+        .charts svg { max-width: 100%; height: auto; border: 1px solid #eee; } .note { color: #555; font-size: 0.9rem; }
+        </style></head><body>
+        <h1>\(e(r.title))</h1>
+        <p class="note">Generated \(e(r.generatedAt)) from the ledger <code>\(e(r.ledger))</code>; \(r.runs.count) run(s). Scope 2 is location-based; a market-based figure appears only from contractual factors given to the report, and never reduces the SCI.</p>
+        <h2>Summary</h2><table><tbody>
+        """
+        for (k, v) in summaryRows(r) { s += "<tr><th>\(e(k))</th><td>\(e(v))</td></tr>\n" }
+        s += "</tbody></table>\n<h2>Trend (per \(e(r.trendBucket)))</h2><div class=\"charts\">\n"
+        let t0 = r.trend.first?.startEpochSeconds ?? 0
+        let unit = r.trendBucket == "hour" ? 3600.0 : 86_400
+        let x: (SustainabilityReport.Bucket) -> Double = { ($0.startEpochSeconds - t0) / unit }
+        let xLabel = "\(r.trendBucket)s from \(r.trend.first?.start ?? r.from)"
+        s += SVG.lineChart(title: "Facility energy", xLabel: xLabel, yLabel: "kWh", series: [("facility energy", r.trend.map { (x($0), $0.facilityKWh) })])
+        s += SVG.lineChart(title: "Scope 2, location-based", xLabel: xLabel, yLabel: "kgCO2e", series: [("location-based", r.trend.map { (x($0), $0.locationBasedKg) })])
+        s += SVG.lineChart(title: "SCI per request", xLabel: xLabel, yLabel: "gCO2e per request", series: [("SCI", r.trend.compactMap { b in b.sciGramsPerRequest.map { (x(b), $0) } })])
+        s += "\n</div>\n<h2>SCI disclosures</h2><table><tbody>\n"
+        for (key, label) in disclosureOrder { s += "<tr><th>\(e(label))</th><td>\(e(r.disclosures[key] ?? "—"))</td></tr>\n" }
+        s += "</tbody></table>\n<h2>Runs</h2><table><thead><tr><th>Run</th><th>Name</th><th>Status</th><th>Region</th><th>Signal</th><th>Intensity source</th><th>Embodied model</th><th>PUE</th></tr></thead><tbody>\n"
+        for x in r.runs {
+            s += "<tr><td>\(x.run)</td><td>\(e(x.name))</td><td>\(e(x.status))</td><td>\(e(x.carbonRegion ?? "—"))</td><td>\(e(x.carbonSignal ?? "—"))</td><td>\(e(x.carbonSource ?? "—"))</td><td>\(e(x.embodiedModel ?? "—"))</td><td>\(x.pue.map(number) ?? "—")</td></tr>\n"
+        }
+        s += "</tbody></table>\n<h2>Data sources</h2><ul>" + r.sources.map { "<li>\(e($0))</li>" }.joined() + "</ul>\n"
+        return s + "</body></html>\n"
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import GRDB
+import Ledger
+import Serving
+
+/// A period's sustainability figures across every run in the ledger: energy, GHG Protocol Scope 2
+/// (location-based; market-based only from contractual factors the user supplies, reported
+/// separately), embodied emissions, and the Software Carbon Intensity with its disclosures.
+public struct SustainabilityReport: Encodable, Sendable {
+    public struct Bucket: Encodable, Sendable {
+        public var start: String
+        public var startEpochSeconds: Double
+        public var facilityKWh: Double
+        public var locationBasedKg: Double
+        public var requests: Int
+        public var sciGramsPerRequest: Double?
+    }
+
+    public struct RunLine: Encodable, Sendable {
+        public var run: Int64
+        public var name: String
+        public var status: String
+        public var carbonRegion: String?
+        public var carbonSignal: String?
+        public var carbonSource: String?
+        public var embodiedModel: String?
+        public var pue: Double?
+    }
+
+    public struct MarketBased: Encodable, Sendable {
+        public var factorGramsPerKWh: Double
+        public var instrument: String
+        public var kg: Double
+    }
+
+    public struct SCI: Encodable, Sendable {
+        /// (O + M) per functional unit, gCO2e.
+        public var perRequestGrams: Double?
+        public var per1000TokensGrams: Double?
+        /// The terms: operational emissions O = E × I, embodied M, functional units R.
+        public var operationalGrams: Double
+        public var embodiedGrams: Double
+        public var energyKWh: Double
+        public var requests: Int
+        public var tokens: Double
+    }
+
+    public var title: String
+    public var generatedAt: String
+    public var ledger: String
+    public var from: String
+    public var to: String
+    public var runs: [RunLine]
+    public var facilityKWh: Double
+    public var itKWh: Double
+    public var gpuKWh: Double
+    public var hostKWh: Double
+    public var facilityOverheadKWh: Double
+    public var scope2LocationBasedKg: Double
+    public var meanLocationIntensityGramsPerKWh: Double
+    public var scope2MarketBased: MarketBased?
+    public var embodiedKg: Double
+    public var sci: SCI
+    public var trendBucket: String
+    public var trend: [Bucket]
+    public var disclosures: [String: String]
+    public var sources: [String]
+}
+
+public enum SustainabilityError: Error, CustomStringConvertible {
+    case emptyPeriod(from: Double, to: Double)
+    public var description: String {
+        switch self {
+        case .emptyPeriod(let f, let t):
+            let iso = ISO8601DateFormatter()
+            return "no cluster intervals in the ledger between \(iso.string(from: Date(timeIntervalSince1970: f))) and \(iso.string(from: Date(timeIntervalSince1970: t))) (see `joule runs` for what is recorded)"
+        }
+    }
+}
+
+extension SustainabilityReport {
+    /// Builds the report for [from, to): cluster intervals that start in the period (energy and
+    /// location-based emissions), requests that arrived in it and finished (SCI), embodied
+    /// emissions from the GPU-seconds of those intervals at each run's embodied rate.
+    public static func build(
+        ledger: Ledger, path: String, from: Double, to: Double, runs only: [Int64] = [], market: (gramsPerKWh: Double, instrument: String)? = nil,
+        now: Date = Date()
+    ) throws -> SustainabilityReport {
+        // Restricting to some runs is a filter in SQL; no filter means every run.
+        let runFilter = only.isEmpty ? "" : " AND runId IN (\(only.map { String($0) }.joined(separator: ",")))"
+        let iso = ISO8601DateFormatter()
+        let bucketSeconds: Double = to - from <= 3 * 86_400 ? 3600 : 86_400
+        return try ledger.read { db in
+            var gpu = 0.0, host = 0.0, facility = 0.0, operational = 0.0
+            var embodied = 0.0
+            var buckets: [Double: (kwh: Double, kg: Double, requests: Int, grams: Double)] = [:]
+            // Each run's embodied rate: grams per GPU-second, as its requests were charged.
+            var embodiedRate: [Int64: Double] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT runId, sum(embodiedCarbonGrams) AS g, sum(gpuSeconds) AS s FROM request WHERE 1 = 1\(runFilter) GROUP BY runId
+                """) {
+                let s: Double = row["s"] ?? 0
+                embodiedRate[row["runId"]] = s > 0 ? (row["g"] ?? 0) / s : 0
+            }
+            var runIds = Set<Int64>()
+            let intervals = try Row.fetchCursor(db, sql: """
+                SELECT runId, startEpochSeconds, gpuActiveJoules, gpuIdleJoules, hostActiveJoules, hostIdleJoules, facilityJoules,
+                       operationalCarbonGrams, gpuSeconds
+                FROM clusterInterval WHERE startEpochSeconds >= ? AND startEpochSeconds < ?\(runFilter)
+                """, arguments: [from, to])
+            while let r = try intervals.next() {
+                let run: Int64 = r["runId"]
+                runIds.insert(run)
+                gpu += (r["gpuActiveJoules"] as Double) + (r["gpuIdleJoules"] as Double)
+                host += (r["hostActiveJoules"] as Double) + (r["hostIdleJoules"] as Double)
+                facility += r["facilityJoules"]
+                operational += r["operationalCarbonGrams"]
+                embodied += (r["gpuSeconds"] as Double) * (embodiedRate[run] ?? 0)
+                let b = from + ((r["startEpochSeconds"] as Double) - from).rounded(.down, step: bucketSeconds)
+                buckets[b, default: (0, 0, 0, 0)].kwh += (r["facilityJoules"] as Double) / 3.6e6
+                buckets[b, default: (0, 0, 0, 0)].kg += (r["operationalCarbonGrams"] as Double) / 1000
+            }
+            guard !runIds.isEmpty else { throw SustainabilityError.emptyPeriod(from: from, to: to) }
+            var requests = 0, tokens = 0.0, requestOperational = 0.0, requestEmbodied = 0.0
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT arrivalEpochSeconds, promptTokens, outputTokens, operationalCarbonGrams, embodiedCarbonGrams
+                FROM request WHERE inFlight = 0 AND arrivalEpochSeconds >= ? AND arrivalEpochSeconds < ?\(runFilter)
+                """, arguments: [from, to])
+            while let r = try rows.next() {
+                requests += 1
+                tokens += Double(r["promptTokens"] as Int + r["outputTokens"] as Int)
+                let o: Double = r["operationalCarbonGrams"], m: Double = r["embodiedCarbonGrams"]
+                requestOperational += o
+                requestEmbodied += m
+                let b = from + ((r["arrivalEpochSeconds"] as Double) - from).rounded(.down, step: bucketSeconds)
+                buckets[b, default: (0, 0, 0, 0)].requests += 1
+                buckets[b, default: (0, 0, 0, 0)].grams += o + m
+            }
+            let runs = try runIds.sorted().map { id -> RunLine in
+                let run = try Row.fetchOne(db, sql: "SELECT name, status, summary FROM run WHERE id = ?", arguments: [id])!
+                let summary = (run["summary"] as String?).flatMap { try? JSONDecoder().decode(RunSummary.self, from: Data($0.utf8)) }
+                return RunLine(
+                    run: id, name: run["name"], status: run["status"], carbonRegion: summary?.carbonRegion, carbonSignal: summary?.carbonSignal,
+                    carbonSource: summary?.carbonSource, embodiedModel: summary?.embodiedModel, pue: summary?.pue
+                )
+            }
+            let facilityKWh = facility / 3.6e6
+            let sci = SCI(
+                perRequestGrams: requests > 0 ? (requestOperational + requestEmbodied) / Double(requests) : nil,
+                per1000TokensGrams: tokens > 0 ? 1000 * (requestOperational + requestEmbodied) / tokens : nil,
+                operationalGrams: requestOperational, embodiedGrams: requestEmbodied, energyKWh: facilityKWh, requests: requests, tokens: tokens
+            )
+            let signals = Set(runs.compactMap(\.carbonSignal)).sorted().joined(separator: ", ")
+            let sourcesText = Set(runs.compactMap(\.carbonSource)).sorted().joined(separator: "; ")
+            let factorType: String = {
+                let labels = runs.compactMap(\.carbonSource)
+                if labels.allSatisfy({ $0.contains("direct") }) && !labels.isEmpty { return "direct (combustion)" }
+                if labels.allSatisfy({ $0.contains("lifecycle") }) && !labels.isEmpty { return "life cycle" }
+                return "as labelled per run (source/factor); unlabelled sources do not state it"
+            }()
+            let disclosures: [String: String] = [
+                "score": sci.perRequestGrams.map { "SCI = \(String(format: "%.4g", $0)) gCO2e per request" } ?? "no finished requests in the period",
+                "functionalUnit": "one finished inference request (also given per 1,000 input + output tokens)",
+                "softwareBoundary": "the simulated serving cluster: H800 GPUs and their hosts of every prefill and decode unit, plus facility overhead through PUE; networking outside the nodes, storage, clients and training are excluded",
+                "energyMethod": "E is modelled, not metered: Joule's calibrated power model of each batch step (Data/SOURCES.md), attributed to requests so that they sum to the cluster's energy",
+                "intensitySignal": "location-based grid intensity at each step's time; signal \(signals.isEmpty ? "—" : signals); sources \(sourcesText.isEmpty ? "not recorded in older runs" : sourcesText)",
+                "factorType": factorType,
+                "embodiedModel": (Set(runs.compactMap(\.embodiedModel)).sorted().joined(separator: "; ").nonEmpty ?? "the runs' embodied models (not recorded in older runs)")
+                    + "; amortised over the GPU lifetime in proportion to GPU-seconds",
+                "conversionFactors": "1 kWh = 3.6 MJ; 1 lb/MWh = 0.45359237 g/kWh (WattTime sources); PUE "
+                    + (Set(runs.compactMap(\.pue)).sorted().map { String($0) }.joined(separator: ", ").nonEmpty ?? "as each run's site (not recorded in older runs)"),
+                "marketBasedStatement": "No market-based measure (renewable energy certificates, power purchase agreements, offsets) reduced the SCI score" + (market == nil ? "." : "; the market-based Scope 2 figure is reported separately and is not used in the SCI."),
+                "period": "\(iso.string(from: Date(timeIntervalSince1970: from))) to \(iso.string(from: Date(timeIntervalSince1970: to))); cluster intervals starting in the period; requests arriving in it and finished",
+            ]
+            return SustainabilityReport(
+                title: "Sustainability report, \(iso.string(from: Date(timeIntervalSince1970: from))) to \(iso.string(from: Date(timeIntervalSince1970: to)))",
+                generatedAt: iso.string(from: now), ledger: path, from: iso.string(from: Date(timeIntervalSince1970: from)),
+                to: iso.string(from: Date(timeIntervalSince1970: to)), runs: runs, facilityKWh: facilityKWh, itKWh: (gpu + host) / 3.6e6,
+                gpuKWh: gpu / 3.6e6, hostKWh: host / 3.6e6, facilityOverheadKWh: (facility - gpu - host) / 3.6e6,
+                scope2LocationBasedKg: operational / 1000, meanLocationIntensityGramsPerKWh: facilityKWh > 0 ? operational / facilityKWh : 0,
+                scope2MarketBased: market.map { MarketBased(factorGramsPerKWh: $0.gramsPerKWh, instrument: $0.instrument, kg: facilityKWh * $0.gramsPerKWh / 1000) },
+                embodiedKg: embodied / 1000, sci: sci, trendBucket: bucketSeconds == 3600 ? "hour" : "day",
+                trend: buckets.keys.sorted().map { b in
+                    let v = buckets[b]!
+                    return Bucket(
+                        start: iso.string(from: Date(timeIntervalSince1970: b)), startEpochSeconds: b, facilityKWh: v.kwh, locationBasedKg: v.kg,
+                        requests: v.requests, sciGramsPerRequest: v.requests > 0 ? v.grams / Double(v.requests) : nil
+                    )
+                },
+                disclosures: disclosures,
+                sources: [
+                    "Joule's ledger \(path) (every figure is a query of it)", "Data/SOURCES.md (power model, grid intensity, embodied model)",
+                    "GHG Protocol Scope 2 Guidance (location- and market-based dual reporting)", "Green Software Foundation, Software Carbon Intensity specification (ISO/IEC 21031:2024)",
+                ]
+            )
+        }
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+extension Double {
+    /// Rounds down to a multiple of `step`.
+    func rounded(_ rule: FloatingPointRoundingRule, step: Double) -> Double { (self / step).rounded(rule) * step }
+}
