@@ -11,7 +11,10 @@ import Testing
         try Catalog.loadScenario(at: path, library: library, dataDirectory: repositoryData)
     }
 
-    @Test(arguments: ["deepseek-v3-day", "deepseek-v3-average-hour", "mixtral-single-node", "azure-conversation-deepseek"])
+    @Test(arguments: [
+        "deepseek-v3-day", "deepseek-v3-average-hour", "mixtral-single-node", "azure-conversation-deepseek", "deepseek-v3-dense-hour",
+        "deepseek-v3-pruned-hour", "llama-3.1-70b-dense-hour",
+    ])
     func everyShippedScenarioLoads(name: String) throws {
         let loaded = try Self.load(try Catalog.scenarioPath(name, dataDirectory: repositoryData))
         #expect(loaded.scenario.name == name)
