@@ -21,7 +21,57 @@ extension Figure {
     }
 }
 
+/// A report that every format can show.
+public protocol FormattedReport: Encodable {
+    var markdownText: String { get }
+    var htmlText: String { get }
+    var csvText: String { get }
+}
+
+extension ComparisonReport: FormattedReport {
+    public var markdownText: String { Render.markdown(self) }
+    public var htmlText: String { Render.html(self) }
+    public var csvText: String { Render.csv(self) }
+}
+
+extension SustainabilityReport: FormattedReport {
+    public var markdownText: String { Render.markdown(self) }
+    public var htmlText: String { Render.html(self) }
+    public var csvText: String { Render.csv(self) }
+}
+
 public enum Render {
+    /// `report` in `format`; JSON with sorted keys, readable.
+    public static func text(_ report: some FormattedReport, as format: ReportFormat) throws -> String {
+        switch format {
+        case .md: return report.markdownText
+        case .html: return report.htmlText
+        case .csv: return report.csvText
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(report), as: UTF8.self) + "\n"
+        }
+    }
+
+    /// The start of a self-contained HTML page: the shared style, plus `style` for this page.
+    static func pageHead(title: String, style: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(SVG.esc(title))</title>
+        <style>
+        body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
+        h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+        table { border-collapse: collapse; font-size: 0.9rem; width: 100%; } th, td { border: 1px solid #ddd; padding: 0.3rem 0.5rem; } th { background: #f4f6f8; }
+        .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1rem; } .charts svg { max-width: 100%; height: auto; border: 1px solid #eee; }
+        .note { color: #555; font-size: 0.9rem; }
+        \(style)
+        </style></head><body>
+
+        """
+    }
+
     static func number(_ v: Double) -> String {
         let a = abs(v)
         if a == 0 { return "0" }
@@ -111,19 +161,10 @@ public enum Render {
     public static func html(_ r: ComparisonReport) -> String {
         let configs = configurations(r)
         let e = SVG.esc
-        var s = """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(e(r.title))</title>
-        <style>
-        body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
-        h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-        table { border-collapse: collapse; font-size: 0.9rem; width: 100%; } th, td { border: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: right; }
-        th:first-child, td:first-child { text-align: left; } th { background: #f4f6f8; }
+        var s = pageHead(title: r.title, style: """
+        td { text-align: right; } th:first-child, td:first-child { text-align: left; }
         .delta { color: #555; font-size: 0.85em; display: block; } .better { color: #2b7a0b; } .worse { color: #b02a1f; }
-        .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1rem; } .charts svg { max-width: 100%; height: auto; border: 1px solid #eee; }
-        .note { color: #555; font-size: 0.9rem; }
-        </style></head><body>
+        """) + """
         <h1>\(e(r.title))</h1>
         <p class="note">Generated \(e(r.generatedAt)) from the ledger <code>\(e(r.ledger))</code>. Baseline: \(e(label(r.baseline))). Deltas against the baseline with bootstrap 95 % intervals.</p>
         <h2>Figures</h2>

@@ -62,17 +62,7 @@ extension Render {
 
     public static func html(_ r: SustainabilityReport) -> String {
         let e = SVG.esc
-        var s = """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(e(r.title))</title>
-        <style>
-        body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
-        h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-        table { border-collapse: collapse; font-size: 0.9rem; width: 100%; } th, td { border: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: left; }
-        th { background: #f4f6f8; } .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1rem; }
-        .charts svg { max-width: 100%; height: auto; border: 1px solid #eee; } .note { color: #555; font-size: 0.9rem; }
-        </style></head><body>
+        var s = pageHead(title: r.title, style: "td { text-align: left; }") + """
         <h1>\(e(r.title))</h1>
         <p class="note">Generated \(e(r.generatedAt)) from the ledger <code>\(e(r.ledger))</code>; \(r.runs.count) run(s). Scope 2 is location-based; a market-based figure appears only from contractual factors given to the report, and never reduces the SCI.</p>
         <h2>Summary</h2><table><tbody>

@@ -54,14 +54,7 @@ struct Compare: ParsableCommand {
             FileHandle.standardError.write(Data("bootstrapping \(Comparison.resamples) resamples…\n".utf8))
             return Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.db)
         }
-        let text: String
-        switch format {
-        case .md: text = Render.markdown(report)
-        case .html: text = Render.html(report)
-        case .csv: text = Render.csv(report)
-        case .json: text = try jsonText(report) + "\n"
-        }
-        try writeReport(text, to: out)
+        try writeReport(try Render.text(report, as: format), to: out)
     }
 }
 
@@ -104,14 +97,7 @@ struct Sustainability: ParsableCommand {
                 throw CLIError(message: error.description)
             }
         }
-        let text: String
-        switch format {
-        case .md: text = Render.markdown(report)
-        case .html: text = Render.html(report)
-        case .csv: text = Render.csv(report)
-        case .json: text = try jsonText(report) + "\n"
-        }
-        try writeReport(text, to: out)
+        try writeReport(try Render.text(report, as: format), to: out)
     }
 }
 
