@@ -1,0 +1,196 @@
+import Accounting
+import CarbonData
+import Foundation
+import Hummingbird
+import Ledger
+import Reports
+import Scheduling
+import Serving
+
+/// Runs as the API lists them.
+struct RunJSON: Codable, Sendable {
+    var id: Int64
+    var name: String
+    var source: String
+    var status: String
+    var startEpochSeconds: Double
+    var createdAt: Double
+    var seed: Int64
+    var scenarioHash: String
+    var codeVersion: String
+    var resumedFrom: Int64?
+    var message: String?
+
+    init(_ r: StoredRun) {
+        id = r.id!
+        name = r.name
+        source = r.source
+        status = r.status.rawValue
+        startEpochSeconds = r.startEpochSeconds
+        createdAt = r.createdAt
+        seed = r.seed
+        scenarioHash = r.scenarioHash
+        codeVersion = r.codeVersion
+        resumedFrom = r.resumedFrom
+        message = r.message
+    }
+}
+
+struct RunDetailJSON: Encodable, Sendable {
+    var run: RunJSON
+    var storedRequests: Int
+    var storedIntervals: Int
+    var simulatedSeconds: Double
+    var summary: RunSummary?
+}
+
+struct RequestPageJSON: Encodable, Sendable {
+    var items: [RequestItem]
+    /// Pass as `cursor` for the next page; absent on the last page.
+    var nextCursor: String?
+}
+
+struct CarbonJSON: Encodable, Sendable {
+    var series: [StoredSeries]
+    var shownId: Int64?
+    var points: [TimedValue]
+}
+
+/// `POST /api/schedule`: a job to plan on the ledger's carbon series.
+struct ScheduleJob: Decodable, Sendable {
+    var region: String
+    var windowMinutes: Double
+    var start: String?
+    var end: String?
+    var energyKWh: Double?
+    var signal: CarbonSignal?
+}
+
+struct SchedulePlanJSON: Encodable, Sendable {
+    struct Window: Encodable, Sendable {
+        var start: String
+        var end: String
+        var intensityGramsPerKWh: Double
+    }
+    var region: String
+    var seriesId: Int64
+    var best: Window
+    var allBest: [Window]
+    var startingNow: Window
+    var savingPercent: Double
+    var emissionsKg: Double?
+    var emissionsStartingNowKg: Double?
+    var windowsCompared: Int
+}
+
+extension JouleServer {
+    func addAPIRoutes(to router: Router<BasicRequestContext>) {
+        let ledger = self.ledger
+        let api = router.group("api")
+        api.get("health") { _, _ in JSONBody(value: ["status": "ok"]) }
+        api.get("runs") { _, _ in
+            JSONBody(value: try ledger.runs().map(RunJSON.init))
+        }
+        api.get("runs/:id") { _, context in
+            let id = try context.parameters.require("id", as: Int64.self)
+            let run = try Self.lookup { try ledger.run(id) }
+            let progress = try ledger.progress(run: id)
+            let summary = run.summary.flatMap { try? JSONDecoder().decode(RunSummary.self, from: Data($0.utf8)) }
+            return JSONBody(value: RunDetailJSON(
+                run: RunJSON(run), storedRequests: progress.storedRequests, storedIntervals: progress.storedIntervals,
+                simulatedSeconds: progress.checkpoint?.time ?? 0, summary: summary
+            ))
+        }
+        api.get("runs/:id/requests") { request, context in
+            let id = try context.parameters.require("id", as: Int64.self)
+            let q = Query(request: request)
+            var cursor: Int64? = nil
+            if let text = q.string("cursor") {
+                guard let c = Int64(text), c >= 0 else { throw HTTPError(.badRequest, message: "cursor: expected a cursor from a previous page, got '\(text)'") }
+                cursor = c
+            }
+            let query = RequestQuery(
+                from: try q.time("from"), to: try q.time("to"), minimumLatencySeconds: try q.double("minLatencySeconds", minimum: 0),
+                minimumJoules: try q.double("minEnergyWh", minimum: 0).map { $0 * 3600 }, after: cursor, limit: try q.int("limit", range: 1...1000) ?? 100
+            )
+            let page = try Self.lookup { try ledger.requests(run: id, query) }
+            return JSONBody(value: RequestPageJSON(items: page.items, nextCursor: page.next.map(String.init)))
+        }
+        api.get("runs/:id/requests/:requestId") { _, context in
+            let id = try context.parameters.require("id", as: Int64.self)
+            let requestId = try context.parameters.require("requestId", as: Int.self)
+            return JSONBody(value: try Self.lookup { try ledger.breakdown(request: requestId, run: id) })
+        }
+        api.get("compare") { request, _ in
+            let q = Query(request: request)
+            guard let baseline = q.string("baseline").flatMap(Int64.init) else { throw HTTPError(.badRequest, message: "baseline: expected a run id") }
+            let candidates = q.strings("candidate").compactMap(Int64.init)
+            guard !candidates.isEmpty, candidates.count == q.strings("candidate").count else {
+                throw HTTPError(.badRequest, message: "candidate: expected one or more run ids")
+            }
+            let metrics = try ([baseline] + candidates).map { id in try Self.lookup { try RunMetrics.load(ledger, run: id) } }
+            guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "every compared run needs finished requests") }
+            return JSONBody(value: Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.path))
+        }
+        api.get("carbon") { request, _ in
+            let q = Query(request: request)
+            let region = try q.required("region", q.string("region"))
+            let kind = try q.string("kind").map { k -> SeriesKind in
+                guard let v = SeriesKind(rawValue: k) else { throw HTTPError(.badRequest, message: "kind: expected actual or forecast, got '\(k)'") }
+                return v
+            }
+            let filter = SeriesFilter(region: region, kind: kind)
+            let all = try ledger.matchingSeries(filter)
+            let newest = try ledger.newestSeries(filter, from: try q.time("from"), to: try q.time("to"))
+            return JSONBody(value: CarbonJSON(series: all, shownId: newest?.stored.id, points: newest?.series.points ?? []))
+        }
+        api.post("schedule") { request, context in
+            try self.authorize(request)
+            let job: ScheduleJob
+            do {
+                job = try await request.decode(as: ScheduleJob.self, context: context)
+            } catch {
+                throw HTTPError(.badRequest, message: "expected a JSON job {region, windowMinutes, start?, end?, energyKWh?, signal?}: \(error)")
+            }
+            guard job.windowMinutes > 0 else { throw HTTPError(.badRequest, message: "windowMinutes: expected minutes above 0") }
+            func time(_ text: String?, _ field: String) throws -> Double? {
+                guard let text else { return nil }
+                guard let t = WallClock.iso8601(text) else { throw HTTPError(.badRequest, message: "\(field): expected an ISO 8601 time, got '\(text)'") }
+                return t
+            }
+            let s = try time(job.start, "start"), e = try time(job.end, "end")
+            let filter = SeriesFilter(region: job.region, signal: job.signal ?? .average, kind: .forecast)
+            guard let found = try ledger.newestSeries(filter) ?? ledger.newestSeries(SeriesFilter(region: job.region, signal: job.signal ?? .average)) else {
+                throw HTTPError(.notFound, message: "no carbon-intensity series for region \(job.region) in the ledger")
+            }
+            let window = job.windowMinutes * 60
+            do {
+                let windows = try WindowSearch.rollingAverages(found.series.points, window: window, start: s, end: e)
+                let best = try WindowSearch.best(found.series.points, window: window, start: s, end: e)
+                let now = windows[0]
+                func w(_ v: TimedValue) -> SchedulePlanJSON.Window { .init(start: iso(v.start), end: iso(v.end), intensityGramsPerKWh: v.value) }
+                return JSONBody(value: SchedulePlanJSON(
+                    region: job.region, seriesId: found.stored.id, best: w(best[0]), allBest: best.map(w), startingNow: w(now),
+                    savingPercent: now.value > 0 ? 100 * (now.value - best[0].value) / now.value : 0,
+                    emissionsKg: job.energyKWh.map { $0 * best[0].value / 1000 }, emissionsStartingNowKg: job.energyKWh.map { $0 * now.value / 1000 },
+                    windowsCompared: windows.count
+                ))
+            } catch let error as WindowSearchError {
+                throw HTTPError(.badRequest, message: "\(error)")
+            }
+        }
+    }
+
+    /// Maps the ledger's "not found" errors to 404, the rest to 500 with the message.
+    static func lookup<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as LedgerError {
+            switch error {
+            case .unknownRun, .unknownRequest: throw HTTPError(.notFound, message: error.description)
+            case .ambiguousRequest: throw HTTPError(.badRequest, message: error.description)
+            default: throw HTTPError(.internalServerError, message: error.description)
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Hummingbird
+import Ledger
+import Logging
+
+/// Joule's HTTP server: the JSON API, the Carbon Aware SDK–compatible endpoints, the dashboard
+/// and `/metrics`, over one ledger. Read endpoints are open (bind to loopback unless you mean
+/// otherwise); write endpoints need `Authorization: Bearer <token>` and are refused when no
+/// token is configured. The token is never logged.
+public struct JouleServer: Sendable {
+    public let ledger: Ledger
+    let token: String?
+
+    public init(ledger: Ledger, token: String?) {
+        self.ledger = ledger
+        self.token = token?.isEmpty == true ? nil : token
+    }
+
+    func authorize(_ request: Request) throws {
+        guard let token else {
+            throw HTTPError(.forbidden, message: "write endpoints are off: start the server with a token (JOULE_API_TOKEN)")
+        }
+        guard let header = request.headers[.authorization], header == "Bearer \(token)" else {
+            throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer"], message: "expected Authorization: Bearer <token>")
+        }
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        addAPIRoutes(to: router)
+        addCarbonAwareRoutes(to: router)
+        return router
+    }
+
+    /// The server as a service on `host:port` (port 0: an ephemeral one, reported through `onRunning`).
+    public func application(
+        host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "joule"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger
+        )
+    }
+}

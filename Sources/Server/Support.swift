@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+import Serving
+
+/// A JSON body with Joule's encoding (sorted keys, no escaped slashes).
+struct JSONBody<T: Encodable & Sendable>: ResponseGenerator {
+    var value: T
+    var status: HTTPResponse.Status = .ok
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// A text body (HTML, Prometheus exposition, YAML).
+struct TextBody: ResponseGenerator {
+    var text: String
+    var contentType: String
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Query parameters read and checked; a bad one is a 400 naming it and what was expected.
+struct Query {
+    let request: Request
+
+    func string(_ name: String) -> String? { request.uri.queryParameters.get(name) }
+
+    func strings(_ name: String) -> [String] { request.uri.queryParameters[values: name[...]].map(String.init) }
+
+    func double(_ name: String, minimum: Double? = nil) throws -> Double? {
+        guard let text = string(name) else { return nil }
+        guard let v = Double(text), v.isFinite, minimum.map({ v >= $0 }) ?? true else {
+            throw HTTPError(.badRequest, message: "\(name): expected a number\(minimum.map { " ≥ \($0)" } ?? ""), got '\(text)'")
+        }
+        return v
+    }
+
+    func int(_ name: String, range: ClosedRange<Int>? = nil) throws -> Int? {
+        guard let text = string(name) else { return nil }
+        guard let v = Int(text), range.map({ $0.contains(v) }) ?? true else {
+            throw HTTPError(.badRequest, message: "\(name): expected a whole number\(range.map { " from \($0.lowerBound) to \($0.upperBound)" } ?? ""), got '\(text)'")
+        }
+        return v
+    }
+
+    func time(_ name: String) throws -> Double? {
+        guard let text = string(name) else { return nil }
+        guard let t = WallClock.iso8601(text) else {
+            throw HTTPError(.badRequest, message: "\(name): expected an ISO 8601 time such as 2025-02-27T04:00:00Z, got '\(text)'")
+        }
+        return t
+    }
+
+    func required<T>(_ name: String, _ value: T?) throws -> T {
+        guard let value else { throw HTTPError(.badRequest, message: "\(name): required") }
+        return value
+    }
+}
+
+func iso(_ t: Double) -> String {
+    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: t))
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Ledger
+import Logging
+import Server
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the ledger over HTTP: the JSON API and the Carbon Aware SDK–compatible endpoints.",
+        discussion: """
+        Binds 127.0.0.1 unless --host says otherwise. Read endpoints are open; write endpoints \
+        (POST /api/schedule) need `Authorization: Bearer $JOULE_API_TOKEN`, and are off when that \
+        variable is unset. The API is described in docs/openapi.yaml.
+
+        Examples:
+          joule serve --db joule.sqlite --port 8080
+          curl 'http://127.0.0.1:8080/api/runs'
+          curl 'http://127.0.0.1:8080/emissions/forecasts/current?location=GB&windowSize=120'
+          JOULE_API_TOKEN=… joule serve --db joule.sqlite
+        """
+    )
+
+    @OptionGroup var ledger: LedgerOptions
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port (0: any free one, printed at start).") var port = 8080
+
+    func run() async throws {
+        guard (0...65535).contains(port) else { throw CLIError(message: "--port: expected 0 to 65535, got \(port)") }
+        let l = try failing { try Ledger(path: ledger.db, mustExist: true) }
+        var logger = Logger(label: "joule.serve")
+        logger.logLevel = .info
+        let server = JouleServer(ledger: l, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"])
+        let app = server.application(host: host, port: port, logger: logger) { bound in
+            FileHandle.standardOutput.write(Data("serving \(l.path) on http://\(host):\(bound)\n".utf8))
+        }
+        try await app.runService()
+    }
+}

@@ -1,0 +1,177 @@
+import CarbonData
+import Catalog
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GRDB
+import Ledger
+import Logging
+import MoE
+import Scheduling
+import Server
+import Serving
+import Testing
+
+let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Data").path
+let library: SpecLibrary = {
+    do { return try Catalog.load(from: dataDirectory) } catch { fatalError("Data/ must load: \(error)") }
+}()
+
+/// A ledger with one recorded run and carbon series, served on an ephemeral loopback port for the
+/// whole suite; calls go over a real socket with URLSession.
+final class Fixture: Sendable {
+    let ledger: Ledger
+    let base: String
+    let runId: Int64
+    static let token = "test-token-123"
+
+    init() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joule-server-tests-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        ledger = try Ledger(path: "\(folder)/s.sqlite")
+        let path = try Catalog.scenarioPath("mixtral-single-node", dataDirectory: dataDirectory)
+        let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: dataDirectory)
+        let run = try Catalog.prepare(loaded, overrides: RunOverrides(duration: 120))
+        runId = try ledger.beginRun(RunSpec(
+            name: run.scenario.name, source: "test", scenarioFile: loaded.file, scenarioText: loaded.text, overrides: "{}",
+            seed: run.scenario.seed, startEpochSeconds: run.scenario.startEpochSeconds, intervalSeconds: run.scenario.intervalSeconds
+        ), at: 0)
+        let recorder = RunRecorder(ledger: ledger, run: runId, startEpochSeconds: run.scenario.startEpochSeconds)
+        _ = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { recorder.set($0) }))
+        try recorder.commit(at: 1)
+        // The Carbon Aware SDK's test data: 5-minute points 10, 20, 30, 40 (a forecast), and actuals for two locations.
+        func series(_ region: String, _ kind: SeriesKind, _ values: [Double], start: Double = 1_700_000_000) -> CarbonSeries {
+            CarbonSeries(
+                metadata: SeriesMetadata(region: region, signal: .average, factor: .direct, kind: kind, source: "test", issuedAt: kind == .forecast ? start : nil, origin: "test"),
+                checkedPoints: values.enumerated().map { TimedValue(start: start + Double($0.offset) * 300, duration: 300, value: $0.element) }
+            )
+        }
+        try ledger.store(series("sdk", .forecast, [10, 20, 30, 40]), at: 1)
+        try ledger.store(series("eastus", .actual, [50, 30, 70]), at: 1)
+        try ledger.store(series("westus", .actual, [40, 30, 90]), at: 1)
+        let server = JouleServer(ledger: ledger, token: Self.token)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = server.application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { continuation.yield($0) }
+        Task { try await app.runService() }
+        var iterator = stream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw URLError(.cannotConnectToHost) }
+        base = "http://127.0.0.1:\(port)"
+    }
+
+    func get(_ path: String) async throws -> (Int, Data) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: base + path)!)
+        return ((response as! HTTPURLResponse).statusCode, data)
+    }
+
+    func post(_ path: String, _ body: String, token: String?) async throws -> (Int, Data) {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(body.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as! HTTPURLResponse).statusCode, data)
+    }
+
+    func json(_ data: Data) throws -> Any { try JSONSerialization.jsonObject(with: data) }
+}
+
+let shared = Task { try await Fixture() }
+
+@Suite("HTTP API over loopback")
+struct ServerTests {
+    @Test("Runs list and one run's detail")
+    func runs() async throws {
+        let f = try await shared.value
+        let (status, data) = try await f.get("/api/runs")
+        #expect(status == 200)
+        let runs = try f.json(data) as! [[String: Any]]
+        #expect(runs.map { $0["name"] as? String } == ["mixtral-single-node"])
+        let (s2, d2) = try await f.get("/api/runs/\(f.runId)")
+        #expect(s2 == 200)
+        #expect((try f.json(d2) as! [String: Any])["storedRequests"] as? Int ?? 0 > 0)
+        #expect(try await f.get("/api/runs/99").0 == 404)
+    }
+
+    @Test("Cursor pagination visits every request once; filters hold on every item")
+    func pagination() async throws {
+        let f = try await shared.value
+        var seen: [Int] = []
+        var cursor: String? = nil
+        repeat {
+            let (status, data) = try await f.get("/api/runs/\(f.runId)/requests?limit=137" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            #expect(status == 200)
+            let page = try f.json(data) as! [String: Any]
+            seen += (page["items"] as! [[String: Any]]).map { $0["row"] as! Int }
+            cursor = page["nextCursor"] as? String
+        } while cursor != nil
+        let count = try f.ledger.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM request WHERE runId = ?", arguments: [f.runId])! }
+        #expect(seen.count == count && Set(seen).count == count && seen == seen.sorted())
+        let (_, data) = try await f.get("/api/runs/\(f.runId)/requests?limit=1000&minEnergyWh=0.2&minLatencySeconds=1")
+        let items = (try f.json(data) as! [String: Any])["items"] as! [[String: Any]]
+        #expect(!items.isEmpty)
+        #expect(items.allSatisfy { ($0["facilityJoules"] as! Double) >= 720 && ($0["latencySeconds"] as! Double) >= 1 })
+    }
+
+    @Test("A bad parameter is a 400 that names it; nothing reaches SQL", arguments: [
+        "/api/runs/1/requests?limit=0", "/api/runs/1/requests?limit=abc", "/api/runs/1/requests?from=2025'%20OR%201=1",
+        "/api/runs/1/requests?minEnergyWh=-1", "/api/runs/1/requests?cursor=x", "/api/carbon", "/emissions/forecasts/current",
+        "/emissions/forecasts/current?location=sdk&windowSize=-5",
+    ])
+    func badParameters(_ path: String) async throws {
+        let f = try await shared.value
+        let (status, data) = try await f.get(path.replacingOccurrences(of: "/runs/1/", with: "/runs/\(f.runId)/"))
+        #expect(status == 400)
+        #expect(String(decoding: data, as: UTF8.self).contains("message"))
+    }
+
+    @Test("One request with its audit breakdown")
+    func breakdown() async throws {
+        let f = try await shared.value
+        let (_, page) = try await f.get("/api/runs/\(f.runId)/requests?limit=1")
+        let first = ((try f.json(page) as! [String: Any])["items"] as! [[String: Any]])[0]
+        let (status, data) = try await f.get("/api/runs/\(f.runId)/requests/\(first["requestId"] as! Int)")
+        #expect(status == 200)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"scenario\""))
+    }
+
+    @Test("The SDK-compatible forecast endpoint gives the SDK's windows on its own test data")
+    func carbonAwareForecast() async throws {
+        let f = try await shared.value
+        let (status, data) = try await f.get("/emissions/forecasts/current?location=sdk&windowSize=10")
+        #expect(status == 200)
+        let forecast = (try f.json(data) as! [[String: Any]])[0]
+        #expect((forecast["forecastData"] as! [[String: Any]]).map { $0["value"] as! Double } == [15, 25, 35])
+        let optimal = forecast["optimalDataPoints"] as! [[String: Any]]
+        #expect(optimal.map { $0["value"] as! Double } == [15])
+        #expect(optimal[0]["duration"] as? Double == 10 && optimal[0]["location"] as? String == "sdk")
+        #expect(forecast["windowSize"] as? Double == 10)
+    }
+
+    @Test("bylocations/best returns every lowest rating across the locations")
+    func carbonAwareBest() async throws {
+        let f = try await shared.value
+        let (status, data) = try await f.get("/emissions/bylocations/best?location=eastus&location=westus")
+        #expect(status == 200)
+        let best = try f.json(data) as! [[String: Any]]
+        #expect(Set(best.map { $0["location"] as! String }) == ["eastus", "westus"])
+        #expect(best.allSatisfy { $0["rating"] as? Double == 30 && $0["duration"] as? String == "00:05:00" })
+    }
+
+    @Test("POST /api/schedule needs the bearer token and answers as the window search does")
+    func schedule() async throws {
+        let f = try await shared.value
+        let job = #"{"region":"sdk","windowMinutes":10,"energyKWh":100}"#
+        #expect(try await f.post("/api/schedule", job, token: nil).0 == 401)
+        #expect(try await f.post("/api/schedule", job, token: "wrong").0 == 401)
+        #expect(try await f.post("/api/schedule", "{not json", token: Fixture.token).0 == 400)
+        let (status, data) = try await f.post("/api/schedule", job, token: Fixture.token)
+        #expect(status == 200)
+        let plan = try f.json(data) as! [String: Any]
+        #expect((plan["best"] as! [String: Any])["intensityGramsPerKWh"] as? Double == 15)
+        #expect(plan["emissionsKg"] as? Double == 1.5)
+        #expect(plan["windowsCompared"] as? Int == 3)
+    }
+}
