@@ -102,6 +102,10 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var carbonQuery = "forecast"
     /// Wall seconds between progress lines in the log.
     public var progressSeconds = 10.0
+    /// Serve the HTTP API, the dashboard and /metrics while running (nil: no server). With a
+    /// server the daemon keeps serving after its jobs end, until SIGINT or SIGTERM.
+    public var serverPort: Int?
+    public var serverHost = "127.0.0.1"
     public var jobs: [DaemonJob] = [DaemonJob(scenario: "deepseek-v3-day")]
 
     public init() {}
@@ -114,8 +118,16 @@ extension Catalog {
     public static func loadDaemonConfiguration(at path: String) throws -> DaemonConfiguration {
         let text = try readText(at: path)
         let r = try YAMLReader.parse(text, file: path)
-        try r.onlyKeys(["database", "commitSeconds", "maxDatabaseMB", "log", "carbon", "progressSeconds", "jobs"])
+        try r.onlyKeys(["database", "commitSeconds", "maxDatabaseMB", "log", "carbon", "progressSeconds", "jobs", "server"])
         var c = DaemonConfiguration()
+        if r.has("server") {
+            let server = try r.child("server")
+            try server.onlyKeys(["host", "port"])
+            let port = try server.int("port")
+            guard (0...65535).contains(port) else { throw server.error("port", "expected 0 to 65535, got \(port)") }
+            c.serverPort = port
+            c.serverHost = try server.optionalString("host") ?? c.serverHost
+        }
         if let db = try r.optionalString("database") { c.database = db }
         if let s = try r.optionalDouble("commitSeconds") {
             guard s > 0, s <= 1 else { throw r.error("commitSeconds", "expected a number of seconds above 0 and at most 1, got \(s)") }

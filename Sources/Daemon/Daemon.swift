@@ -5,6 +5,7 @@ import Foundation
 import Ledger
 import Logging
 import MoE
+import Server
 import ServiceLifecycle
 
 /// The measurement daemon: one `SimulationDriver` per job and a `CarbonRefresher`, as a service
@@ -15,6 +16,7 @@ public struct Daemon: Sendable {
     public let drivers: [SimulationDriver]
     public let refresher: CarbonRefresher
     let logger: Logger
+    let server: (host: String, port: Int)?
 
     /// Reads every job's scenario (all errors surface here, before anything runs) and opens the ledger.
     public init(
@@ -48,6 +50,7 @@ public struct Daemon: Sendable {
         )
         self.drivers = drivers
         self.logger = logger
+        server = c.serverPort.map { (c.serverHost, $0) }
     }
 
     /// Runs until every job has ended or a signal stops them. Throws the first job's error.
@@ -56,6 +59,14 @@ public struct Daemon: Sendable {
             ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
         }
         services.append(.init(service: refresher, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        if let server {
+            let logger = self.logger
+            let app = JouleServer(ledger: ledger, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"])
+                .application(host: server.host, port: server.port, logger: logger) { port in
+                    logger.info("serving the API, dashboard and /metrics", metadata: ["url": "http://\(server.host):\(port)"])
+                }
+            services.append(.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         if signals {
             configuration.gracefulShutdownSignals = [.sigterm, .sigint]

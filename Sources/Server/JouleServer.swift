@@ -10,10 +10,12 @@ import Logging
 public struct JouleServer: Sendable {
     public let ledger: Ledger
     let token: String?
+    public let metrics: LedgerMetrics
 
     public init(ledger: Ledger, token: String?) {
         self.ledger = ledger
         self.token = token?.isEmpty == true ? nil : token
+        metrics = LedgerMetrics(ledger: ledger)
     }
 
     func authorize(_ request: Request) throws {
@@ -29,6 +31,10 @@ public struct JouleServer: Sendable {
         let router = Router()
         addAPIRoutes(to: router)
         addCarbonAwareRoutes(to: router)
+        let metrics = self.metrics
+        router.get("metrics") { _, _ in
+            TextBody(text: try metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
         return router
     }
 

@@ -86,3 +86,15 @@ struct LiveCarbonConfigurationTests {
         #expect { try Catalog.loadDaemonConfiguration(at: badQuery) } throws: { "\($0)".contains("query") }
     }
 }
+
+@Suite("Daemon server configuration")
+struct DaemonServerConfigurationTests {
+    @Test("server: {port, host} turns the server on; a bad port names the key")
+    func server() throws {
+        let folder = TemporaryFolder()
+        let c = try Catalog.loadDaemonConfiguration(at: folder.write("s.yaml", "server: {port: 8080, host: 0.0.0.0}\n"))
+        #expect(c.serverPort == 8080 && c.serverHost == "0.0.0.0")
+        #expect(try Catalog.loadDaemonConfiguration(at: folder.write("n.yaml", "jobs: [{scenario: mixtral-single-node}]\n")).serverPort == nil)
+        #expect { try Catalog.loadDaemonConfiguration(at: folder.write("b.yaml", "server: {port: 70000}\n")) } throws: { "\($0)".contains("server.port") }
+    }
+}

@@ -175,3 +175,60 @@ struct ServerTests {
         #expect(plan["windowsCompared"] as? Int == 3)
     }
 }
+
+@Suite("Prometheus /metrics over loopback")
+struct MetricsTests {
+    /// Parses the text exposition format strictly: `# TYPE name kind`, `# HELP …`, or
+    /// `name{label="value",…} number`; returns the samples and the declared types.
+    static func parse(_ text: String) throws -> (samples: [(name: String, labels: [String: String], value: Double)], types: [String: String]) {
+        var samples: [(String, [String: String], Double)] = []
+        var types: [String: String] = [:]
+        let sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([-+]?[0-9.eE+-]+|NaN|[+-]Inf)$/
+        let label = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/
+        for line in text.split(separator: "\n") where !line.isEmpty {
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                guard parts.count == 4, ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3]) else { throw CancellationError() }
+                types[String(parts[2])] = String(parts[3])
+                continue
+            }
+            if line.hasPrefix("#") { continue }
+            guard let m = try sample.wholeMatch(in: String(line)), let value = Double(m.output.4) ?? (m.output.4 == "+Inf" ? .infinity : nil) else {
+                Issue.record("not a sample line: \(line)")
+                continue
+            }
+            var labels: [String: String] = [:]
+            if let body = m.output.3 { for l in String(body).matches(of: label) { labels[String(l.output.1)] = String(l.output.2) } }
+            samples.append((String(m.output.1), labels, value))
+        }
+        return (samples, types)
+    }
+
+    @Test("The exposition parses, every family is typed, and the totals equal the ledger's; scraping again counts nothing twice")
+    func metrics() async throws {
+        let f = try await shared.value
+        let (status, data) = try await f.get("/metrics")
+        #expect(status == 200)
+        let (samples, types) = try Self.parse(String(decoding: data, as: UTF8.self))
+        for s in samples {
+            let family = ["_bucket", "_sum", "_count"].reduce(s.name) { $0.hasSuffix($1) && types[String($0.dropLast($1.count))] == "histogram" ? String($0.dropLast($1.count)) : $0 }
+            #expect(types[family] != nil, "\(s.name) has no TYPE")
+        }
+        for family in ["joule_energy_joules_total", "joule_carbon_grams_total", "joule_power_watts", "joule_requests_total", "joule_tokens_total",
+                       "joule_request_latency_seconds", "joule_ttft_seconds", "joule_grid_intensity_grams_per_kwh", "joule_ledger_write_lag_seconds"] {
+            #expect(types[family] != nil, "missing \(family)")
+        }
+        func total(_ name: String, _ where: (String, String)? = nil) -> Double {
+            samples.filter { s in s.name == name && (`where`.map { w in s.labels[w.0] == w.1 } ?? true) }.reduce(0) { $0 + $1.value }
+        }
+        let (requests, facility) = try f.ledger.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM request WHERE inFlight = 0")!,
+             try Double.fetchOne(db, sql: "SELECT sum(facilityJoules) FROM clusterInterval")!)
+        }
+        #expect(total("joule_requests_total") == Double(requests))
+        #expect(total("joule_request_latency_seconds_count") == Double(requests))
+        #expect(abs(total("joule_energy_joules_total", ("part", "facility")) - facility) <= 1e-9 * facility)
+        let again = try Self.parse(String(decoding: try await f.get("/metrics").1, as: UTF8.self)).samples
+        #expect(again.filter { $0.name == "joule_requests_total" }.map(\.value) == samples.filter { $0.name == "joule_requests_total" }.map(\.value))
+    }
+}
