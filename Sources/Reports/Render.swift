@@ -55,7 +55,7 @@ public enum Render {
     }
 
     /// The start of a self-contained HTML page: the shared style, plus `style` for this page.
-    static func pageHead(title: String, style: String) -> String {
+    public static func pageHead(title: String, style: String) -> String {
         """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -72,7 +72,7 @@ public enum Render {
         """
     }
 
-    static func number(_ v: Double) -> String {
+    public static func number(_ v: Double) -> String {
         let a = abs(v)
         if a == 0 { return "0" }
         if a >= 1000 { return v.formatted(.number.precision(.fractionLength(0))) }

@@ -4,7 +4,7 @@ import Foundation
 public enum SVG {
     public static let palette = ["#1f6f8b", "#e07a2e", "#4c9a2a", "#9b3f8f", "#c43c39", "#5d5d5d"]
 
-    static func esc(_ s: String) -> String {
+    public static func esc(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
             .replacingOccurrences(of: "\"", with: "&quot;")
     }

@@ -31,6 +31,7 @@ public struct JouleServer: Sendable {
         let router = Router()
         addAPIRoutes(to: router)
         addCarbonAwareRoutes(to: router)
+        addDashboardRoutes(to: router)
         let metrics = self.metrics
         router.get("metrics") { _, _ in
             TextBody(text: try metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")

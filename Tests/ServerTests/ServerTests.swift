@@ -228,7 +228,33 @@ struct MetricsTests {
         #expect(total("joule_requests_total") == Double(requests))
         #expect(total("joule_request_latency_seconds_count") == Double(requests))
         #expect(abs(total("joule_energy_joules_total", ("part", "facility")) - facility) <= 1e-9 * facility)
+        // The Grafana dashboard loads as JSON and has a panel for every family /metrics emits.
+        let grafana = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent("Dashboards/grafana/joule.json")
+        let dashboard = try JSONSerialization.jsonObject(with: try Data(contentsOf: grafana)) as! [String: Any]
+        let exprs = (dashboard["panels"] as! [[String: Any]]).flatMap { ($0["targets"] as! [[String: Any]]).map { $0["expr"] as! String } }
+        for family in types.keys { #expect(exprs.contains { $0.contains(family) }, "no Grafana panel for \(family)") }
         let again = try Self.parse(String(decoding: try await f.get("/metrics").1, as: UTF8.self)).samples
         #expect(again.filter { $0.name == "joule_requests_total" }.map(\.value) == samples.filter { $0.name == "joule_requests_total" }.map(\.value))
+    }
+}
+
+@Suite("Dashboard pages over loopback")
+struct DashboardTests {
+    @Test("Every page answers with self-contained HTML; the live view refreshes itself", arguments: ["/", "/runs", "/runs/1", "/compare", "/scheduler", "/scheduler?region=sdk&windowMinutes=10"])
+    func pages(_ path: String) async throws {
+        let f = try await shared.value
+        let (status, data) = try await f.get(path.replacingOccurrences(of: "/runs/1", with: "/runs/\(f.runId)"))
+        #expect(status == 200)
+        let html = String(decoding: data, as: UTF8.self)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("<nav"))
+        #expect(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<link") && !html.contains("<script src"))
+        if path == "/" { #expect(html.contains("http-equiv=\"refresh\"")) }
+        if path.hasPrefix("/scheduler?") { #expect(html.contains("Best start")) }
+    }
+
+    @Test("An unknown run's page is a 404")
+    func unknown() async throws {
+        let f = try await shared.value
+        #expect(try await f.get("/runs/999").0 == 404)
     }
 }
