@@ -36,7 +36,7 @@ extension JouleServer {
             var body = "<p class=\"note\">Run \(run.id!) <b>\(e(run.name))</b> (\(e(run.status.rawValue))); refreshes every 5 s.</p><div class=\"cards\">"
             for (k, v) in [
                 ("Facility power", "\(n(live.powerKW)) kW"), ("Energy so far", "\(n(live.energyKWh)) kWh"), ("Grid intensity", "\(n(live.intensity)) g/kWh"),
-                ("Requests per second", n(live.requestsPerSecond)), ("Energy per output token", "\(n(live.joulesPerOutputToken)) J"),
+                ("Requests per second (recent)", n(live.requestsPerSecond)), ("Energy per output token (recent)", "\(n(live.joulesPerOutputToken)) J"),
                 ("Latency p50 (recent)", "\(n(live.latencyP50)) s"),
             ] {
                 body += "<div class=\"card\"><div class=\"k\">\(e(k))</div><div class=\"v\">\(e(v))</div></div>"
@@ -61,7 +61,7 @@ extension JouleServer {
             let live = try Self.live(ledger, run: id)
             var body = "<p class=\"note\">\(e(run.name)), \(e(run.status.rawValue)); scenario hash <code>\(e(String(run.scenarioHash.prefix(12))))</code>. "
             body += "JSON: <a href=\"/api/runs/\(id)\">/api/runs/\(id)</a>.</p><div class=\"cards\">"
-            for (k, v) in [("Energy", "\(n(live.energyKWh)) kWh"), ("Requests", live.requests.formatted()), ("Energy per output token", "\(n(live.joulesPerOutputToken)) J"),
+            for (k, v) in [("Energy", "\(n(live.energyKWh)) kWh"), ("Requests recorded", live.requests.formatted()), ("Energy per output token (latest rows)", "\(n(live.joulesPerOutputToken)) J"),
                            ("Carbon", "\(n(live.carbonKg)) kgCO2e")] {
                 body += "<div class=\"card\"><div class=\"k\">\(e(k))</div><div class=\"v\">\(e(v))</div></div>"
             }
@@ -127,12 +127,15 @@ extension JouleServer {
         var breakdownKWh: [Double]
     }
 
-    /// A run's figures from SQL aggregates (no full scan of its requests but one sample).
+    /// A run's figures without scanning its request rows: energy and carbon from its cluster
+    /// intervals, the request count from its audit batches, rates and latency from its latest
+    /// committed rows, and the latency distribution from up to 5,000 rows spread over the run
+    /// (fetched by row id). A page stays quick however long the run.
     static func live(_ ledger: Ledger, run: Int64) throws -> Live {
         try ledger.read { db in
             let totals = try Row.fetchOne(db, sql: """
                 SELECT coalesce(sum(facilityJoules), 0) AS f, coalesce(sum(gpuActiveJoules), 0) AS ga, coalesce(sum(gpuIdleJoules), 0) AS gi,
-                       coalesce(sum(hostActiveJoules + hostIdleJoules), 0) AS h, coalesce(sum(operationalCarbonGrams), 0) AS c, coalesce(max(endSeconds), 0) AS t
+                       coalesce(sum(hostActiveJoules + hostIdleJoules), 0) AS h, coalesce(sum(operationalCarbonGrams), 0) AS c
                 FROM clusterInterval WHERE runId = ?
                 """, arguments: [run])!
             var byStart: [Double: (joules: Double, length: Double, intensity: Double)] = [:]
@@ -146,30 +149,53 @@ extension JouleServer {
                 let v = byStart[s]!
                 return [(s, v.joules / max(v.length, 1e-9) / 1000), (s + v.length, v.joules / max(v.length, 1e-9) / 1000)]
             }
-            let reqs = try Row.fetchOne(db, sql: """
-                SELECT count(*) AS n, coalesce(sum(outputTokens), 0) AS out, coalesce(sum(facilityJoules), 0) AS j, coalesce(max(finishSeconds), 0) AS last
-                FROM request WHERE runId = ? AND inFlight = 0
-                """, arguments: [run])!
-            let count: Int = reqs["n"]
-            let lastFinish: Double = reqs["last"]
-            let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM request WHERE runId = ? AND inFlight = 0 AND finishSeconds > ?", arguments: [run, lastFinish - 60]) ?? 0
-            // Up to 5,000 latencies spread over the run's rows.
-            let step = max(1, count / 5000)
-            let latencies = try Double.fetchAll(db, sql: """
-                SELECT finishSeconds - arrivalSeconds FROM request WHERE runId = ? AND inFlight = 0 AND id % ? = 0 ORDER BY id DESC LIMIT 5000
-                """, arguments: [run, step]).sorted()
+            // The run's request rows, as the audit batches name them: consecutive id ranges.
+            let ranges = try Row.fetchAll(db, sql: """
+                SELECT firstRequestRow AS a, requestCount AS n FROM auditBatch WHERE runId = ? AND requestCount > 0 ORDER BY seq
+                """, arguments: [run]).map { (first: $0["a"] as Int64, count: $0["n"] as Int) }
+            let count = ranges.reduce(0) { $0 + $1.count }
+            // The latest finished rows (up to 2,000) for the recent rates; the rows of requests
+            // still in flight at a run's end sit in its last batches and are skipped.
+            var recent: [Row] = []
+            for r in ranges.reversed() where recent.count < 2000 {
+                recent += try Row.fetchAll(db, sql: """
+                    SELECT arrivalSeconds, finishSeconds, outputTokens, facilityJoules FROM request
+                    WHERE id BETWEEN ? AND ? AND inFlight = 0 ORDER BY id DESC LIMIT ?
+                    """, arguments: [r.first, r.first + Int64(r.count) - 1, 2000 - recent.count])
+            }
+            let finishes = recent.compactMap { $0["finishSeconds"] as Double? }
+            let span = (finishes.max() ?? 0) - (finishes.min() ?? 0)
+            let outputs = recent.reduce(0) { $0 + ($1["outputTokens"] as Int) }
+            let joules = recent.reduce(0.0) { $0 + ($1["facilityJoules"] as Double) }
+            let recentLatencies = recent.compactMap { r in (r["finishSeconds"] as Double?).map { $0 - (r["arrivalSeconds"] as Double) } }.sorted()
+            // Up to 5,000 rows evenly over the run.
+            var ids: [Int64] = []
+            if count > 0 {
+                let step = max(1, count / 5000)
+                var k = 0
+                for r in ranges {
+                    var offset = (step - k % step) % step
+                    while offset < r.count { ids.append(r.first + Int64(offset)); offset += step }
+                    k += r.count
+                }
+            }
+            var latencies: [Double] = []
+            for chunk in stride(from: 0, to: ids.count, by: 500) {
+                let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
+                latencies += try Double.fetchAll(db, sql: """
+                    SELECT finishSeconds - arrivalSeconds FROM request WHERE id IN (\(part.map { _ in "?" }.joined(separator: ","))) AND inFlight = 0
+                    """, arguments: StatementArguments(part))
+            }
+            latencies.sort()
             let cdf = latencies.isEmpty ? [] : (1...100).map { i -> (Double, Double) in
                 (latencies[min(latencies.count - 1, Int(Double(latencies.count) * Double(i) / 100.0))], Double(i) / 100)
             }
-            let recentLatencies = try Double.fetchAll(db, sql: """
-                SELECT finishSeconds - arrivalSeconds FROM request WHERE runId = ? AND inFlight = 0 ORDER BY id DESC LIMIT 1000
-                """, arguments: [run]).sorted()
             let f: Double = totals["f"], ga: Double = totals["ga"], gi: Double = totals["gi"], h: Double = totals["h"]
             let latest = starts.last.map { byStart[$0]! }
             return Live(
                 powerKW: latest.map { $0.joules / max($0.length, 1e-9) / 1000 } ?? 0, energyKWh: f / 3.6e6, carbonKg: (totals["c"] as Double) / 1000,
-                intensity: latest?.intensity ?? 0, requests: count, requestsPerSecond: Double(recent) / 60,
-                joulesPerOutputToken: (reqs["out"] as Int) > 0 ? (reqs["j"] as Double) / Double(reqs["out"] as Int) : 0,
+                intensity: latest?.intensity ?? 0, requests: count, requestsPerSecond: span > 0 ? Double(finishes.count) / span : 0,
+                joulesPerOutputToken: outputs > 0 ? joules / Double(outputs) : 0,
                 latencyP50: recentLatencies.isEmpty ? 0 : recentLatencies[recentLatencies.count / 2], power: power, latencyCDF: cdf,
                 breakdownKWh: [ga / 3.6e6, gi / 3.6e6, h / 3.6e6, max(0, f - ga - gi - h) / 3.6e6]
             )
