@@ -143,3 +143,22 @@ public enum WindowSearch {
         return weightedMean(points, from: s, to: e, firstCandidate: &candidate).mean
     }
 }
+
+extension WindowSearch {
+    /// A contiguous job's plan: every window compared, the lowest ones, and the window at the
+    /// start of the search (what starting now would give).
+    public struct Plan: Hashable, Sendable {
+        public var windows: [TimedValue]
+        public var best: [TimedValue]
+        public var startingNow: TimedValue
+        /// How much lower the best window is than starting now, in percent of starting now.
+        public var savingPercent: Double { startingNow.value > 0 ? 100 * (startingNow.value - best[0].value) / startingNow.value : 0 }
+    }
+
+    /// Plans a job of length `window` between the bounds (see `rollingAverages` and `best`).
+    public static func plan(_ points: [TimedValue], window: Double, start: Double? = nil, end: Double? = nil) throws -> Plan {
+        let windows = try rollingAverages(points, window: window, start: start, end: end)
+        let best = try WindowSearch.best(points, window: window, start: start, end: end)
+        return Plan(windows: windows, best: best, startingNow: windows[0])
+    }
+}

@@ -165,15 +165,12 @@ extension JouleServer {
             }
             let window = job.windowMinutes * 60
             do {
-                let windows = try WindowSearch.rollingAverages(found.series.points, window: window, start: s, end: e)
-                let best = try WindowSearch.best(found.series.points, window: window, start: s, end: e)
-                let now = windows[0]
+                let plan = try WindowSearch.plan(found.series.points, window: window, start: s, end: e)
                 func w(_ v: TimedValue) -> SchedulePlanJSON.Window { .init(start: iso(v.start), end: iso(v.end), intensityGramsPerKWh: v.value) }
                 return JSONBody(value: SchedulePlanJSON(
-                    region: job.region, seriesId: found.stored.id, best: w(best[0]), allBest: best.map(w), startingNow: w(now),
-                    savingPercent: now.value > 0 ? 100 * (now.value - best[0].value) / now.value : 0,
-                    emissionsKg: job.energyKWh.map { $0 * best[0].value / 1000 }, emissionsStartingNowKg: job.energyKWh.map { $0 * now.value / 1000 },
-                    windowsCompared: windows.count
+                    region: job.region, seriesId: found.stored.id, best: w(plan.best[0]), allBest: plan.best.map(w), startingNow: w(plan.startingNow),
+                    savingPercent: plan.savingPercent, emissionsKg: job.energyKWh.map { $0 * plan.best[0].value / 1000 },
+                    emissionsStartingNowKg: job.energyKWh.map { $0 * plan.startingNow.value / 1000 }, windowsCompared: plan.windows.count
                 ))
             } catch let error as WindowSearchError {
                 throw HTTPError(.badRequest, message: "\(error)")

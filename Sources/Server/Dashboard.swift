@@ -103,9 +103,9 @@ extension JouleServer {
             body += SVG.lineChart(title: "Carbon intensity, \(region) (series \(found.stored.id))", xLabel: "hours from \(iso(t0))", yLabel: "gCO2/kWh",
                                   series: [(found.series.metadata.sourceLabel, points.flatMap { [(($0.start - t0) / 3600, $0.value), (($0.end - t0) / 3600, $0.value)] })])
             body += "</div>"
-            if let best = try? WindowSearch.best(points, window: minutes * 60), let now = try? WindowSearch.rollingAverages(points, window: minutes * 60).first {
-                body += "<p>Best start <b>\(e(iso(best[0].start)))</b>: \(n(best[0].value)) g/kWh over \(n(minutes)) min, against \(n(now.value)) g/kWh at the series' start "
-                body += "(saving \(n(now.value > 0 ? 100 * (now.value - best[0].value) / now.value : 0)) %). \(best.count) window(s) share the minimum.</p>"
+            if let plan = try? WindowSearch.plan(points, window: minutes * 60) {
+                body += "<p>Best start <b>\(e(iso(plan.best[0].start)))</b>: \(n(plan.best[0].value)) g/kWh over \(n(minutes)) min, against \(n(plan.startingNow.value)) g/kWh "
+                body += "at the series' start (saving \(n(plan.savingPercent)) %). \(plan.best.count) window(s) share the minimum.</p>"
             } else {
                 body += "<p>A \(n(minutes))-minute window does not fit in this series.</p>"
             }

@@ -185,9 +185,8 @@ struct Plan: AsyncParsableCommand {
                 throw CLIError(message: "\(what): the forecast starts at \(isoString(c.series.start)), not before the deadline \(isoString(e))")
             }
             do {
-                let windows = try WindowSearch.rollingAverages(points, window: duration, start: s, end: e)
-                guard let now = windows.first else { throw WindowSearchError.windowLongerThanData(window: duration, available: (e ?? c.series.end) - max(s ?? c.series.start, c.series.start)) }
-                let best = try WindowSearch.best(points, window: duration, start: s, end: e)
+                let search = try WindowSearch.plan(points, window: duration, start: s, end: e)
+                let (windows, best, now) = (search.windows, search.best, search.startingNow)
                 var chosen = best[0]
                 var slices: [TimedValue]? = nil
                 if interruptible {

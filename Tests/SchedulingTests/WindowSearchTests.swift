@@ -115,3 +115,15 @@ struct ShiftingStudyTests {
         #expect(rows.map(\.days) == [2, 1])
     }
 }
+
+@Suite("Window search plan")
+struct WindowPlanTests {
+    @Test("A plan is the windows, their minima and the first window; a window longer than the data throws instead of crashing")
+    func plan() throws {
+        let p = try WindowSearch.plan(sdkPoints, window: minutes(10))
+        #expect(p.windows.map(\.value) == [15, 25, 35] && p.best.map(\.value) == [15] && p.startingNow.value == 15 && p.savingPercent == 0)
+        let later = try WindowSearch.plan(Array(sdkPoints.reversed().enumerated().map { TimedValue(start: Double($0.offset) * 300, duration: 300, value: $0.element.value) }), window: minutes(10))
+        #expect(later.best[0].value == 15 && later.startingNow.value == 35 && abs(later.savingPercent - 100 * 20 / 35) < 1e-12)
+        #expect(throws: WindowSearchError.self) { try WindowSearch.plan(sdkPoints, window: minutes(30)) }
+    }
+}
