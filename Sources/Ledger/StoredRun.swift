@@ -154,3 +154,38 @@ extension Ledger {
         }
     }
 }
+
+/// A run as listings show it (`joule runs`, the HTTP API): its identity and how far it got,
+/// without the scenario text.
+public struct RunOverview: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var name: String
+    public var source: String
+    public var status: String
+    public var startEpochSeconds: Double
+    public var createdAt: Double
+    /// Request rows stored.
+    public var requests: Int
+    /// Simulated seconds at the last committed checkpoint.
+    public var simulatedSeconds: Double
+    public var scenarioHash: String
+    public var codeVersion: String
+    public var seed: UInt64
+    public var resumedFrom: Int64?
+    public var message: String?
+}
+
+extension Ledger {
+    /// The overview of `run`.
+    public func overview(_ run: StoredRun) throws -> RunOverview {
+        let p = try progress(run: run.id!)
+        return RunOverview(
+            id: run.id!, name: run.name, source: run.source, status: run.status.rawValue, startEpochSeconds: run.startEpochSeconds,
+            createdAt: run.createdAt, requests: p.storedRequests, simulatedSeconds: p.checkpoint?.time ?? 0,
+            scenarioHash: run.scenarioHash, codeVersion: run.codeVersion, seed: run.seedValue, resumedFrom: run.resumedFrom, message: run.message
+        )
+    }
+
+    /// Every run's overview, newest first.
+    public func overviews() throws -> [RunOverview] { try runs().map(overview) }
+}

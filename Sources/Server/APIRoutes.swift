@@ -7,37 +7,8 @@ import Reports
 import Scheduling
 import Serving
 
-/// Runs as the API lists them.
-struct RunJSON: Codable, Sendable {
-    var id: Int64
-    var name: String
-    var source: String
-    var status: String
-    var startEpochSeconds: Double
-    var createdAt: Double
-    var seed: Int64
-    var scenarioHash: String
-    var codeVersion: String
-    var resumedFrom: Int64?
-    var message: String?
-
-    init(_ r: StoredRun) {
-        id = r.id!
-        name = r.name
-        source = r.source
-        status = r.status.rawValue
-        startEpochSeconds = r.startEpochSeconds
-        createdAt = r.createdAt
-        seed = r.seed
-        scenarioHash = r.scenarioHash
-        codeVersion = r.codeVersion
-        resumedFrom = r.resumedFrom
-        message = r.message
-    }
-}
-
 struct RunDetailJSON: Encodable, Sendable {
-    var run: RunJSON
+    var run: RunOverview
     var storedRequests: Int
     var storedIntervals: Int
     var simulatedSeconds: Double
@@ -89,7 +60,7 @@ extension JouleServer {
         let api = router.group("api")
         api.get("health") { _, _ in JSONBody(value: ["status": "ok"]) }
         api.get("runs") { _, _ in
-            JSONBody(value: try ledger.runs().map(RunJSON.init))
+            JSONBody(value: try ledger.overviews())
         }
         api.get("runs/:id") { _, context in
             let id = try context.parameters.require("id", as: Int64.self)
@@ -97,7 +68,7 @@ extension JouleServer {
             let progress = try ledger.progress(run: id)
             let summary = run.summary.flatMap { try? JSONDecoder().decode(RunSummary.self, from: Data($0.utf8)) }
             return JSONBody(value: RunDetailJSON(
-                run: RunJSON(run), storedRequests: progress.storedRequests, storedIntervals: progress.storedIntervals,
+                run: try ledger.overview(run), storedRequests: progress.storedRequests, storedIntervals: progress.storedIntervals,
                 simulatedSeconds: progress.checkpoint?.time ?? 0, summary: summary
             ))
         }

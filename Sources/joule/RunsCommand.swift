@@ -13,34 +13,8 @@ struct Runs: ParsableCommand {
     @OptionGroup var ledger: LedgerOptions
     @Flag(help: "Print the runs as JSON.") var json = false
 
-    struct Line: Encodable {
-        var id: Int64
-        var name: String
-        var source: String
-        var status: String
-        var startEpochSeconds: Double
-        var createdAt: Double
-        var requests: Int
-        var simulatedSeconds: Double
-        var scenarioHash: String
-        var codeVersion: String
-        var seed: UInt64
-        var resumedFrom: Int64?
-        var message: String?
-    }
-
     func run() throws {
-        let lines = try failing {
-            let l = try Ledger(path: ledger.db, mustExist: true)
-            return try l.runs().map { run -> Line in
-                let p = try l.progress(run: run.id!)
-                return Line(
-                    id: run.id!, name: run.name, source: run.source, status: run.status.rawValue, startEpochSeconds: run.startEpochSeconds,
-                    createdAt: run.createdAt, requests: p.storedRequests, simulatedSeconds: p.checkpoint?.time ?? 0,
-                    scenarioHash: run.scenarioHash, codeVersion: run.codeVersion, seed: run.seedValue, resumedFrom: run.resumedFrom, message: run.message
-                )
-            }
-        }
+        let lines = try failing { try Ledger(path: ledger.db, mustExist: true).overviews() }
         if json {
             print(try jsonText(lines))
             return
