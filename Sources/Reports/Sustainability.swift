@@ -94,15 +94,7 @@ extension SustainabilityReport {
             var gpu = 0.0, host = 0.0, facility = 0.0, operational = 0.0
             var embodied = 0.0
             var buckets: [Double: (kwh: Double, kg: Double, requests: Int, grams: Double)] = [:]
-            // Each run's embodied rate: grams per GPU-second, as its requests were charged.
-            var embodiedRate: [Int64: Double] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT runId, sum(embodiedCarbonGrams) AS g, sum(gpuSeconds) AS s FROM request WHERE 1 = 1\(runFilter) GROUP BY runId
-                """) {
-                let s: Double = row["s"] ?? 0
-                embodiedRate[row["runId"]] = s > 0 ? (row["g"] ?? 0) / s : 0
-            }
-            var runIds = Set<Int64>()
+            var gpuSecondsByRun: [Int64: Double] = [:]
             let intervals = try Row.fetchCursor(db, sql: """
                 SELECT runId, startEpochSeconds, gpuActiveJoules, gpuIdleJoules, hostActiveJoules, hostIdleJoules, facilityJoules,
                        operationalCarbonGrams, gpuSeconds
@@ -110,17 +102,26 @@ extension SustainabilityReport {
                 """, arguments: [from, to])
             while let r = try intervals.next() {
                 let run: Int64 = r["runId"]
-                runIds.insert(run)
+                gpuSecondsByRun[run, default: 0] += r["gpuSeconds"]
                 gpu += (r["gpuActiveJoules"] as Double) + (r["gpuIdleJoules"] as Double)
                 host += (r["hostActiveJoules"] as Double) + (r["hostIdleJoules"] as Double)
                 facility += r["facilityJoules"]
                 operational += r["operationalCarbonGrams"]
-                embodied += (r["gpuSeconds"] as Double) * (embodiedRate[run] ?? 0)
                 let b = from + ((r["startEpochSeconds"] as Double) - from).rounded(.down, step: bucketSeconds)
                 buckets[b, default: (0, 0, 0, 0)].kwh += (r["facilityJoules"] as Double) / 3.6e6
                 buckets[b, default: (0, 0, 0, 0)].kg += (r["operationalCarbonGrams"] as Double) / 1000
             }
-            guard !runIds.isEmpty else { throw SustainabilityError.emptyPeriod(from: from, to: to) }
+            guard !gpuSecondsByRun.isEmpty else { throw SustainabilityError.emptyPeriod(from: from, to: to) }
+            let runIds = Set(gpuSecondsByRun.keys)
+            // A run charges embodied emissions at one rate per GPU-second (its embodied model), so
+            // the rate of any of its request rows is the run's: a bounded sample, not a scan.
+            for (run, seconds) in gpuSecondsByRun {
+                let rate = try Row.fetchOne(db, sql: """
+                    SELECT sum(embodiedCarbonGrams) AS g, sum(gpuSeconds) AS s FROM (SELECT embodiedCarbonGrams, gpuSeconds FROM request WHERE runId = ? LIMIT 1000)
+                    """, arguments: [run])
+                let g: Double = rate?["g"] ?? 0, gs: Double = rate?["s"] ?? 0
+                embodied += gs > 0 ? seconds * g / gs : 0
+            }
             var requests = 0, tokens = 0.0, requestOperational = 0.0, requestEmbodied = 0.0
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT arrivalEpochSeconds, promptTokens, outputTokens, operationalCarbonGrams, embodiedCarbonGrams
