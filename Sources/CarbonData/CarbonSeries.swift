@@ -182,20 +182,19 @@ public enum PointChecker {
         return counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key ?? 0
     }
 
-    /// Points that each last until the next starts, the last as long as the typical step (for
-    /// formats that give only start times).
+    /// Points that each last until the next distinct start, but never longer than the typical
+    /// step (a longer step is a gap), the last as long as the typical step (for formats that
+    /// give only start times). Points keep their order and places.
     public static func durationsFromStarts(_ starts: [(place: Int, start: Double, value: Double)], fallback: Double) -> [RawPoint] {
-        let ordered = starts.sorted { ($0.start, $0.place) < ($1.start, $1.place) }
+        let times = Array(Set(starts.map(\.start))).sorted()
         var steps: [Double: Int] = [:]
-        for (a, b) in zip(ordered, ordered.dropFirst()) where b.start > a.start { steps[b.start - a.start, default: 0] += 1 }
+        for (a, b) in zip(times, times.dropFirst()) { steps[b - a, default: 0] += 1 }
         let typical = steps.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key ?? fallback
-        var next: [Int: Double] = [:]  // place → start of the next distinct time
-        for (i, s) in ordered.enumerated() {
-            if let later = ordered[(i + 1)...].first(where: { $0.start > s.start }) {
-                next[s.place] = min(later.start - s.start, typical)
-            }
+        var next: [Double: Double] = [:]  // start → the next distinct start
+        for (a, b) in zip(times, times.dropFirst()) { next[a] = b }
+        return starts.map { s in
+            RawPoint(place: s.place, point: TimedValue(start: s.start, duration: next[s.start].map { min($0 - s.start, typical) } ?? typical, value: s.value))
         }
-        return starts.map { s in RawPoint(place: s.place, point: TimedValue(start: s.start, duration: next[s.place] ?? typical, value: s.value)) }
     }
 
     static func formatDuration(_ seconds: Double) -> String {
