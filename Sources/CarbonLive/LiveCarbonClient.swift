@@ -97,6 +97,11 @@ public struct LiveCarbonClient: Sendable {
         return f.string(from: Date(timeIntervalSince1970: t))
     }
 
+    /// What an answer to `query` is: the UK API's current half-hour has only a forecast.
+    public func kind(of query: LiveQuery) -> SeriesKind {
+        query == .forecast || (source == .ukci && query == .latest) ? .forecast : .actual
+    }
+
     /// The zone's series for `query`; a malformed or partial answer throws and yields nothing.
     public func fetch(zone: String, query: LiveQuery, signal: CarbonSignal = .marginal) async throws -> CarbonImport {
         let target: URL
@@ -136,8 +141,8 @@ public struct LiveCarbonClient: Sendable {
             case .latest: target = url("intensity")
             }
             // The current half-hour has no actual yet: `latest` is its forecast.
-            options.ukFigure = query == .history ? .actual : .forecast
-            options.issuedAt = query == .history ? nil : now()
+            options.ukFigure = kind(of: query) == .forecast ? .forecast : .actual
+            options.issuedAt = kind(of: query) == .forecast ? now() : nil
         }
         let data = try await fetcher.get(target, headers: headers)
         do {

@@ -232,7 +232,14 @@ struct CarbonFetch: AsyncParsableCommand {
         let l = try failing { try Ledger(path: ledger.db) }
         let now = Date().timeIntervalSince1970
         let sourceName = source.rawValue
-        let kind: SeriesKind = query == .forecast || (source == .ukci && query == .latest) ? .forecast : .actual
+        let fetcher = HTTPFetcher(policy: RetryPolicy(attempts: attempts, timeout: timeoutSeconds), onRetry: reportRetry)
+        let client: LiveCarbonClient
+        do {
+            client = try LiveCarbonClient(source: source, fetcher: fetcher)
+        } catch let error as LiveSourceError {
+            throw CLIError(message: error.description)
+        }
+        let kind = client.kind(of: query)
         if maxAgeMinutes > 0,
            let cached = try failing({ try l.matchingSeries(SeriesFilter(region: zone, kind: kind, source: sourceName)) })
                .first(where: { now - $0.storedAt < maxAgeMinutes * 60 && $0.metadata.origin.contains("://") }),
@@ -240,10 +247,8 @@ struct CarbonFetch: AsyncParsableCommand {
             report(Output(seriesId: cached.id, cached: true, metadata: s.metadata, points: s.points), age: now - cached.storedAt)
             return
         }
-        let fetcher = HTTPFetcher(policy: RetryPolicy(attempts: attempts, timeout: timeoutSeconds), onRetry: reportRetry)
         let result: CarbonImport
         do {
-            let client = try LiveCarbonClient(source: source, fetcher: fetcher)
             result = try await client.fetch(zone: zone, query: query, signal: signal)
         } catch let error as LiveSourceError {
             throw CLIError(message: error.description)
