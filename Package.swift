@@ -27,7 +27,7 @@ let package = Package(
     targets: [
         .target(name: "Units"),
         .target(name: "Hardware", dependencies: ["Units"]),
-        .target(name: "MoE", dependencies: ["Hardware", "Units"]),
+        .target(name: "MoE", dependencies: ["Hardware", "Units", "Routing"]),
         .target(name: "Accounting", dependencies: ["Units"]),
         .target(name: "Serving", dependencies: ["MoE", "Hardware", "Accounting", "Units", "Routing"]),
         .target(name: "Calibration", dependencies: ["MoE", "Hardware", "Units"]),

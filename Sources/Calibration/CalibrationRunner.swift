@@ -91,7 +91,7 @@ public struct CalibrationRunner: Sendable {
             let plan = TrainingPlan(
                 gpus: i.gpus, pipelineParallel: i.pp, expertParallel: i.ep, tokens: i.tokens, sequenceLength: i.seqLen,
                 globalBatch: i.globalBatch, communicationSMs: library.serving.communicationSMs[.prefill] ?? 0,
-                expertLoadImbalance: library.serving.expertLoadImbalance
+                expertLoadImbalance: 1  // balanced routing, as DeepSeek's training profile runs it
             )
             let problems = plan.validate(for: model)
             guard problems.isEmpty else { throw StepRequestError(problems: problems) }

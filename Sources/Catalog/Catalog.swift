@@ -41,11 +41,17 @@ public enum Catalog {
 
     /// Loads and validates every spec under `directory`.
     public static func load(from directory: String) throws -> SpecLibrary {
+        try load(from: directory, fitted: try loadFittedParameters(from: directory))
+    }
+
+    /// Loads every spec under `directory` with `fitted` in place of `calibration/fitted.yaml`
+    /// (what `joule calibrate --fit` tries while it searches).
+    public static func load(from directory: String, fitted: FittedParameters) throws -> SpecLibrary {
         let gpuReaders = try readers(in: directory, "hardware/gpus")
         var gpus: [String: GPUSpec] = [:]
         var origin: [String: String] = [:]
         for r in gpuReaders {
-            let gpu = try parseGPU(r)
+            let gpu = try parseGPU(r, fitted: fitted)
             try insert(gpu, id: gpu.id, kind: "GPU", file: r.file, into: &gpus, origin: &origin)
         }
         var nodes: [String: NodeSpec] = [:]
@@ -64,7 +70,8 @@ public enum Catalog {
             let model = try parseModel(r)
             try insert(model, id: model.id, kind: "model", file: r.file, into: &models, origin: &origin)
         }
-        let serving = try parseServing(try reader(in: directory, "serving/defaults.yaml"))
+        var serving = try parseServing(try reader(in: directory, "serving/defaults.yaml"))
+        serving.stepOverhead = fitted.stepOverhead
         return SpecLibrary(gpus: gpus, nodes: nodes, sites: sites, models: models, serving: serving)
     }
 
@@ -109,7 +116,43 @@ public enum Catalog {
 
     // MARK: - Specs
 
-    static func parseGPU(_ r: YAMLReader) throws -> GPUSpec {
+    /// Loads the fitted coefficients (`calibration/fitted.yaml`, written by `joule calibrate --fit`).
+    public static func loadFittedParameters(from directory: String) throws -> FittedParameters {
+        let r = try reader(in: directory, "calibration/fitted.yaml")
+        var families: [String: FittedParameters.Family] = [:]
+        let table = try r.child("families")
+        for id in table.keys {
+            let f = try table.child(id)
+            let power = try f.child("power")
+            let kernels = try f.child("kernels")
+            let family = FittedParameters.Family(
+                busyWatts: try power.double("busyWatts"), computeWatts: try power.double("computeWatts"),
+                memoryWatts: try power.double("memoryWatts"), communicationWatts: try power.double("communicationWatts"),
+                elementwiseBandwidthFraction: try kernels.double("elementwiseBandwidthFraction"),
+                prefillAttentionFraction: try kernels.double("prefillAttentionFraction")
+            )
+            for (name, value) in [
+                ("power.busyWatts", family.busyWatts), ("power.computeWatts", family.computeWatts), ("power.memoryWatts", family.memoryWatts),
+                ("power.communicationWatts", family.communicationWatts),
+            ] where !(value.isFinite && value >= 0) {
+                throw f.error(name, "expected zero or a positive number of watts, got \(value)")
+            }
+            for (name, value) in [
+                ("kernels.elementwiseBandwidthFraction", family.elementwiseBandwidthFraction),
+                ("kernels.prefillAttentionFraction", family.prefillAttentionFraction),
+            ] where !(value.isFinite && value > 0 && value <= 1) {
+                throw f.error(name, "expected a share above 0 and at most 1, got \(value)")
+            }
+            families[id] = family
+        }
+        let overhead = try r.child("engine").double("stepOverheadMicroseconds")
+        guard overhead.isFinite, overhead >= 0, overhead < 1e6 else {
+            throw r.error("engine.stepOverheadMicroseconds", "expected 0 to 1,000,000 µs, got \(overhead)")
+        }
+        return FittedParameters(families: families, stepOverhead: .microseconds(overhead))
+    }
+
+    static func parseGPU(_ r: YAMLReader, fitted: FittedParameters) throws -> GPUSpec {
         let peak = try r.child("peakTFLOPS")
         let memory = try r.child("memory")
         let power = try r.child("power")
@@ -136,14 +179,20 @@ public enum Catalog {
                 computeFLOPS: try attention.double("computeTFLOPS") * 1e12,
                 memoryBandwidthBytesPerSecond: try attention.double("memoryBandwidthTBps") * 1e12
             ),
+            elementwiseBandwidthBytesPerSecond: try memory.double("bandwidthTBps") * 1e12,
             power: GPUPowerModel(
-                idle: Power(watts: try power.double("idleWatts")), active: Power(watts: try power.double("activeWatts")),
-                compute: Power(watts: try power.double("computeWatts")), memory: Power(watts: try power.double("memoryWatts")),
+                idle: Power(watts: try power.double("idleWatts")), busy: .zero, compute: .zero, memory: .zero, communication: .zero,
                 tdp: Power(watts: try power.double("tdpWatts"))
             )
         )
-        try validated(gpu.validate(), file: r.file)
-        return gpu
+        let family = try r.string("family")
+        let scale = power.has("scaleFromFamily") ? try power.double("scaleFromFamily") : 1
+        guard scale.isFinite, scale > 0, scale <= 10 else { throw power.error("scaleFromFamily", "expected a factor above 0 and at most 10, got \(scale)") }
+        guard let fittedGPU = fitted.apply(to: gpu, family: family, powerScale: scale) else {
+            throw r.error("family", "no fitted coefficients for family '\(family)' in calibration/fitted.yaml; known: \(fitted.families.keys.sorted().joined(separator: ", "))")
+        }
+        try validated(fittedGPU.validate(), file: r.file)
+        return fittedGPU
     }
 
     static func parseNode(_ r: YAMLReader, gpus: [String: GPUSpec]) throws -> NodeSpec {
@@ -168,8 +217,7 @@ public enum Catalog {
                 latencyPerDoubling: .microseconds(try a2a.double("latencyPerDoublingMicroseconds")),
                 gpusPerNode: perNode
             ),
-            hostIdle: Power(watts: try host.double("idleWatts")), hostActive: Power(watts: try host.double("activeWatts")),
-            rated: Power(watts: try r.double("ratedWatts"))
+            hostIdle: Power(watts: try host.double("idleWatts")), rated: Power(watts: try r.double("ratedWatts"))
         )
         try validated(node.validate(), file: r.file)
         return node
@@ -214,9 +262,12 @@ public enum Catalog {
         let sms = try r.child("communicationSMs")
         var bySMs: [ServingPhase: Int] = [:]
         for phase in ServingPhase.allCases { bySMs[phase] = try sms.int(phase.rawValue) }
+        let popularity = try r.child("expertPopularity")
+        let seed = try popularity.int("seed")
+        guard seed >= 0 else { throw popularity.error("seed", "expected a whole number ≥ 0, got \(seed)") }
         let defaults = ServingDefaults(
-            microBatches: try r.int("microBatches"), redundantExperts: try r.int("redundantExperts"),
-            expertLoadImbalance: try r.double("expertLoadImbalance"), communicationSMs: bySMs
+            microBatches: try r.int("microBatches"), redundantExperts: try r.int("redundantExperts"), communicationSMs: bySMs,
+            expertPopularity: ExpertPopularitySpec(skew: try popularity.double("skew"), layers: try popularity.int("layers"), seed: UInt64(seed))
         )
         try validated(defaults.validate(), file: r.file)
         return defaults

@@ -135,10 +135,20 @@ struct ScenarioFile {
     }
 
     private func pool(_ p: YAMLReader, role: UnitRole, model: ModelArchitecture) throws -> PoolSpec {
-        try p.onlyKeys(["units", "ep", "tp", "redundantExperts", "expertLoadImbalance", "maxBatchPerRank", "tokenBudgetPerRank", "memoryReserveFraction"])
+        try p.onlyKeys([
+            "units", "ep", "tp", "dp", "microBatches", "placement", "redundantExperts", "expertLoadImbalance", "maxBatchPerRank",
+            "tokenBudgetPerRank", "memoryReserveFraction",
+        ])
+        let placement = try p.optionalString("placement") ?? "eplb"
+        guard ["eplb", "in-order"].contains(placement) else { throw p.error("placement", "expected eplb or in-order, got '\(placement)'") }
+        for key in ["ep", "tp", "dp", "microBatches"] {
+            if let v = try p.optionalInt(key), !(1...100_000).contains(v) { throw p.error(key, "expected a whole number from 1 to 100000, got \(v)") }
+        }
         let deployment = library.serving.deployment(
             for: model, phase: role == .decode ? .decode : .prefill, ep: try p.optionalInt("ep") ?? 1, tp: try p.optionalInt("tp") ?? 1,
-            redundantExperts: try p.optionalInt("redundantExperts"), expertLoadImbalance: try p.optionalDouble("expertLoadImbalance")
+            dp: try p.optionalInt("dp"), microBatches: try p.optionalInt("microBatches"),
+            redundantExperts: try p.optionalInt("redundantExperts"), expertLoadImbalance: try p.optionalDouble("expertLoadImbalance"),
+            balancer: placement == "eplb"
         )
         return PoolSpec(
             role: role, units: try p.int("units"), deployment: deployment,

@@ -38,6 +38,9 @@ struct YAMLReader {
     /// Whether the mapping has `key`.
     func has(_ key: String) -> Bool { node.mapping?[key] != nil }
 
+    /// The mapping's keys, in file order.
+    var keys: [String] { node.mapping?.keys.compactMap(\.string) ?? [] }
+
     /// A nested mapping.
     func child(_ key: String) throws -> YAMLReader {
         let child = try value(key)

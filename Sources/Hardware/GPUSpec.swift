@@ -20,6 +20,13 @@ public struct GPUSpec: Hashable, Sendable {
     public var gemm: GemmEfficiency
     /// Attention-core throughput model.
     public var attention: AttentionKernel
+    /// HBM bandwidth memory-bound element-wise kernels achieve (casts, quantisation, norms,
+    /// activations, permutes, routing), in bytes per second; fitted on DeepSeek's H800 training trace.
+    public var elementwiseBandwidthBytesPerSecond: Double
+    /// The silicon family whose fitted coefficients the GPU uses (`gh100`).
+    public var family: String
+    /// Factor on the family's fitted power coefficients (1 for the family's own parts).
+    public var powerScale: Double = 1
     /// Electrical draw model.
     public var power: GPUPowerModel
 
@@ -28,7 +35,7 @@ public struct GPUSpec: Hashable, Sendable {
         id: String, name: String, peakFLOPS: [Precision: Double], memoryBytes: Double,
         memoryBandwidthBytesPerSecond: Double, streamingMultiprocessors: Int,
         nvlinkBidirectionalBytesPerSecond: Double, gemm: GemmEfficiency, attention: AttentionKernel,
-        power: GPUPowerModel
+        elementwiseBandwidthBytesPerSecond: Double, family: String = "", power: GPUPowerModel
     ) {
         self.id = id
         self.name = name
@@ -39,12 +46,14 @@ public struct GPUSpec: Hashable, Sendable {
         self.nvlinkBidirectionalBytesPerSecond = nvlinkBidirectionalBytesPerSecond
         self.gemm = gemm
         self.attention = attention
+        self.elementwiseBandwidthBytesPerSecond = elementwiseBandwidthBytesPerSecond
+        self.family = family
         self.power = power
     }
 
     /// Dense peak for `precision`, in FLOP/s.
     public func peak(_ precision: Precision) -> Double {
-        guard let value = peakFLOPS[precision] else {
+        guard let value = peakFLOPS[precision] ?? (precision == .mxfp4 ? peakFLOPS[.bf16] : nil) else {
             preconditionFailure("GPU \(id) has no peak for \(precision); validate() should have caught this")
         }
         return value
@@ -54,7 +63,7 @@ public struct GPUSpec: Hashable, Sendable {
     public func validate() -> [SpecProblem] {
         var check = SpecChecker()
         check.require(!id.isEmpty, "id", "expected a non-empty identifier")
-        for precision in Precision.allCases {
+        for precision in Precision.required {
             if let value = peakFLOPS[precision] {
                 check.positive(value, "peakTFLOPS.\(precision.rawValue)")
             } else {
@@ -71,6 +80,11 @@ public struct GPUSpec: Hashable, Sendable {
         check.merge(gemm.validate(prefix: "kernels.gemm"))
         check.merge(attention.validate(prefix: "kernels.attention"))
         check.merge(power.validate(prefix: "power"))
+        check.positive(elementwiseBandwidthBytesPerSecond, "kernels.elementwise.bandwidthTBps")
+        check.require(
+            elementwiseBandwidthBytesPerSecond <= memoryBandwidthBytesPerSecond, "kernels.elementwise.bandwidthTBps",
+            "expected at most the nominal HBM bandwidth (\(memoryBandwidthBytesPerSecond / 1e12) TB/s)"
+        )
         check.require(
             gemm.streamingBandwidthBytesPerSecond <= memoryBandwidthBytesPerSecond,
             "kernels.gemm.streamingBandwidthTBps",
@@ -84,6 +98,10 @@ public struct GPUSpec: Hashable, Sendable {
         if let bf16 = peakFLOPS[.bf16] {
             check.require(
                 attention.computeFLOPS <= bf16, "kernels.attention.computeTFLOPS",
+                "expected at most the BF16 peak (\(bf16 / 1e12) TFLOPS)"
+            )
+            check.require(
+                attention.prefillComputeFLOPS <= bf16, "kernels.attention.prefillTFLOPS",
                 "expected at most the BF16 peak (\(bf16 / 1e12) TFLOPS)"
             )
         }

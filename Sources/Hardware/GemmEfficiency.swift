@@ -53,22 +53,26 @@ public struct GemmEfficiency: Hashable, Sendable {
     }
 }
 
-/// Achievable attention-core throughput (FlashMLA-class kernels), as a two-roof model.
+/// Achievable attention-core throughput (FlashMLA / FlashAttention-class kernels), as a two-roof model.
 ///
 ///     t = launch + max(FLOPs / computeRate, bytes / memoryBandwidth)
 ///
-/// Both roofs are FlashMLA's published H800 figures (660 TFLOPS BF16 compute-bound,
+/// Decode roofs are FlashMLA's published H800 figures (660 TFLOPS BF16 compute-bound,
 /// 3,000 GB/s memory-bound); the kernel is compute-bound once heads × query tokens ≥ ~128,
-/// which the model reproduces for MLA's 576-wide latent.
+/// which the model reproduces for MLA's 576-wide latent. The prefill (causal, many query tokens)
+/// rate is FlashAttention's forward in DeepSeek's own H800 training trace.
 public struct AttentionKernel: Hashable, Sendable {
-    /// Sustained BF16 throughput of the attention core, in FLOP/s.
+    /// Sustained BF16 throughput of the decode attention core, in FLOP/s.
     public var computeFLOPS: Double
+    /// Sustained BF16 throughput of the causal prefill attention core, in FLOP/s.
+    public var prefillComputeFLOPS: Double
     /// Sustained HBM bandwidth of the attention core, in bytes per second.
     public var memoryBandwidthBytesPerSecond: Double
 
     /// Creates an attention-kernel model.
-    public init(computeFLOPS: Double, memoryBandwidthBytesPerSecond: Double) {
+    public init(computeFLOPS: Double, prefillComputeFLOPS: Double? = nil, memoryBandwidthBytesPerSecond: Double) {
         self.computeFLOPS = computeFLOPS
+        self.prefillComputeFLOPS = prefillComputeFLOPS ?? computeFLOPS
         self.memoryBandwidthBytesPerSecond = memoryBandwidthBytesPerSecond
     }
 
@@ -76,6 +80,7 @@ public struct AttentionKernel: Hashable, Sendable {
     public func validate(prefix: String) -> [SpecProblem] {
         var check = SpecChecker(prefix: prefix)
         check.positive(computeFLOPS, "computeTFLOPS")
+        check.positive(prefillComputeFLOPS, "prefillTFLOPS")
         check.positive(memoryBandwidthBytesPerSecond, "memoryBandwidthTBps")
         return check.problems
     }

@@ -6,8 +6,10 @@ public struct Kernel: Hashable, Sendable {
     public enum Shape: Hashable, Sendable {
         /// `groups` GEMMs of `rows × outputs × depth` (M × N × K), weights in `precision`, BF16 output.
         case gemm(rows: Double, outputs: Double, depth: Double, groups: Double)
-        /// An attention core with the given arithmetic and HBM traffic.
+        /// A decode attention core (few query tokens per sequence) with the given arithmetic and HBM traffic.
         case attention(flops: Double, bytes: Double)
+        /// A causal prefill attention core (many query tokens per sequence).
+        case prefillAttention(flops: Double, bytes: Double)
         /// A memory-bound element-wise kernel (norms, activations, quantisation, routing).
         case elementwise(bytes: Double)
     }
@@ -30,7 +32,7 @@ public struct Kernel: Hashable, Sendable {
     public var flops: Double {
         switch shape {
         case .gemm(let m, let n, let k, let g): 2 * m * n * k * g
-        case .attention(let flops, _): flops
+        case .attention(let flops, _), .prefillAttention(let flops, _): flops
         case .elementwise: 0
         }
     }
@@ -39,9 +41,10 @@ public struct Kernel: Hashable, Sendable {
     public var bytes: Double {
         switch shape {
         case .gemm(let m, let n, let k, let g):
-            let b = precision.bytesPerElement
-            return g * (n * k * b + m * k * b + m * n * Precision.bf16.bytesPerElement)
-        case .attention(_, let bytes): return bytes
+            // Weights in their own format; activations in FP8 for FP8 GEMMs, else BF16 (W4A16 for MXFP4).
+            let activation = precision == .fp8 ? Precision.fp8.bytesPerElement : Precision.bf16.bytesPerElement
+            return g * (n * k * precision.bytesPerElement + m * k * activation + m * n * Precision.bf16.bytesPerElement)
+        case .attention(_, let bytes), .prefillAttention(_, let bytes): return bytes
         case .elementwise(let bytes): return bytes
         }
     }
@@ -100,14 +103,15 @@ extension GPUSpec {
             let compute = flops / (peak(kernel.precision) * eta * computeShare)
             let memory = bytes / gemm.streamingBandwidthBytesPerSecond
             time = gemm.launchOverhead + TimeSpan(seconds: max(compute, memory))
-        case .attention(let f, let b):
+        case .attention(let f, let b), .prefillAttention(let f, let b):
             guard f > 0 || b > 0 else { return .zero }
-            let compute = f / (attention.computeFLOPS * computeShare)
+            let rate: Double = if case .prefillAttention = kernel.shape { attention.prefillComputeFLOPS } else { attention.computeFLOPS }
+            let compute = f / (rate * computeShare)
             let memory = b / attention.memoryBandwidthBytesPerSecond
             time = gemm.launchOverhead + TimeSpan(seconds: max(compute, memory))
         case .elementwise(let b):
             guard b > 0 else { return .zero }
-            time = gemm.launchOverhead + TimeSpan(seconds: b / gemm.streamingBandwidthBytesPerSecond)
+            time = gemm.launchOverhead + TimeSpan(seconds: b / (elementwiseBandwidthBytesPerSecond * computeShare))
         }
         return KernelCost(time: time, flops: flops, bytes: bytes, peakComputeTime: peakTime)
     }

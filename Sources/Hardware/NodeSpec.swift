@@ -16,17 +16,15 @@ public struct NodeSpec: Hashable, Sendable {
     public var nicBitsPerSecond: Double
     /// The fitted expert-parallel all-to-all model.
     public var allToAll: AllToAllModel
-    /// Host draw (CPUs, DRAM, NICs, NVSwitch, fans) when the node's GPUs are idle.
+    /// Host draw (CPUs, DRAM, NICs, NVSwitch, fans, conversion losses) when the node's GPUs are idle.
     public var hostIdle: Power
-    /// Host draw while the node's GPUs work.
-    public var hostActive: Power
-    /// The server's rated maximum input power.
+    /// The server's rated maximum input power: what it draws with every GPU at TDP.
     public var rated: Power
 
     /// Creates a node spec.
     public init(
         id: String, name: String, gpu: GPUSpec, gpusPerNode: Int, nicsPerNode: Int, nicBitsPerSecond: Double,
-        allToAll: AllToAllModel, hostIdle: Power, hostActive: Power, rated: Power
+        allToAll: AllToAllModel, hostIdle: Power, rated: Power
     ) {
         self.id = id
         self.name = name
@@ -36,14 +34,24 @@ public struct NodeSpec: Hashable, Sendable {
         self.nicBitsPerSecond = nicBitsPerSecond
         self.allToAll = allToAll
         self.hostIdle = hostIdle
-        self.hostActive = hostActive
         self.rated = rated
     }
 
-    /// Host draw for a node whose GPUs are busy a fraction `busy` of the time.
-    public func hostPower(busyFraction busy: Double) -> Power {
-        let b = min(max(busy, 0), 1)
-        return hostIdle + (hostActive - hostIdle) * b
+    /// The rating's share left to the host when every GPU draws its TDP.
+    public var hostAtRating: Power { rated - gpu.power.tdp * Double(gpusPerNode) }
+
+    /// Host watts added per watt the GPUs draw above idle: the host (fans, power conversion, CPUs
+    /// feeding the GPUs) rises linearly from `hostIdle` with the GPUs at idle to the rest of the
+    /// server's rating with every GPU at TDP.
+    public var hostPerGPUWatt: Double {
+        let span = (gpu.power.tdp - gpu.power.idle).watts * Double(gpusPerNode)
+        return span > 0 ? max(0, (hostAtRating - hostIdle).watts) / span : 0
+    }
+
+    /// Host draw while the node's GPUs each draw `gpuPower` on average.
+    public func hostPower(gpuPower: Power) -> Power {
+        let above = max(0, (gpuPower - gpu.power.idle).watts) * Double(gpusPerNode)
+        return hostIdle + Power(watts: above * hostPerGPUWatt)
     }
 
     /// Every problem with the spec (the GPU's own problems are reported by the GPU file).
@@ -69,13 +77,11 @@ public struct NodeSpec: Hashable, Sendable {
             "expected at most half the GPU's bidirectional NVLink bandwidth (\(gpu.nvlinkBidirectionalBytesPerSecond / 2e9) GB/s)"
         )
         check.nonNegative(hostIdle.watts, "host.idleWatts")
-        check.nonNegative(hostActive.watts, "host.activeWatts")
-        check.require(hostActive >= hostIdle, "host.activeWatts", "expected at least host.idleWatts (\(hostIdle.watts))")
         check.positive(rated.watts, "ratedWatts")
-        let peak = gpu.power.tdp * Double(gpusPerNode) + hostActive
+        let floor = gpu.power.tdp * Double(gpusPerNode) + hostIdle
         check.require(
-            peak <= rated * 1.0001, "ratedWatts",
-            "expected the rating (\(rated.watts) W) to cover \(gpusPerNode) × GPU TDP + host.activeWatts = \(peak.watts) W"
+            floor <= rated * 1.0001, "ratedWatts",
+            "expected the rating (\(rated.watts) W) to cover \(gpusPerNode) × GPU TDP + host.idleWatts = \(floor.watts) W"
         )
         return check.problems
     }

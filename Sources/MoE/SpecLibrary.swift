@@ -55,3 +55,20 @@ public struct SpecLibrary: Sendable {
     /// The site `id`, or an error listing those available.
     public func site(_ id: String) throws -> SiteSpec { try Self.lookup(sites, id, kind: "site") }
 }
+
+extension SpecLibrary {
+    /// The library with `fitted` in place of the coefficients it was loaded with: every GPU takes
+    /// its family's values (at its own power scale), every node its GPU, the serving defaults the
+    /// step overhead. GPUs of a family `fitted` does not name keep theirs.
+    public func applying(_ fitted: FittedParameters) -> SpecLibrary {
+        var copy = self
+        for (id, gpu) in gpus {
+            if let g = fitted.apply(to: gpu, family: gpu.family, powerScale: gpu.powerScale) { copy.gpus[id] = g }
+        }
+        for (id, node) in nodes {
+            if let g = fitted.apply(to: node.gpu, family: node.gpu.family, powerScale: node.gpu.powerScale) { copy.nodes[id]?.gpu = g }
+        }
+        copy.serving.stepOverhead = fitted.stepOverhead
+        return copy
+    }
+}

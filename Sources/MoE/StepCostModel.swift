@@ -13,10 +13,14 @@ public struct StepEstimate: Hashable, Sendable {
     public var moeLayersTime: TimeSpan
     /// Computation of one MoE layer (all micro-batches, busiest GPU).
     public var moeLayerCompute: TimeSpan
-    /// All-to-all of one MoE layer (all micro-batches, busiest GPU).
+    /// Communication of one MoE layer (all micro-batches, busiest GPU).
     public var moeLayerCommunication: TimeSpan
     /// The output head and embedding.
     public var headTime: TimeSpan
+    /// The step's fixed overhead outside kernels.
+    public var overheadTime: TimeSpan
+    /// How much the power limit stretched the step (1 = not TDP-bound).
+    public var throttle: Double
     /// Tokens per step per GPU counted as throughput (decode: output tokens; prefill: input tokens incl. cache hits).
     public var tokensPerGPU: Double
     /// Throughput of one node, in tokens per second.
@@ -27,12 +31,20 @@ public struct StepEstimate: Hashable, Sendable {
     public var computeUtilisation: Double
     /// Fraction of HBM bandwidth used over the step.
     public var memoryUtilisation: Double
+    /// Fraction of the step collectives keep the links busy.
+    public var linkUtilisation: Double
+    /// The busiest EP rank's load over the mean in an MoE layer (1 without expert parallelism).
+    public var loadImbalance: Double
+    /// Distinct routed-expert instances the busiest GPU runs per MoE layer.
+    public var expertsTouched: Double
     /// Draw of one GPU during the step.
     public var gpuPower: Power
     /// Draw of one node (GPUs and host) during the step.
     public var nodePower: Power
     /// Draw of one node including the facility overhead (PUE).
     public var facilityPower: Power
+    /// GPU-only energy of one node per token of throughput.
+    public var gpuJoulesPerToken: Double
     /// IT energy of one node per token of throughput.
     public var joulesPerToken: Double
     /// Facility energy of one node per token of throughput.
@@ -71,7 +83,7 @@ public struct StepCostModel: Sendable {
 
     /// Share of SMs left to computation while communication kernels run beside it.
     public var computeShare: Double {
-        guard deployment.expertParallel > 1, model.isMixtureOfExperts else { return 1 }
+        guard deployment.usesAllToAll, model.isMixtureOfExperts else { return 1 }
         return Double(gpu.streamingMultiprocessors - deployment.communicationSMs) / Double(gpu.streamingMultiprocessors)
     }
 
@@ -85,22 +97,20 @@ public struct StepCostModel: Sendable {
         bytes += Double(model.denseLayers) * 3 * Double(model.hidden) * Double(model.denseIntermediate) * w / tp
         if let moe = model.moe {
             let experts = deployment.expertParallel > 1
-                ? deployment.maximumExpertSlotsPerGPU(for: model) + Double(moe.sharedExperts)
+                ? deployment.maximumExpertSlotsPerGPU(for: model) + Double(moe.sharedExperts) / tp
                 : Double(moe.routedExperts + moe.sharedExperts) / tp
             bytes += Double(model.moeLayers) * experts * p.perExpert * w
         }
         return bytes
     }
 
-    /// Time and cost of one step of `workload` (per GPU) on this deployment.
+    /// Time and cost of one step of `workload` (per attention rank) on this deployment.
     public func estimate(_ workload: StepWorkload) -> StepEstimate {
         let planner = LayerPlanner(model: model, deployment: deployment)
-        let m = Double(deployment.microBatches)
-        let overlap = deployment.microBatches >= 2 && deployment.expertParallel > 1
+        let mb = planner.microBatch(workload)
+        let m = Double(max(deployment.microBatches, 1))
+        let overlap = deployment.microBatches >= 2 && deployment.usesAllToAll
         let share = overlap && workload.phase == .prefill ? computeShare : 1
-        let tokens = workload.computedTokens / m
-        let contextTokens = (workload.sequences * workload.cachedPerSequence + workload.computedTokens) / m
-        let attended = workload.meanAttendedPositions
         let a2a = node.allToAll
 
         var total = KernelCost.zero
@@ -108,34 +118,46 @@ public struct StepCostModel: Sendable {
         var moeTime = TimeSpan.zero
         var moeCompute = TimeSpan.zero
         var moeComm = TimeSpan.zero
-        for (layer, count, isMoE) in planner.distinctLayers(phase: workload.phase, tokens: tokens, attended: attended, contextTokens: contextTokens) {
+        var linkBusy = TimeSpan.zero
+        var imbalance = 1.0
+        var touched = 0.0
+        for (layer, count, isMoE) in planner.distinctLayers(phase: workload.phase, mb) {
             let cost = gpu.cost(of: layer.kernels, computeShare: share) * m
-            let comm = (a2a.time(ep: deployment.expertParallel, bytesPerGPU: layer.dispatchBytes)
+            let allToAll = (a2a.time(ep: deployment.expertParallel, bytesPerGPU: layer.dispatchBytes)
                 + a2a.time(ep: deployment.expertParallel, bytesPerGPU: layer.combineBytes)) * m
             let allReduce = allReduceTime(bytes: layer.allReduceBytes) * Double(layer.allReduces) * m
-            let time = (overlap ? max(cost.time, comm) : cost.time + comm) + allReduce
+            let time = (overlap ? max(cost.time, allToAll) : cost.time + allToAll) + allReduce
             let n = Double(count)
             total = total + cost * n
+            linkBusy += (allToAll + allReduce) * n
             if isMoE {
                 moeTime += time * n
                 moeCompute = cost.time
-                moeComm = comm
+                moeComm = allToAll + allReduce
+                imbalance = layer.loadImbalance
+                touched = layer.expertsTouched
             } else {
                 denseTime += time * n
             }
         }
-        let headRows = workload.sequences
+        let headRows = workload.sequences * workload.busiestRankFactor + (workload.mixedPrefill?.sequences ?? 0)
         let head = gpu.cost(of: [
-            Kernel(name: "embed", shape: .elementwise(bytes: 4 * workload.computedTokens * Double(model.hidden)), precision: .bf16),
+            Kernel(name: "embed", shape: .elementwise(bytes: 4 * workload.linearTokens * Double(model.hidden)), precision: .bf16),
             Kernel(name: "head", shape: .gemm(rows: headRows, outputs: Double(model.vocabulary) / Double(deployment.tensorParallel), depth: Double(model.hidden), groups: 1), precision: .bf16),
         ])
         total = total + head
-        let step = denseTime + moeTime + head.time
+        let kernelsTime = denseTime + moeTime + head.time
+        let unthrottled = kernelsTime + deployment.stepOverhead
 
-        let uC = total.peakComputeTime / step
-        let uM = total.bytes / (step.seconds * gpu.memoryBandwidthBytesPerSecond)
-        let gpuPower = gpu.power.busyPower(computeUtilisation: uC, memoryUtilisation: uM)
-        let nodePower = gpuPower * Double(node.gpusPerNode) + node.hostActive
+        // Power at full clocks; past the board limit the step stretches at constant energy per operation.
+        let uC = total.peakComputeTime / unthrottled
+        let uM = total.bytes / (unthrottled.seconds * gpu.memoryBandwidthBytesPerSecond)
+        let uL = min(1, linkBusy / unthrottled)
+        let demand = gpu.power.demand(computeUtilisation: uC, memoryUtilisation: uM, linkUtilisation: uL)
+        let throttle = gpu.power.throttle(demand: demand)
+        let step = unthrottled * throttle
+        let gpuPower = min(demand, gpu.power.tdp)
+        let nodePower = gpuPower * Double(node.gpusPerNode) + node.hostPower(gpuPower: gpuPower)
         let facility = nodePower * site.pue
         let perGPU: Double = workload.phase == .decode ? workload.computedTokens : workload.servedTokens
         let perNode = perGPU * Double(node.gpusPerNode) / Double(deployment.tensorParallel) / step.seconds
@@ -143,15 +165,16 @@ public struct StepCostModel: Sendable {
         case .decode: 1 / step.seconds
         case .prefill: workload.meanContext / step.seconds
         }
-        let kvBytes = workload.sequences * workload.meanContext * model.kvCacheBytesPerToken / Double(deployment.tensorParallel)
+        let kvBytes = workload.sequences * workload.busiestRankFactor * workload.meanContext * model.kvCacheBytesPerToken / Double(deployment.tensorParallel)
         return StepEstimate(
             phase: workload.phase, stepTime: step, denseLayersTime: denseTime, moeLayersTime: moeTime,
-            moeLayerCompute: moeCompute, moeLayerCommunication: moeComm, headTime: head.time,
-            tokensPerGPU: perGPU, tokensPerSecondPerNode: perNode, tokensPerSecondPerUser: perUser,
-            computeUtilisation: uC, memoryUtilisation: uM, gpuPower: gpuPower, nodePower: nodePower,
-            facilityPower: facility, joulesPerToken: nodePower.watts / perNode,
-            facilityJoulesPerToken: facility.watts / perNode, weightBytesPerGPU: weightBytesPerGPU,
-            kvCacheBytesPerGPU: kvBytes, memoryCapacityBytes: gpu.memoryBytes
+            moeLayerCompute: moeCompute, moeLayerCommunication: moeComm, headTime: head.time, overheadTime: deployment.stepOverhead,
+            throttle: throttle, tokensPerGPU: perGPU, tokensPerSecondPerNode: perNode, tokensPerSecondPerUser: perUser,
+            computeUtilisation: uC / throttle, memoryUtilisation: uM / throttle, linkUtilisation: uL / throttle,
+            loadImbalance: imbalance, expertsTouched: touched, gpuPower: gpuPower, nodePower: nodePower,
+            facilityPower: facility, gpuJoulesPerToken: gpuPower.watts * Double(node.gpusPerNode) / perNode,
+            joulesPerToken: nodePower.watts / perNode, facilityJoulesPerToken: facility.watts / perNode,
+            weightBytesPerGPU: weightBytesPerGPU, kvCacheBytesPerGPU: kvBytes, memoryCapacityBytes: gpu.memoryBytes
         )
     }
 

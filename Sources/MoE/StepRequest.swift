@@ -19,13 +19,17 @@ public struct StepRequest: Hashable, Sendable {
     public var context: Double
     /// Override of the redundant experts.
     public var redundantExperts: Int?
-    /// Override of the EP load imbalance.
+    /// Override of the EP load imbalance (otherwise computed from the routing model).
     public var expertLoadImbalance: Double?
+    /// Attention data-parallel degree (default: GPUs ÷ tp).
+    public var dp: Int?
+    /// Micro-batches (default: the serving defaults' for all-to-all layouts, else 1).
+    public var microBatches: Int?
 
     public init(
         model: String, hardware: String, site: String = "default", phase: ServingPhase, ep: Int, tp: Int = 1,
         batchPerGPU: Double? = nil, tokensPerGPU: Double? = nil, cachedFraction: Double = 0, context: Double,
-        redundantExperts: Int? = nil, expertLoadImbalance: Double? = nil
+        redundantExperts: Int? = nil, expertLoadImbalance: Double? = nil, dp: Int? = nil, microBatches: Int? = nil
     ) {
         self.model = model
         self.hardware = hardware
@@ -39,6 +43,8 @@ public struct StepRequest: Hashable, Sendable {
         self.context = context
         self.redundantExperts = redundantExperts
         self.expertLoadImbalance = expertLoadImbalance
+        self.dp = dp
+        self.microBatches = microBatches
     }
 }
 
@@ -75,8 +81,8 @@ extension SpecLibrary {
         }
         if problems.isEmpty { problems += workload.validate() }
         let deployment = serving.deployment(
-            for: model, phase: request.phase, ep: request.ep, tp: request.tp,
-            redundantExperts: request.redundantExperts, expertLoadImbalance: request.expertLoadImbalance
+            for: model, phase: request.phase, ep: request.ep, tp: request.tp, dp: request.dp, microBatches: request.microBatches,
+            redundantExperts: request.redundantExperts, expertLoadImbalance: request.expertLoadImbalance, gpusPerNode: node.gpusPerNode
         )
         problems += deployment.validate(for: model, on: node).map { "--\($0.field): \($0.message)" }
         guard problems.isEmpty else { throw StepRequestError(problems: problems) }

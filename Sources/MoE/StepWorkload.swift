@@ -18,19 +18,59 @@ public struct StepWorkload: Hashable, Sendable {
     public var cachedTokens: Double
     /// Mean context per sequence: decode, the KV length attended; prefill, the full prompt length.
     public var meanContext: Double
+    /// The busiest attention rank's tokens over the mean rank's (≥ 1): a step holding fewer
+    /// sequences than ranks, or whole prompts that do not split evenly, loads one rank more.
+    public var busiestRankFactor: Double = 1
+    /// Prefill chunks computed in the same forward pass as a decode step (chunked prefill, as
+    /// vLLM and SGLang run it): linear layers see both, attention runs one core for each.
+    public var mixedPrefill: MixedPrefill?
+
+    /// Prefill work carried in a decode step, per GPU.
+    public struct MixedPrefill: Hashable, Sendable {
+        /// Prompt chunks (fractional: an average over steps).
+        public var sequences: Double
+        /// Prompt tokens computed.
+        public var computedTokens: Double
+        /// Tokens already in the KV cache before those computed.
+        public var cachedTokens: Double
+
+        public init(sequences: Double, computedTokens: Double, cachedTokens: Double) {
+            self.sequences = sequences
+            self.computedTokens = computedTokens
+            self.cachedTokens = cachedTokens
+        }
+
+        /// Mean positions each computed token attends to (causal, after its cached prefix).
+        public var meanAttendedPositions: Double {
+            guard sequences > 0 else { return 0 }
+            return cachedTokens / sequences + (computedTokens / sequences + 1) / 2
+        }
+    }
 
     /// Creates a workload from its parts (the simulator's chunked prefill steps use this directly).
-    public init(phase: ServingPhase, sequences: Double, computedTokens: Double, cachedTokens: Double, meanContext: Double) {
+    public init(
+        phase: ServingPhase, sequences: Double, computedTokens: Double, cachedTokens: Double, meanContext: Double,
+        busiestRankFactor: Double = 1, mixedPrefill: MixedPrefill? = nil
+    ) {
         self.phase = phase
         self.sequences = sequences
         self.computedTokens = computedTokens
         self.cachedTokens = cachedTokens
         self.meanContext = meanContext
+        self.busiestRankFactor = max(1, busiestRankFactor)
+        self.mixedPrefill = mixedPrefill
     }
 
-    /// A decode step of `sequences` sequences with mean KV length `context`.
+    /// Tokens through the linear layers on one GPU: computed tokens plus any mixed-in prefill.
+    public var linearTokens: Double { computedTokens + (mixedPrefill?.computedTokens ?? 0) }
+
+    /// A decode step of `sequences` sequences per GPU with mean KV length `context`. A fractional
+    /// batch means some ranks hold one sequence more: the busiest holds the batch rounded up.
     public static func decode(sequences: Double, context: Double) -> StepWorkload {
-        StepWorkload(phase: .decode, sequences: sequences, computedTokens: sequences, cachedTokens: 0, meanContext: context)
+        let busiest = sequences > 0 ? sequences.rounded(.up) / sequences : 1
+        return StepWorkload(
+            phase: .decode, sequences: sequences, computedTokens: sequences, cachedTokens: 0, meanContext: context, busiestRankFactor: busiest
+        )
     }
 
     /// A prefill step computing `computedTokens` tokens of prompts `context` long, of which a share

@@ -116,16 +116,16 @@ public struct TrainingCostModel: Sendable {
         let gpu = node.gpu
         let deployment = Deployment(
             expertParallel: plan.expertParallel, microBatches: 1,
-            expertLoadImbalance: plan.expertLoadImbalance, communicationSMs: plan.communicationSMs
+            imbalanceOverride: plan.expertParallel > 1 ? plan.expertLoadImbalance : nil, communicationSMs: plan.communicationSMs
         )
         let planner = LayerPlanner(model: model, deployment: deployment)
         let share = Double(gpu.streamingMultiprocessors - plan.communicationSMs) / Double(gpu.streamingMultiprocessors)
         let t = plan.sequenceLength
-        let attended = (t + 1) / 2
         let pp = Double(plan.pipelineParallel)
         var forward = KernelCost.zero
         var perMicroBatch = TimeSpan.zero
-        for (layer, count, _) in planner.distinctLayers(phase: .prefill, tokens: t, attended: attended, contextTokens: t) {
+        let sequence = planner.microBatch(StepWorkload(phase: .prefill, sequences: 1, computedTokens: t, cachedTokens: 0, meanContext: t))
+        for (layer, count, _) in planner.distinctLayers(phase: .prefill, sequence) {
             let cost = gpu.cost(of: layer.kernels, computeShare: share)
             let comm = node.allToAll.time(ep: plan.expertParallel, bytesPerGPU: layer.dispatchBytes)
                 + node.allToAll.time(ep: plan.expertParallel, bytesPerGPU: layer.combineBytes)
@@ -155,7 +155,7 @@ public struct TrainingCostModel: Sendable {
         let gpuPower = busyPower * busyShare + gpu.power.idle * (1 - busyShare)
         let gpuEnergy = gpuPower * wall * Double(plan.gpus)
         let nodes = Double(plan.gpus) / Double(node.gpusPerNode)
-        let hostEnergy = node.hostPower(busyFraction: busyShare) * wall * nodes
+        let hostEnergy = node.hostPower(gpuPower: gpuPower) * wall * nodes
         let facility = (gpuEnergy + hostEnergy) * site.pue
         return TrainingEstimate(
             stepTime: stepTime, steps: steps, gpuHours: gpuHours,

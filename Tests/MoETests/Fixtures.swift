@@ -21,20 +21,21 @@ enum Fixture {
         memoryBandwidthBytesPerSecond: 3.35e12, streamingMultiprocessors: 132, nvlinkBidirectionalBytesPerSecond: 400e9,
         gemm: GemmEfficiency(maxEfficiency: 0.7547, halfEfficiencyRows: 90.7, halfEfficiencyDepth: 452,
                              streamingBandwidthBytesPerSecond: 2.929e12, launchOverhead: .microseconds(4.62)),
-        attention: AttentionKernel(computeFLOPS: 660e12, memoryBandwidthBytesPerSecond: 3e12),
-        power: GPUPowerModel(idle: Power(watts: 75), active: Power(watts: 125), compute: Power(watts: 450),
-                             memory: Power(watts: 300), tdp: Power(watts: 700))
+        attention: AttentionKernel(computeFLOPS: 660e12, prefillComputeFLOPS: 650e12, memoryBandwidthBytesPerSecond: 3e12),
+        elementwiseBandwidthBytesPerSecond: 1e12, family: "gh100",
+        power: GPUPowerModel(idle: Power(watts: 75), busy: Power(watts: 125), compute: Power(watts: 1400),
+                             memory: Power(watts: 600), communication: Power(watts: 50), tdp: Power(watts: 700))
     )
     static let node = NodeSpec(
         id: "h800", name: "node", gpu: gpu, gpusPerNode: 8, nicsPerNode: 8, nicBitsPerSecond: 400e9,
         allToAll: AllToAllModel(nvlinkBytesPerSecond: 161.5e9, infinibandBytesPerSecond: 50e9, baseLatency: .microseconds(29.4),
                                 latencyPerDoubling: .microseconds(10.3), gpusPerNode: 8),
-        hostIdle: Power(watts: 1400), hostActive: Power(watts: 3000), rated: Power(watts: 10200)
+        hostIdle: Power(watts: 1400), rated: Power(watts: 10200)
     )
     static let site = SiteSpec(id: "default", name: "site", pue: 1.27)
 
     static func decodeModel(_ model: ModelArchitecture = deepseekV3, ep: Int = 144, redundant: Int = 32) -> StepCostModel {
         StepCostModel(model: model, node: node, site: site, deployment: Deployment(
-            expertParallel: ep, redundantExperts: redundant, microBatches: 2, expertLoadImbalance: 1.4))
+            expertParallel: ep, redundantExperts: redundant, microBatches: 2, placementImbalance: 1.05))
     }
 }

@@ -54,7 +54,7 @@ import Units
 
     @Test func loadImbalanceOnlySlowsSteps() {
         var balanced = decode
-        balanced.deployment.expertLoadImbalance = 1
+        balanced.deployment.imbalanceOverride = 1
         let w = StepWorkload.decode(sequences: 88, context: 4989)
         #expect(balanced.estimate(w).stepTime < decode.estimate(w).stepTime)
     }
@@ -119,9 +119,86 @@ import Units
     @Test(arguments: [Fixture.deepseekV3, Fixture.denseModel])
     func distinctLayersCoverEveryLayerOnce(model: ModelArchitecture) {
         let planner = LayerPlanner(model: model, deployment: Deployment(expertParallel: model.isMixtureOfExperts ? 144 : 1, redundantExperts: model.isMixtureOfExperts ? 32 : 0))
-        let kinds = planner.distinctLayers(phase: .decode, tokens: 44, attended: 4989, contextTokens: 44)
+        let kinds = planner.distinctLayers(phase: .decode, planner.microBatch(.decode(sequences: 88, context: 4989)))
         #expect(kinds.map(\.count).reduce(0, +) == model.layers)
         #expect(kinds.filter(\.isMoE).map(\.count).reduce(0, +) == model.moeLayers)
         #expect(kinds.allSatisfy { $0.isMoE == ($0.layer.dispatchBytes > 0) || model.isMixtureOfExperts == false })
+    }
+}
+
+@Suite struct GroundedModelLaws {
+    /// A weight-bound decode step: few sequences, every expert on one GPU.
+    static func smallDecode(_ model: ModelArchitecture) -> StepEstimate {
+        StepCostModel(model: model, node: Fixture.node, site: Fixture.site, deployment: Deployment(expertParallel: 1, microBatches: 1))
+            .estimate(.decode(sequences: 4, context: 1000))
+    }
+
+    @Test func topKReductionAndSkippingSpeedUpWeightBoundDecode() {
+        let dense = Self.smallDecode(Fixture.deepseekV3)
+        var topK = Fixture.deepseekV3
+        topK.moe!.expertsPerToken = 6
+        var skipping = Fixture.deepseekV3
+        skipping.moe!.activeExpertsPerToken = 6.5
+        #expect(Self.smallDecode(topK).stepTime < dense.stepTime)
+        #expect(Self.smallDecode(skipping).stepTime < dense.stepTime)
+        #expect(Self.smallDecode(topK).expertsTouched < dense.expertsTouched)
+    }
+
+    @Test func expertPruningAtBatchOneChangesOnlyTheExpertsTouched() {
+        var pruned = Fixture.deepseekV3
+        pruned.moe!.routedExperts = 192
+        let a = StepCostModel(model: Fixture.deepseekV3, node: Fixture.node, site: Fixture.site, deployment: Deployment(expertParallel: 1, microBatches: 1))
+            .estimate(.decode(sequences: 1, context: 1000))
+        let b = StepCostModel(model: pruned, node: Fixture.node, site: Fixture.site, deployment: Deployment(expertParallel: 1, microBatches: 1))
+            .estimate(.decode(sequences: 1, context: 1000))
+        // One token touches its 8 experts whichever 192 or 256 exist; only the router's width differs.
+        #expect(abs(a.expertsTouched - 8) < 1e-9 && abs(b.expertsTouched - 8) < 1e-9)
+        #expect(abs(a.stepTime.seconds - b.stepTime.seconds) / a.stepTime.seconds < 0.005)
+    }
+
+    @Test(arguments: [1.0, 8, 64, 1024, 1e6])
+    func expertsTouchedIsBoundedAndMonotone(tokens: Double) {
+        let t = LayerPlanner.touched(slots: 256, total: 256, expertsPerToken: 8, tokens: tokens)
+        #expect(t <= 256 && t >= min(8, 256))
+        #expect(LayerPlanner.touched(slots: 256, total: 256, expertsPerToken: 8, tokens: tokens * 2) >= t)
+        #expect(LayerPlanner.touched(slots: 256, total: 256, expertsPerToken: 6, tokens: tokens) <= t)
+    }
+
+    @Test func computeBoundPrefillDrawsAtLeastMemoryBoundDecode() {
+        let model = StepCostModel(model: Fixture.denseModel, node: Fixture.node, site: Fixture.site, deployment: Deployment(expertParallel: 1, tensorParallel: 8, microBatches: 1))
+        let prefill = model.estimate(.prefill(computedTokens: 8192, cachedFraction: 0, context: 2048))
+        let decode = model.estimate(.decode(sequences: 8, context: 2048))
+        #expect(prefill.computeUtilisation > decode.computeUtilisation)
+        #expect(prefill.gpuPower >= decode.gpuPower)
+    }
+
+    @Test(arguments: [1.0, 16, 64, 256, 1024])
+    func powerNeverExceedsTDPAndThrottlingKeepsDynamicEnergy(batch: Double) {
+        let model = StepCostModel(model: Fixture.denseModel, node: Fixture.node, site: Fixture.site, deployment: Deployment(expertParallel: 1, tensorParallel: 4, microBatches: 1))
+        let e = model.estimate(.decode(sequences: batch, context: 1024))
+        #expect(e.gpuPower <= Fixture.gpu.power.tdp)
+        #expect(e.throttle >= 1)
+        let power = Fixture.gpu.power
+        let unthrottled = power.demand(computeUtilisation: e.computeUtilisation * e.throttle, memoryUtilisation: e.memoryUtilisation * e.throttle, linkUtilisation: e.linkUtilisation * e.throttle)
+        // Dynamic energy is the same whether or not the step stretched: (demand − busy)·t = (P − busy)·t·s.
+        let before = (unthrottled - power.busy).watts * (e.stepTime.seconds / e.throttle)
+        let after = (e.gpuPower - power.busy).watts * e.stepTime.seconds
+        #expect(abs(before - after) <= 1e-9 * max(before, 1))
+    }
+
+    @Test func hostRisesFromIdleToTheRating() {
+        let node = Fixture.node
+        #expect(node.hostPower(gpuPower: node.gpu.power.idle) == node.hostIdle)
+        let full = node.hostPower(gpuPower: node.gpu.power.tdp) + node.gpu.power.tdp * Double(node.gpusPerNode)
+        #expect(abs(full.watts - node.rated.watts) < 1e-6)
+    }
+
+    @Test func imbalanceShrinksTowardsThePlacementWithMoreTokens() {
+        let d = Deployment(expertParallel: 144, redundantExperts: 32, placementImbalance: 1.05)
+        let few = d.loadImbalance(copiesPerRank: 100), many = d.loadImbalance(copiesPerRank: 1e6)
+        #expect(few > many && many > 1.05 && many < 1.06)
+        var o = d
+        o.imbalanceOverride = 1.4
+        #expect(o.loadImbalance(copiesPerRank: 100) == 1.4)
     }
 }

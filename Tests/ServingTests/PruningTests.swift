@@ -23,8 +23,8 @@ struct PruningTests {
 
     /// Routed FLOPs and all-to-all bytes of one MoE layer for `tokens` tokens, at a fixed imbalance.
     static func moeLayer(_ m: ModelArchitecture, tokens: Double = 4096) -> (routedFLOPs: Double, flops: Double, dispatch: Double, combine: Double) {
-        let planner = LayerPlanner(model: m, deployment: Deployment(expertParallel: 144, redundantExperts: 288 - m.moe!.routedExperts, expertLoadImbalance: 1))
-        let layer = planner.layer(index: m.denseLayers, phase: .decode, tokens: tokens, attended: tokens * 4989, contextTokens: 4989)
+        let planner = LayerPlanner(model: m, deployment: Deployment(expertParallel: 144, redundantExperts: 288 - m.moe!.routedExperts, imbalanceOverride: 1))
+        let layer = planner.layer(index: m.denseLayers, phase: .decode, planner.microBatch(StepWorkload.decode(sequences: tokens, context: 4989)))
         let routed = layer.ffn.filter { $0.name.hasPrefix("moe.routed") }.reduce(0) { $0 + $1.flops }
         return (routed, layer.kernels.reduce(0) { $0 + $1.flops }, layer.dispatchBytes, layer.combineBytes)
     }

@@ -131,11 +131,6 @@ public enum MoERouting {
         var pruned = model
         pruned.moe = moe
 
-        // Loads with the pruned routing (tokens of removed experts go to the next-best survivor).
-        var routed = router
-        routed.topK = moe.expertsPerToken
-        let load = ExpertLoad.measure(popularity, router: routed, tokens: routing.tokens, available: survivors, seed: routing.seed &+ 1)
-        let survivingLoad = ExpertLoad(layers: zip(load.layers, survivors).map { loads, keep in loads.indices.filter { keep[$0] }.map { loads[$0] } })
 
         func adjust(_ pool: PoolSpec) throws -> (PoolSpec, MoERoutingReport.Pool) {
             var p = pool
@@ -149,27 +144,31 @@ public enum MoERouting {
                         var ep = node.gpusPerNode
                         while ep * slotsPerGPU < kept + d.redundantExperts { ep += node.gpusPerNode }
                         d.expertParallel = min(ep, d.expertParallel)
+                        d.dataParallel = max(1, d.expertParallel / d.tensorParallel)
                         d.redundantExperts = d.expertParallel * slotsPerGPU - kept
                     case .moreKVCache:
                         d.unevenExperts = (kept + d.redundantExperts) % d.expertParallel != 0
                     }
                 }
-                // EPLB over the survivors; zero-load placeholders fill slots that do not divide evenly.
+                // EPLB over the survivors' expected loads (popularity, with removed experts' share
+                // spread over the survivors in proportion); zero-load placeholders fill slots that do
+                // not divide evenly. Each step's own sampling spread is added by the cost model.
                 let slots = kept + d.redundantExperts
                 let padded = (slots + d.expertParallel - 1) / d.expertParallel * d.expertParallel
                 let nodes = max(1, d.expertParallel / node.gpusPerNode)
                 var sum = 0.0
-                for layerLoad in survivingLoad.layers {
-                    let loads = layerLoad + Array(repeating: 0, count: padded - slots)
+                for (p, keep) in zip(popularity.layers, survivors) {
+                    let surviving = p.indices.filter { keep[$0] }.map { p[$0] }
+                    let loads = surviving + Array(repeating: 0, count: padded - slots)
                     let placement = try EPLB.rebalance(load: loads, replicas: padded, groups: moe.groups, nodes: nodes, gpus: d.expertParallel)
                     sum += placement.imbalance(loads)
                 }
-                d.expertLoadImbalance = max(1, min(10, sum / Double(survivingLoad.layers.count)))
+                d.placementImbalance = max(1, min(10, sum / Double(survivors.count)))
             }
             p.deployment = d
             return (p, .init(
                 role: pool.role.rawValue, expertParallel: d.expertParallel, redundantExperts: d.redundantExperts, gpusPerUnit: d.gpus,
-                expertLoadImbalance: d.expertLoadImbalance
+                expertLoadImbalance: d.placementImbalance
             ))
         }
         let topology2: ServingTopology

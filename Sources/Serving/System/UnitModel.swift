@@ -21,7 +21,6 @@ struct UnitModel {
     /// Draw of the unit with nothing to do: GPUs at idle, host at idle.
     let idleGPUWatts: Double
     let idleHostWatts: Double
-    let activeHostWatts: Double
     /// KV-cache bytes per token of one sequence (whole model, all layers).
     let kvBytesPerToken: Double
 
@@ -68,13 +67,13 @@ struct UnitModel {
         tokenBudget = pool.tokenBudgetPerRank * ranks
         idleGPUWatts = node.gpu.power.idle.watts * Double(gpus)
         idleHostWatts = node.hostIdle.watts * Double(nodes)
-        activeHostWatts = node.hostActive.watts * Double(nodes)
     }
 
     /// A decode step of `batch` sequences whose mean context is `meanContext` tokens.
     mutating func decodeStep(batch: Int, meanContext: Double) -> StepCost {
         let key = DecodeKey(batch: batch, contextBucket: Self.bucket(meanContext))
         if let hit = decodeMemo[key] { return hit }
+        // The busiest rank holds the batch's share rounded up (one sequence alone loads one rank).
         let workload = StepWorkload.decode(sequences: Double(batch) / Double(ranks), context: max(1, Self.representative(key.contextBucket)))
         let cost = stepCost(costModel.estimate(workload))
         decodeMemo[key] = cost
@@ -89,9 +88,12 @@ struct UnitModel {
         let r = Double(ranks)
         let c = max(1, Self.representative(key.computedBucket))
         let p = Self.representative(key.prefixBucket)
+        // Whole chunks sit on ranks: with fewer chunks than ranks the busiest rank computes a whole chunk.
+        let perRank = Double(sequences) / r
+        let busiest = Double(sequences).rounded(.up) > 0 ? (perRank.rounded(.up)) / perRank : 1
         let workload = StepWorkload(
-            phase: .prefill, sequences: Double(sequences) / r, computedTokens: c / r, cachedTokens: p / r,
-            meanContext: (c + p) / Double(sequences)
+            phase: .prefill, sequences: perRank, computedTokens: c / r, cachedTokens: p / r,
+            meanContext: (c + p) / Double(sequences), busiestRankFactor: busiest
         )
         let cost = stepCost(costModel.estimate(workload))
         prefillMemo[key] = cost
@@ -99,7 +101,10 @@ struct UnitModel {
     }
 
     private func stepCost(_ e: StepEstimate) -> StepCost {
-        StepCost(seconds: e.stepTime.seconds, gpuWatts: e.gpuPower.watts * Double(gpus), hostWatts: activeHostWatts)
+        StepCost(
+            seconds: e.stepTime.seconds, gpuWatts: e.gpuPower.watts * Double(gpus),
+            hostWatts: costModel.node.hostPower(gpuPower: e.gpuPower).watts * Double(nodes)
+        )
     }
 
     /// Time to move `tokens` tokens of KV cache from a prefill rank to a decode rank over one GPU's NIC.

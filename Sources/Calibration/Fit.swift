@@ -1,0 +1,167 @@
+import Foundation
+import Hardware
+import MoE
+import Units
+
+/// Downhill-simplex minimisation (Nelder and Mead, 1965) of `f` from `start`, for fits with a
+/// handful of parameters. Deterministic; stops after `iterations` or when the simplex's values
+/// agree to `tolerance`.
+public enum NelderMead {
+    public static func minimize(
+        _ f: ([Double]) -> Double, start: [Double], step: Double = 0.2, iterations: Int = 600, tolerance: Double = 1e-9
+    ) -> (point: [Double], value: Double) {
+        let n = start.count
+        var simplex: [[Double]] = [start]
+        for i in 0..<n {
+            var p = start
+            p[i] += step
+            simplex.append(p)
+        }
+        var values = simplex.map(f)
+        for _ in 0..<iterations {
+            let order = values.indices.sorted { values[$0] < values[$1] }
+            simplex = order.map { simplex[$0] }
+            values = order.map { values[$0] }
+            if abs(values[n] - values[0]) <= tolerance * (abs(values[0]) + 1e-30) { break }
+            let centroid = (0..<n).map { j in simplex[0..<n].reduce(0) { $0 + $1[j] } / Double(n) }
+            func along(_ t: Double) -> [Double] { (0..<n).map { centroid[$0] + t * (simplex[n][$0] - centroid[$0]) } }
+            let reflected = along(-1)
+            let fr = f(reflected)
+            if fr < values[0] {
+                let expanded = along(-2)
+                let fe = f(expanded)
+                if fe < fr { simplex[n] = expanded; values[n] = fe } else { simplex[n] = reflected; values[n] = fr }
+            } else if fr < values[n - 1] {
+                simplex[n] = reflected; values[n] = fr
+            } else {
+                let contracted = fr < values[n] ? along(-0.5) : along(0.5)
+                let fc = f(contracted)
+                if fc < min(fr, values[n]) {
+                    simplex[n] = contracted; values[n] = fc
+                } else {
+                    for i in 1...n {
+                        simplex[i] = (0..<n).map { simplex[0][$0] + 0.5 * (simplex[i][$0] - simplex[0][$0]) }
+                        values[i] = f(simplex[i])
+                    }
+                }
+            }
+        }
+        let best = values.indices.min { values[$0] < values[$1] }!
+        return (simplex[best], values[best])
+    }
+}
+
+/// DeepSeek's own H800 training trace, as aggregated in `deepseek_anchors/profile_train_ep64_*`:
+/// per-layer forward kernel times of one 4,096-token micro-batch at EP64 with balanced routing.
+public struct TrainingProfile: Hashable, Sendable {
+    /// Tokens per micro-batch (one sequence).
+    public var tokens: Double
+    /// Expert-parallel degree.
+    public var expertParallel: Int
+    /// SMs the trace leaves to communication.
+    public var communicationSMs: Int
+    /// Forward attention block per layer (GEMMs, FlashAttention, casts and norms).
+    public var attentionForward: TimeSpan
+    /// Forward MoE block per layer, without dispatch and combine.
+    public var mlpForward: TimeSpan
+    /// The FlashAttention forward kernel alone, mean over layers.
+    public var flashAttentionForward: TimeSpan
+
+    public init(tokens: Double, expertParallel: Int, communicationSMs: Int, attentionForward: TimeSpan, mlpForward: TimeSpan, flashAttentionForward: TimeSpan) {
+        self.tokens = tokens
+        self.expertParallel = expertParallel
+        self.communicationSMs = communicationSMs
+        self.attentionForward = attentionForward
+        self.mlpForward = mlpForward
+        self.flashAttentionForward = flashAttentionForward
+    }
+}
+
+/// The fits `joule calibrate --fit` runs, kernels first, then the serving power and overhead.
+public struct CalibrationFit: Sendable {
+    /// The library as loaded (its fitted values are the starting point).
+    public var library: SpecLibrary
+    /// The fitted family and the GPU and node the kernel fit runs on.
+    public var family = "gh100"
+    public var profileModel = "deepseek-v3"
+    public var profileNode = "h800"
+
+    public init(library: SpecLibrary) { self.library = library }
+
+    /// Modelled per-layer forward attention and MoE-block times for the profile's micro-batch.
+    public func modelledProfile(_ profile: TrainingProfile, in lib: SpecLibrary) throws -> (attention: TimeSpan, mlp: TimeSpan, flashAttention: TimeSpan, flashFLOPs: Double) {
+        let model = try lib.model(profileModel)
+        let node = try lib.node(profileNode)
+        let deployment = Deployment(expertParallel: profile.expertParallel, microBatches: 1, imbalanceOverride: 1, communicationSMs: profile.communicationSMs)
+        let planner = LayerPlanner(model: model, deployment: deployment)
+        let mb = planner.microBatch(StepWorkload(phase: .prefill, sequences: 1, computedTokens: profile.tokens, cachedTokens: 0, meanContext: profile.tokens))
+        let layer = planner.layer(index: model.denseLayers, phase: .prefill, mb)
+        let share = Double(node.gpu.streamingMultiprocessors - profile.communicationSMs) / Double(node.gpu.streamingMultiprocessors)
+        let attention = node.gpu.cost(of: layer.attention, computeShare: share)
+        let mlp = node.gpu.cost(of: layer.ffn, computeShare: share)
+        let core = layer.attention.first { $0.name == "attn.prefill_core" }
+        let flash = core.map { node.gpu.cost(of: $0, computeShare: share) } ?? .zero
+        return (attention.time, mlp.time, flash.time, core?.flops ?? 0)
+    }
+
+    /// Fits the kernel-level coefficients to the training profile: the prefill attention share of
+    /// the BF16 peak from the FlashAttention kernel alone, then the element-wise bandwidth share
+    /// that makes the forward attention and MoE blocks match (least squares on log times).
+    public func fitKernels(_ profile: TrainingProfile, start: FittedParameters) throws -> FittedParameters {
+        var fitted = start
+        guard var family = fitted.families[self.family] else { throw StepRequestError(problems: ["no family \(self.family) to fit"]) }
+        let base = library.applying(fitted)
+        let node = try base.node(profileNode)
+        let share = Double(node.gpu.streamingMultiprocessors - profile.communicationSMs) / Double(node.gpu.streamingMultiprocessors)
+        let (_, _, _, flops) = try modelledProfile(profile, in: base)
+        family.prefillAttentionFraction = min(1, flops / (profile.flashAttentionForward.seconds * share) / node.gpu.peak(.bf16))
+        func loss(_ x: [Double]) -> Double {
+            var f = fitted
+            var fam = family
+            fam.elementwiseBandwidthFraction = min(1, max(0.01, exp(x[0])))
+            f.families[self.family] = fam
+            guard let m = try? modelledProfile(profile, in: library.applying(f)) else { return .infinity }
+            return pow(log(m.attention / profile.attentionForward), 2) + pow(log(m.mlp / profile.mlpForward), 2)
+        }
+        let best = NelderMead.minimize(loss, start: [log(family.elementwiseBandwidthFraction)], step: 0.3)
+        family.elementwiseBandwidthFraction = min(1, max(0.01, exp(best.point[0])))
+        fitted.families[self.family] = family
+        return fitted
+    }
+
+    /// The serving objective: the sum over rows of the squared log errors of GPU power, GPU
+    /// J/token and inter-token latency.
+    public static func loss(_ comparisons: [ServingComparison]) -> Double {
+        comparisons.reduce(0) { sum, c in
+            sum + pow(log(c.estimate.gpuPowerWatts / c.row.gpuPowerWatts), 2)
+                + pow(log(c.estimate.gpuJoulesPerOutputToken / c.row.gpuJoulesPerOutputToken), 2)
+                + pow(log(c.estimate.interTokenLatencySeconds / c.row.interTokenLatencySeconds), 2)
+        }
+    }
+
+    /// Fits the family's busy floor, compute, memory and communication power and the engine's
+    /// step overhead to measured serving rows (in log space, so every coefficient stays positive).
+    public func fitServing(_ rows: [MeasuredServingRow], start: FittedParameters, iterations: Int = 400) throws -> FittedParameters {
+        guard let family = start.families[self.family] else { throw StepRequestError(problems: ["no family \(self.family) to fit"]) }
+        func parameters(_ x: [Double]) -> FittedParameters {
+            var f = start
+            var fam = family
+            fam.busyWatts = exp(x[0])
+            fam.computeWatts = exp(x[1])
+            fam.memoryWatts = exp(x[2])
+            fam.communicationWatts = exp(x[3])
+            f.families[self.family] = fam
+            f.stepOverhead = .microseconds(exp(x[4]))
+            return f
+        }
+        func loss(_ x: [Double]) -> Double {
+            let f = parameters(x)
+            guard let fam = f.families[self.family], fam.busyWatts < 690, f.stepOverhead.seconds < 0.1,
+                  let c = try? library.applying(f).compare(rows) else { return .infinity }
+            return Self.loss(c)
+        }
+        let x0 = [family.busyWatts, family.computeWatts, family.memoryWatts, max(family.communicationWatts, 1), max(start.stepOverhead.microseconds, 1)].map { log($0) }
+        let best = NelderMead.minimize(loss, start: x0, step: 0.25, iterations: iterations)
+        return parameters(best.point)
+    }
+}

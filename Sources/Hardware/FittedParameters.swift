@@ -1,0 +1,59 @@
+import Units
+
+/// Coefficients that `joule calibrate --fit` fits to measurements, per silicon family, and the
+/// serving engine's step overhead (`Data/calibration/fitted.yaml`).
+///
+/// A GPU names its family (`family: gh100`); its data file keeps what datasheets give (peaks,
+/// memory, TDP, idle draw) and takes these from the fit. `scale` lets a GPU of another family
+/// borrow a fitted family's power coefficients scaled by a factor (an assumption its file states).
+public struct FittedParameters: Hashable, Sendable {
+    /// What one silicon family takes from the fit.
+    public struct Family: Hashable, Sendable {
+        public var busyWatts: Double
+        public var computeWatts: Double
+        public var memoryWatts: Double
+        public var communicationWatts: Double
+        /// Share of nominal HBM bandwidth that element-wise kernels achieve.
+        public var elementwiseBandwidthFraction: Double
+        /// Share of the dense BF16 peak that causal prefill attention achieves.
+        public var prefillAttentionFraction: Double
+
+        public init(
+            busyWatts: Double, computeWatts: Double, memoryWatts: Double, communicationWatts: Double,
+            elementwiseBandwidthFraction: Double, prefillAttentionFraction: Double
+        ) {
+            self.busyWatts = busyWatts
+            self.computeWatts = computeWatts
+            self.memoryWatts = memoryWatts
+            self.communicationWatts = communicationWatts
+            self.elementwiseBandwidthFraction = elementwiseBandwidthFraction
+            self.prefillAttentionFraction = prefillAttentionFraction
+        }
+    }
+
+    /// Fitted coefficients by family id.
+    public var families: [String: Family]
+    /// Fixed cost of one serving step outside its kernels.
+    public var stepOverhead: TimeSpan
+
+    public init(families: [String: Family], stepOverhead: TimeSpan) {
+        self.families = families
+        self.stepOverhead = stepOverhead
+    }
+
+    /// `gpu` with its family's fitted coefficients; power terms multiplied by `powerScale`.
+    /// Kernel rates are shares of the GPU's own nominal HBM bandwidth and BF16 peak.
+    public func apply(to gpu: GPUSpec, family id: String, powerScale: Double = 1) -> GPUSpec? {
+        guard let f = families[id] else { return nil }
+        var g = gpu
+        g.family = id
+        g.powerScale = powerScale
+        g.power.busy = Power(watts: f.busyWatts * powerScale)
+        g.power.compute = Power(watts: f.computeWatts * powerScale)
+        g.power.memory = Power(watts: f.memoryWatts * powerScale)
+        g.power.communication = Power(watts: f.communicationWatts * powerScale)
+        g.elementwiseBandwidthBytesPerSecond = min(max(f.elementwiseBandwidthFraction, 0.01), 1) * g.memoryBandwidthBytesPerSecond
+        g.attention.prefillComputeFLOPS = min(max(f.prefillAttentionFraction, 0.01), 1) * (g.peakFLOPS[.bf16] ?? g.attention.computeFLOPS)
+        return g
+    }
+}
