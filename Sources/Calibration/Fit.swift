@@ -140,7 +140,8 @@ public struct CalibrationFit: Sendable {
     }
 
     /// Fits the family's busy floor, compute, memory and communication power and the engine's
-    /// step overhead to measured serving rows (in log space, so every coefficient stays positive).
+    /// step overhead, all-reduce latency and sampler traffic to measured serving rows (in log
+    /// space, so every coefficient stays positive).
     public func fitServing(_ rows: [MeasuredServingRow], start: FittedParameters, iterations: Int = 400) throws -> FittedParameters {
         guard let family = start.families[self.family] else { throw StepRequestError(problems: ["no family \(self.family) to fit"]) }
         func parameters(_ x: [Double]) -> FittedParameters {
@@ -151,16 +152,20 @@ public struct CalibrationFit: Sendable {
             fam.memoryWatts = exp(x[2])
             fam.communicationWatts = exp(x[3])
             f.families[self.family] = fam
-            f.stepOverhead = .microseconds(exp(x[4]))
+            f.engine = EngineCosts(stepOverhead: .microseconds(exp(x[4])), allReduceLatency: .microseconds(exp(x[5])), samplerBytesPerLogit: exp(x[6]), perSequenceOverhead: .microseconds(exp(x[7])))
             return f
         }
         func loss(_ x: [Double]) -> Double {
             let f = parameters(x)
-            guard let fam = f.families[self.family], fam.busyWatts < 690, f.stepOverhead.seconds < 0.1,
+            guard let fam = f.families[self.family], fam.busyWatts < 690, f.engine.stepOverhead.seconds < 0.1, f.engine.allReduceLatency.seconds < 1e-3, f.engine.samplerBytesPerLogit < 1e3, f.engine.perSequenceOverhead.seconds < 1e-3,
                   let c = try? library.applying(f).compare(rows) else { return .infinity }
             return Self.loss(c)
         }
-        let x0 = [family.busyWatts, family.computeWatts, family.memoryWatts, max(family.communicationWatts, 1), max(start.stepOverhead.microseconds, 1)].map { log($0) }
+        let e = start.engine
+        let x0 = [
+            family.busyWatts, family.computeWatts, family.memoryWatts, max(family.communicationWatts, 1),
+            max(e.stepOverhead.microseconds, 1), max(e.allReduceLatency.microseconds, 1), max(e.samplerBytesPerLogit, 0.1), max(e.perSequenceOverhead.microseconds, 0.1),
+        ].map { log($0) }
         let best = NelderMead.minimize(loss, start: x0, step: 0.25, iterations: iterations)
         return parameters(best.point)
     }

@@ -71,7 +71,7 @@ public enum Catalog {
             try insert(model, id: model.id, kind: "model", file: r.file, into: &models, origin: &origin)
         }
         var serving = try parseServing(try reader(in: directory, "serving/defaults.yaml"))
-        serving.stepOverhead = fitted.stepOverhead
+        serving.engine = fitted.engine
         return SpecLibrary(gpus: gpus, nodes: nodes, sites: sites, models: models, serving: serving)
     }
 
@@ -145,11 +145,18 @@ public enum Catalog {
             }
             families[id] = family
         }
-        let overhead = try r.child("engine").double("stepOverheadMicroseconds")
-        guard overhead.isFinite, overhead >= 0, overhead < 1e6 else {
-            throw r.error("engine.stepOverheadMicroseconds", "expected 0 to 1,000,000 µs, got \(overhead)")
+        let e = try r.child("engine")
+        var values: [Double] = []
+        for (key, limit) in [("stepOverheadMicroseconds", 1e6), ("allReduceLatencyMicroseconds", 1e4), ("samplerBytesPerLogit", 1e3), ("perSequenceOverheadMicroseconds", 1e4)] {
+            let v = try e.double(key)
+            guard v.isFinite, v >= 0, v < limit else { throw e.error(key, "expected 0 up to \(Int(limit)), got \(v)") }
+            values.append(v)
         }
-        return FittedParameters(families: families, stepOverhead: .microseconds(overhead))
+        return FittedParameters(
+            families: families,
+            engine: EngineCosts(stepOverhead: .microseconds(values[0]), allReduceLatency: .microseconds(values[1]), samplerBytesPerLogit: values[2],
+                perSequenceOverhead: .microseconds(values[3]))
+        )
     }
 
     static func parseGPU(_ r: YAMLReader, fitted: FittedParameters) throws -> GPUSpec {
@@ -233,7 +240,21 @@ public enum Catalog {
                 qkNopeHeadDim: try a.int("qkNopeHeadDim"), qkRopeHeadDim: try a.int("qkRopeHeadDim"), vHeadDim: try a.int("vHeadDim")
             ))
         case "gqa":
-            attention = .gqa(GQAAttention(heads: try a.int("heads"), kvHeads: try a.int("kvHeads"), headDim: try a.int("headDim")))
+            var window: Int?
+            var fraction = 0.0
+            if a.has("slidingWindow") {
+                let w = try a.int("slidingWindow")
+                guard (1...10_000_000).contains(w) else { throw a.error("slidingWindow", "expected 1 to 10000000 positions, got \(w)") }
+                fraction = try a.double("slidingLayerFraction")
+                guard fraction.isFinite, fraction > 0, fraction <= 1 else {
+                    throw a.error("slidingLayerFraction", "expected a share above 0 and at most 1, got \(fraction)")
+                }
+                window = w
+            }
+            attention = .gqa(GQAAttention(
+                heads: try a.int("heads"), kvHeads: try a.int("kvHeads"), headDim: try a.int("headDim"),
+                slidingWindow: window, slidingLayerFraction: fraction
+            ))
         case let other:
             throw CatalogError.invalidField(file: r.file, field: "attention.kind", line: nil, message: "expected mla or gqa, got '\(other)'")
         }

@@ -133,7 +133,13 @@ extension Catalog {
                 "      prefillAttentionFraction: \(n(f.prefillAttentionFraction))",
             ]
         }
-        lines += ["engine:                      # fitted on ML.ENERGY's H100 rows (vLLM 0.11.1)", "  stepOverheadMicroseconds: \(n(fitted.stepOverhead.microseconds))"]
+        lines += [
+            "engine:                      # fitted on ML.ENERGY's H100 rows (vLLM 0.11.1)",
+            "  stepOverheadMicroseconds: \(n(fitted.engine.stepOverhead.microseconds))",
+            "  allReduceLatencyMicroseconds: \(n(fitted.engine.allReduceLatency.microseconds))",
+            "  samplerBytesPerLogit: \(n(fitted.engine.samplerBytesPerLogit))",
+            "  perSequenceOverheadMicroseconds: \(n(fitted.engine.perSequenceOverhead.microseconds))",
+        ]
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -33,12 +33,12 @@ public struct FittedParameters: Hashable, Sendable {
 
     /// Fitted coefficients by family id.
     public var families: [String: Family]
-    /// Fixed cost of one serving step outside its kernels.
-    public var stepOverhead: TimeSpan
+    /// The serving engine's costs outside the model's kernels.
+    public var engine: EngineCosts
 
-    public init(families: [String: Family], stepOverhead: TimeSpan) {
+    public init(families: [String: Family], engine: EngineCosts) {
         self.families = families
-        self.stepOverhead = stepOverhead
+        self.engine = engine
     }
 
     /// `gpu` with its family's fitted coefficients; power terms multiplied by `powerScale`.
@@ -56,4 +56,32 @@ public struct FittedParameters: Hashable, Sendable {
         g.attention.prefillComputeFLOPS = min(max(f.prefillAttentionFraction, 0.01), 1) * (g.peakFLOPS[.bf16] ?? g.attention.computeFLOPS)
         return g
     }
+}
+
+/// What a serving engine adds to a step beyond the model's kernels (fitted on ML.ENERGY's vLLM runs).
+public struct EngineCosts: Hashable, Sendable {
+    /// Fixed cost of one step (scheduling, launch gaps), during which the GPUs hold their busy floor.
+    public var stepOverhead: TimeSpan
+    /// Fixed cost of one tensor-parallel all-reduce over NVLink.
+    public var allReduceLatency: TimeSpan
+    /// HBM bytes the sampler moves per logit (logits, softmax, top-k/top-p over the vocabulary).
+    public var samplerBytesPerLogit: Double
+    /// Host-side cost per sequence in a step (scheduling, detokenising, bookkeeping), during which
+    /// the GPUs hold their busy floor.
+    public var perSequenceOverhead: TimeSpan
+
+    public init(
+        stepOverhead: TimeSpan = .zero, allReduceLatency: TimeSpan = .zero, samplerBytesPerLogit: Double = 0, perSequenceOverhead: TimeSpan = .zero
+    ) {
+        self.stepOverhead = stepOverhead
+        self.allReduceLatency = allReduceLatency
+        self.samplerBytesPerLogit = samplerBytesPerLogit
+        self.perSequenceOverhead = perSequenceOverhead
+    }
+
+    /// The fixed part of a step holding `sequences` sequences on one engine.
+    public func overhead(sequences: Double) -> TimeSpan { stepOverhead + perSequenceOverhead * max(sequences, 0) }
+
+    /// No engine costs at all.
+    public static let none = EngineCosts()
 }

@@ -30,9 +30,9 @@ public struct Deployment: Hashable, Sendable {
     public var imbalanceOverride: Double?
     /// SMs taken by communication kernels while they overlap computation.
     public var communicationSMs: Int
-    /// Fixed cost of one step outside the kernels (scheduling, sampling, launch gaps), during
-    /// which the GPUs hold their busy floor; fitted on ML.ENERGY's vLLM runs.
-    public var stepOverhead: TimeSpan = .zero
+    /// The serving engine's costs beyond the model's kernels (step overhead, all-reduce latency,
+    /// sampling); fitted on ML.ENERGY's vLLM runs.
+    public var engine: EngineCosts = .none
     /// Whether expert slots may not divide evenly over the EP GPUs (after pruning, some GPUs hold
     /// one expert fewer): memory is then sized for the fullest GPU.
     public var unevenExperts = false

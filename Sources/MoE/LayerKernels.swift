@@ -146,14 +146,15 @@ public struct LayerPlanner: Sendable {
             ks.append(Kernel(name: "attn.qkv", shape: .gemm(rows: t, outputs: (heads + 2 * kvHeads) * hd, depth: h, groups: 1), precision: weights))
             ks.append(Kernel(name: "attn.rope", shape: .elementwise(bytes: 4 * t * (heads + kvHeads) * hd), precision: .bf16))
             if phase == .decode && mb.tokens > 0 {
-                let flops = 2 * mb.tokens * heads * mb.attended * 2 * hd
-                let kvRead = mb.tokens * mb.attended * 2 * kvHeads * hd * kvb
+                let attended = g.meanAttended(mb.attended)
+                let flops = 2 * mb.tokens * heads * attended * 2 * hd
+                let kvRead = mb.tokens * attended * 2 * kvHeads * hd * kvb
                 ks.append(Kernel(name: "attn.core", shape: .attention(flops: flops, bytes: kvRead + 2 * mb.tokens * heads * hd * 2), precision: .bf16))
             }
             let prefill: [(tokens: Double, attended: Double, context: Double)] = phase == .prefill
                 ? [(mb.tokens, mb.attended, mb.contextTokens)] : [(mb.mixedTokens, mb.mixedAttended, mb.mixedContextTokens)]
             for p in prefill where p.tokens > 0 {
-                let flops = 2 * p.tokens * heads * p.attended * 2 * hd
+                let flops = 2 * p.tokens * heads * g.meanAttended(p.attended) * 2 * hd
                 let kvRead = p.context * 2 * kvHeads * hd * kvb
                 ks.append(Kernel(name: "attn.prefill_core", shape: .prefillAttention(flops: flops, bytes: kvRead + 2 * p.tokens * heads * hd * 2), precision: .bf16))
             }

@@ -35,12 +35,24 @@ public struct GQAAttention: Hashable, Sendable {
     public var kvHeads: Int
     /// Width of one head.
     public var headDim: Int
+    /// Positions a sliding-window layer attends to (nil: every layer attends to the whole context).
+    public var slidingWindow: Int?
+    /// Share of the layers that use the sliding window (Gemma 3: 5 in 6; gpt-oss: 1 in 2).
+    public var slidingLayerFraction: Double
 
     /// Creates a GQA configuration.
-    public init(heads: Int, kvHeads: Int, headDim: Int) {
+    public init(heads: Int, kvHeads: Int, headDim: Int, slidingWindow: Int? = nil, slidingLayerFraction: Double = 0) {
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
+        self.slidingWindow = slidingWindow
+        self.slidingLayerFraction = slidingWindow == nil ? 0 : slidingLayerFraction
+    }
+
+    /// Positions a token attends to on average over the layers when `attended` are in its context.
+    public func meanAttended(_ attended: Double) -> Double {
+        guard let w = slidingWindow else { return attended }
+        return slidingLayerFraction * min(Double(w), attended) + (1 - slidingLayerFraction) * attended
     }
 }
 

@@ -13,19 +13,19 @@ public struct ServingDefaults: Hashable, Sendable {
     public var communicationSMs: [ServingPhase: Int]
     /// The expert-popularity model the busiest EP rank's load is computed from.
     public var expertPopularity: ExpertPopularitySpec
-    /// Fixed cost of a step outside its kernels (fitted).
-    public var stepOverhead: TimeSpan
+    /// The serving engine's costs beyond the kernels (fitted).
+    public var engine: EngineCosts
 
     /// Creates serving defaults.
     public init(
         microBatches: Int, redundantExperts: Int, communicationSMs: [ServingPhase: Int],
-        expertPopularity: ExpertPopularitySpec = ExpertPopularitySpec(skew: 0), stepOverhead: TimeSpan = .zero
+        expertPopularity: ExpertPopularitySpec = ExpertPopularitySpec(skew: 0), engine: EngineCosts = .none
     ) {
         self.microBatches = microBatches
         self.redundantExperts = redundantExperts
         self.communicationSMs = communicationSMs
         self.expertPopularity = expertPopularity
-        self.stepOverhead = stepOverhead
+        self.engine = engine
     }
 
     /// The deployment for `model` in `phase` with EP degree `ep` and TP degree `tp`.
@@ -60,7 +60,7 @@ public struct ServingDefaults: Hashable, Sendable {
             imbalanceOverride: ep > 1 ? explicitImbalance : nil,
             communicationSMs: communicationSMs[phase] ?? 0
         )
-        d.stepOverhead = stepOverhead
+        d.engine = engine
         if let moe = model.moe, ep > 1 {
             d.placementImbalance = expertPopularity.placementImbalance(
                 experts: moe.routedExperts, groups: moe.groups, slots: moe.routedExperts + redundant, gpus: ep,
@@ -77,7 +77,10 @@ public struct ServingDefaults: Hashable, Sendable {
         check.nonNegative(redundantExperts, "redundantExperts")
         check.within(expertPopularity.skew, 0...4, "expertPopularity.skew")
         check.positive(expertPopularity.layers, "expertPopularity.layers")
-        check.nonNegative(stepOverhead.seconds, "engine.stepOverheadMicroseconds")
+        check.nonNegative(engine.stepOverhead.seconds, "engine.stepOverheadMicroseconds")
+        check.nonNegative(engine.allReduceLatency.seconds, "engine.allReduceLatencyMicroseconds")
+        check.nonNegative(engine.samplerBytesPerLogit, "engine.samplerBytesPerLogit")
+        check.nonNegative(engine.perSequenceOverhead.seconds, "engine.perSequenceOverheadMicroseconds")
         for phase in ServingPhase.allCases {
             if let sms = communicationSMs[phase] {
                 check.nonNegative(sms, "communicationSMs.\(phase.rawValue)")

@@ -68,7 +68,7 @@ extension SpecLibrary {
         for (id, node) in nodes {
             if let g = fitted.apply(to: node.gpu, family: node.gpu.family, powerScale: node.gpu.powerScale) { copy.nodes[id]?.gpu = g }
         }
-        copy.serving.stepOverhead = fitted.stepOverhead
+        copy.serving.engine = fitted.engine
         return copy
     }
 }

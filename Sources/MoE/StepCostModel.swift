@@ -144,10 +144,12 @@ public struct StepCostModel: Sendable {
         let head = gpu.cost(of: [
             Kernel(name: "embed", shape: .elementwise(bytes: 4 * workload.linearTokens * Double(model.hidden)), precision: .bf16),
             Kernel(name: "head", shape: .gemm(rows: headRows, outputs: Double(model.vocabulary) / Double(deployment.tensorParallel), depth: Double(model.hidden), groups: 1), precision: .bf16),
+            Kernel(name: "sample", shape: .elementwise(bytes: headRows * Double(model.vocabulary) * deployment.engine.samplerBytesPerLogit), precision: .bf16),
         ])
         total = total + head
         let kernelsTime = denseTime + moeTime + head.time
-        let unthrottled = kernelsTime + deployment.stepOverhead
+        let overhead = deployment.engine.overhead(sequences: headRows)
+        let unthrottled = kernelsTime + overhead
 
         // Power at full clocks; past the board limit the step stretches at constant energy per operation.
         let uC = total.peakComputeTime / unthrottled
@@ -168,7 +170,7 @@ public struct StepCostModel: Sendable {
         let kvBytes = workload.sequences * workload.busiestRankFactor * workload.meanContext * model.kvCacheBytesPerToken / Double(deployment.tensorParallel)
         return StepEstimate(
             phase: workload.phase, stepTime: step, denseLayersTime: denseTime, moeLayersTime: moeTime,
-            moeLayerCompute: moeCompute, moeLayerCommunication: moeComm, headTime: head.time, overheadTime: deployment.stepOverhead,
+            moeLayerCompute: moeCompute, moeLayerCommunication: moeComm, headTime: head.time, overheadTime: overhead,
             throttle: throttle, tokensPerGPU: perGPU, tokensPerSecondPerNode: perNode, tokensPerSecondPerUser: perUser,
             computeUtilisation: uC / throttle, memoryUtilisation: uM / throttle, linkUtilisation: uL / throttle,
             loadImbalance: imbalance, expertsTouched: touched, gpuPower: gpuPower, nodePower: nodePower,
@@ -182,6 +184,6 @@ public struct StepCostModel: Sendable {
     private func allReduceTime(bytes: Double) -> TimeSpan {
         let tp = Double(deployment.tensorParallel)
         guard tp > 1, bytes > 0 else { return .zero }
-        return node.allToAll.baseLatency + TimeSpan(seconds: 2 * (tp - 1) / tp * bytes / node.allToAll.nvlinkBytesPerSecond)
+        return deployment.engine.allReduceLatency + TimeSpan(seconds: 2 * (tp - 1) / tp * bytes / node.allToAll.nvlinkBytesPerSecond)
     }
 }

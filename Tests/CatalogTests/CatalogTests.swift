@@ -70,7 +70,7 @@ func expectLoadFailure(editing file: String, _ target: String, with replacement:
     }
 
     @Test func unknownGPUInNodeListsGPUs() throws {
-        try expectLoadFailure(editing: "hardware/nodes/h800.yaml", "gpu: h800-sxm5", with: "gpu: b200", mentions: ["hardware/nodes/h800.yaml", "h100-sxm5"])
+        try expectLoadFailure(editing: "hardware/nodes/h800.yaml", "gpu: h800-sxm5", with: "gpu: a100-sxm4", mentions: ["hardware/nodes/h800.yaml", "h100-sxm5"])
     }
 
     @Test func explicitDataDirectoryMustExist() {
