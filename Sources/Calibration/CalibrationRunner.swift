@@ -23,9 +23,14 @@ public struct CalibrationRow: Hashable, Sendable {
 public struct CalibrationRunner: Sendable {
     /// The specs the checks read.
     public var library: SpecLibrary
+    /// Node-hours of a sized scenario (scenarios are read by the Catalog, above this module).
+    public var fleetNodeHours: (@Sendable (FleetInputs) throws -> Double)?
 
     /// Creates a runner.
-    public init(library: SpecLibrary) { self.library = library }
+    public init(library: SpecLibrary, fleetNodeHours: (@Sendable (FleetInputs) throws -> Double)? = nil) {
+        self.library = library
+        self.fleetNodeHours = fleetNodeHours
+    }
 
     /// Computes all rows, in the order of `targets`.
     public func run(_ targets: [CalibrationTarget]) throws -> [CalibrationRow] {
@@ -85,6 +90,9 @@ public struct CalibrationRunner: Sendable {
             case .tokensPerSecondPerUser: return estimate.tokensPerSecondPerUser
             case .gpuPowerWatts: return estimate.gpuPower.watts
             }
+        case .fleetNodeHours(let i):
+            guard let fleetNodeHours else { throw StepRequestError(problems: ["\(i.scenario): capacity checks need a scenario reader"]) }
+            return try fleetNodeHours(i)
         case .trainingGPUHours(let i):
             let model = try library.model(i.model)
             let node = try library.node(i.hardware)

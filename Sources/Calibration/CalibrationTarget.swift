@@ -20,6 +20,8 @@ public enum CalibrationCheck: Hashable, Sendable {
     case servingStep(ServingStepInputs, metric: ServingMetric)
     /// GPU-hours of a pre-training run.
     case trainingGPUHours(TrainingInputs)
+    /// Node-hours a scenario's workload needs when its pools are sized at an SLO (capacity mode).
+    case fleetNodeHours(FleetInputs)
 }
 
 /// The ISCA'25 style bound's inputs, as the paper states them.
@@ -145,5 +147,18 @@ public struct CalibrationTarget: Hashable, Sendable {
         self.tolerance = tolerance
         self.source = source
         self.check = check
+    }
+}
+
+/// Inputs of a capacity-mode check, as `joule simulate --size-fleet` takes them.
+public struct FleetInputs: Hashable, Sendable {
+    public var scenario: String
+    public var tpotMilliseconds: Double
+    public var prefillStepMilliseconds: Double
+
+    public init(scenario: String, tpotMilliseconds: Double, prefillStepMilliseconds: Double) {
+        self.scenario = scenario
+        self.tpotMilliseconds = tpotMilliseconds
+        self.prefillStepMilliseconds = prefillStepMilliseconds
     }
 }

@@ -62,10 +62,15 @@ enum CalibrationFile {
                 model: try c.string("model"), hardware: try c.string("hardware"), gpus: try c.int("gpus"), pp: try c.int("pp"),
                 ep: try c.int("ep"), tokens: try c.double("tokens"), seqLen: try c.double("seqLen"), globalBatch: try c.double("globalBatch")
             ))
+        case "fleet-node-hours":
+            return .fleetNodeHours(FleetInputs(
+                scenario: try c.string("scenario"), tpotMilliseconds: try c.double("tpotMilliseconds"),
+                prefillStepMilliseconds: try c.double("prefillStepMilliseconds")
+            ))
         default:
             throw CatalogError.invalidField(
                 file: c.file, field: "\(c.path).kind", line: c.node.mark?.line,
-                message: "unknown check '\(kind)'; expected one of total-parameters, active-parameters, kv-cache-bytes-per-token, analytical-all-to-all-round, analytical-tpot, gemm-throughput, attention-kernel, all-to-all, serving-step, training-gpu-hours"
+                message: "unknown check '\(kind)'; expected one of total-parameters, active-parameters, kv-cache-bytes-per-token, analytical-all-to-all-round, analytical-tpot, gemm-throughput, attention-kernel, all-to-all, serving-step, training-gpu-hours, fleet-node-hours"
             )
         }
     }

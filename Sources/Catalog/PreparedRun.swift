@@ -1,3 +1,5 @@
+import Calibration
+import MoE
 import Serving
 
 /// A scenario with its overrides applied and its workload read: ready to simulate.
@@ -80,5 +82,22 @@ extension Catalog {
                 skippedLines: parsed.skippedLines, skippedExamples: parsed.skippedExamples
             )
         }
+    }
+}
+
+extension Catalog {
+    /// Node-hours that scenario `name`'s generated workload needs with its pools sized at the SLO
+    /// (`joule simulate --size-fleet`), for the calibration table's capacity checks.
+    public static func fleetNodeHours(_ inputs: FleetInputs, library: SpecLibrary, dataDirectory: String) throws -> Double {
+        let loaded = try loadScenario(at: try scenarioPath(inputs.scenario, dataDirectory: dataDirectory), library: library, dataDirectory: dataDirectory)
+        let prepared = try prepare(loaded, overrides: RunOverrides())
+        guard let generator = prepared.generator else {
+            throw FleetSizingError.unsupported("\(inputs.scenario): sizing needs a generated workload")
+        }
+        let s = prepared.scenario
+        return try FleetSizer(model: s.model, node: s.node, site: s.site, topology: s.topology).size(
+            generator, startEpochSeconds: s.startEpochSeconds, duration: s.duration ?? 86_400,
+            slo: FleetSLO(timePerOutputToken: .milliseconds(inputs.tpotMilliseconds), prefillStep: .milliseconds(inputs.prefillStepMilliseconds))
+        ).nodeHours
     }
 }

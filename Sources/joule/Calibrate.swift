@@ -80,7 +80,8 @@ struct Calibrate: ParsableCommand {
             return
         }
         let targets = try failing { try Catalog.loadCalibrationTargets(from: directory) }
-        let rows = try failing { try CalibrationRunner(library: library).run(targets) }
+        let runner = CalibrationRunner(library: library) { try Catalog.fleetNodeHours($0, library: library, dataDirectory: directory) }
+        let rows = try failing { try runner.run(targets) }
         print(CalibrationReport.markdown(rows), terminator: "")
         if !markdown { print("\n" + CalibrationReport.summary(rows)) }
         if rows.contains(where: { $0.passed == false }) { throw ExitCode(1) }

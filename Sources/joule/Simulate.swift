@@ -20,6 +20,12 @@ struct Simulate: ParsableCommand {
           joule simulate --scenario mixtral-single-node --json
           joule simulate --scenario azure-conversation-deepseek --trace ../shared/data/traces/AzureLLMInferenceTrace_conv.csv --requests-out requests.csv
           joule simulate --scenario my-scenario.yaml --seed 7 --requests-out requests.jsonl
+          joule simulate --scenario deepseek-v3-day --size-fleet --tpot-slo-ms 50
+
+        --size-fleet does not simulate: it sizes each pool of a disaggregated scenario to the offered \
+        load of its generated workload, stretch by stretch of its daily profile, at the largest decode \
+        batch that meets --tpot-slo-ms and the largest prefill budget whose step meets --prefill-step-slo-ms, \
+        and prints the units, nodes and node-hours that needs.
         """
     )
 
@@ -34,6 +40,9 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("requests-out"), help: "Write every request's record to FILE.csv or FILE.jsonl.") var requestsOut: String?
     @Option(help: "Record the run (every request, every unit interval, the audit chain) in this ledger.") var db: String?
     @Flag(name: .customLong("skip-bad-lines"), help: "Count and skip malformed trace lines instead of stopping at the first.") var skipBadLines = false
+    @Flag(name: .customLong("size-fleet"), help: "Size the pools to the workload at the SLO instead of simulating (capacity mode).") var sizeFleet = false
+    @Option(name: .customLong("tpot-slo-ms"), help: "With --size-fleet: the decode time per output token, in ms.") var tpotSLOMilliseconds: Double = 50
+    @Option(name: .customLong("prefill-step-slo-ms"), help: "With --size-fleet: the longest prefill step, in ms.") var prefillStepSLOMilliseconds: Double = 2000
 
     /// Opens the ledger and records the start of this run.
     private func startRecording(_ loaded: LoadedScenario, _ prepared: PreparedRun, ledgerPath: String) throws -> RunRecorder {
@@ -72,6 +81,7 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
+        if sizeFleet { return try runSizing() }
         let clock = ContinuousClock()
         let started = clock.now
         let (summary, skipped) = try failing {
@@ -118,6 +128,51 @@ struct Simulate: ParsableCommand {
             FileHandle.standardError.write(Data("warning: skipped \(skipped.0) malformed trace line(s); first:\n\(examples)\n".utf8))
         }
         print(json ? try jsonText(summary) : summary.text)
+    }
+}
+
+extension Simulate {
+    /// Capacity mode: the units, nodes and node-hours the scenario's workload needs at the SLO.
+    func runSizing() throws {
+        for (flag, value) in [("--tpot-slo-ms", tpotSLOMilliseconds), ("--prefill-step-slo-ms", prefillStepSLOMilliseconds)]
+        where !(value.isFinite && value > 0 && value <= 3_600_000) {
+            throw CLIError(message: "\(flag): expected a positive number of milliseconds up to 3600000, got \(value)")
+        }
+        if trace != nil || requestsOut != nil || db != nil {
+            throw CLIError(message: "--size-fleet: sizes a generated workload without simulating; drop --trace, --requests-out and --db")
+        }
+        let sizing = try failing {
+            let (library, directory) = try Composition.library(data)
+            let path = try Catalog.scenarioPath(scenario, dataDirectory: directory)
+            let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: directory)
+            let prepared = try Catalog.prepare(loaded, overrides: RunOverrides(duration: duration, seed: seed))
+            guard let generator = prepared.generator else {
+                throw CLIError(message: "--size-fleet: scenario \(prepared.scenario.name) replays a trace; sizing needs a generated workload")
+            }
+            let s = prepared.scenario
+            return try FleetSizer(model: s.model, node: s.node, site: s.site, topology: s.topology).size(
+                generator, startEpochSeconds: s.startEpochSeconds, duration: s.duration ?? 86_400,
+                slo: FleetSLO(timePerOutputToken: .milliseconds(tpotSLOMilliseconds), prefillStep: .milliseconds(prefillStepSLOMilliseconds))
+            )
+        }
+        if json {
+            print(try jsonText(sizing))
+            return
+        }
+        func f(_ v: Double, _ digits: Int = 0) -> String { v.formatted(.number.precision(.fractionLength(digits)).grouping(.automatic)) }
+        let iso = Date.ISO8601FormatStyle()
+        var lines = [
+            "Fleet sized for \(scenario) at TPOT ≤ \(f(tpotSLOMilliseconds, 1)) ms and prefill steps ≤ \(f(prefillStepSLOMilliseconds)) ms",
+            "  prefill unit  \(sizing.prefill.nodesPerUnit) nodes at \(f(sizing.prefill.operatingPoint)) tokens per rank per step: \(f(sizing.prefill.stepSeconds, 2)) s steps, \(f(sizing.prefill.tokensPerSecondPerNode)) input tokens/s per node",
+            "  decode unit   \(sizing.decode.nodesPerUnit) nodes at \(f(sizing.decode.operatingPoint)) sequences per rank (mean context \(f(sizing.decodeContextTokens))): \(f(sizing.decode.stepSeconds * 1e3, 1)) ms per token, \(f(sizing.decode.tokensPerSecondPerNode)) output tokens/s per node",
+            "  from                     hours   input tok/s    output tok/s  prefill  decode  nodes",
+        ]
+        for seg in sizing.segments {
+            let start = iso.format(Date(timeIntervalSince1970: seg.startEpochSeconds))
+            lines.append("  \(start.padding(toLength: 22, withPad: " ", startingAt: 0)) \(f(seg.seconds / 3600, 2).leftPad(7)) \(f(seg.inputTokensPerSecond).leftPad(13)) \(f(seg.outputTokensPerSecond).leftPad(15)) \(String(seg.prefillUnits).leftPad(8)) \(String(seg.decodeUnits).leftPad(7)) \(String(seg.nodes).leftPad(6))")
+        }
+        lines.append("  node-hours \(f(sizing.nodeHours)) (mean \(f(sizing.meanNodes, 2)) nodes, peak \(sizing.peakNodes))")
+        print(lines.joined(separator: "\n"))
     }
 }
 

@@ -77,6 +77,20 @@ public struct DailyProfile: Hashable, Sendable {
         return (points[i].factor, dayStart + nextSecond - utcOffsetSeconds)
     }
 
+    /// The piecewise-constant stretches of `[start, start + duration)` (epoch seconds), each with its factor.
+    public func segments(fromEpochSeconds start: Double, duration: Double) -> [(start: Double, seconds: Double, factor: Double)] {
+        var out: [(start: Double, seconds: Double, factor: Double)] = []
+        var t = start
+        let end = start + duration
+        while t < end {
+            let (factor, until) = segment(atEpochSeconds: t)
+            let next = Swift.min(Swift.max(until, t + 1e-6), end)
+            out.append((t, next - t, factor))
+            t = next
+        }
+        return out
+    }
+
     /// Problems, by field.
     public func validate() -> [(field: String, message: String)] {
         var p: [(String, String)] = []
