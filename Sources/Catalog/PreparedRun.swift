@@ -86,18 +86,24 @@ extension Catalog {
 }
 
 extension Catalog {
-    /// Node-hours that scenario `name`'s generated workload needs with its pools sized at the SLO
-    /// (`joule simulate --size-fleet`), for the calibration table's capacity checks.
-    public static func fleetNodeHours(_ inputs: FleetInputs, library: SpecLibrary, dataDirectory: String) throws -> Double {
-        let loaded = try loadScenario(at: try scenarioPath(inputs.scenario, dataDirectory: dataDirectory), library: library, dataDirectory: dataDirectory)
-        let prepared = try prepare(loaded, overrides: RunOverrides())
+    /// Scenario `name` (a file or a name in `Data/scenarios`) with its pools sized to its generated
+    /// workload at `slo` (`joule simulate --size-fleet`).
+    public static func sizeFleet(
+        scenario name: String, overrides: RunOverrides = RunOverrides(), slo: FleetSLO, library: SpecLibrary, dataDirectory: String
+    ) throws -> FleetSizing {
+        let loaded = try loadScenario(at: try scenarioPath(name, dataDirectory: dataDirectory), library: library, dataDirectory: dataDirectory)
+        let prepared = try prepare(loaded, overrides: overrides)
         guard let generator = prepared.generator else {
-            throw FleetSizingError.unsupported("\(inputs.scenario): sizing needs a generated workload")
+            throw FleetSizingError.unsupported("--size-fleet: scenario \(prepared.scenario.name) replays a trace; sizing needs a generated workload")
         }
         let s = prepared.scenario
-        return try FleetSizer(model: s.model, node: s.node, site: s.site, topology: s.topology).size(
-            generator, startEpochSeconds: s.startEpochSeconds, duration: s.duration ?? 86_400,
-            slo: FleetSLO(timePerOutputToken: .milliseconds(inputs.tpotMilliseconds), prefillStep: .milliseconds(inputs.prefillStepMilliseconds))
-        ).nodeHours
+        return try FleetSizer(model: s.model, node: s.node, site: s.site, topology: s.topology)
+            .size(generator, startEpochSeconds: s.startEpochSeconds, duration: s.duration ?? 86_400, slo: slo)
+    }
+
+    /// Node-hours of a capacity check (the calibration table's `fleet-node-hours` rows).
+    public static func fleetNodeHours(_ inputs: FleetInputs, library: SpecLibrary, dataDirectory: String) throws -> Double {
+        let slo = FleetSLO(timePerOutputToken: .milliseconds(inputs.tpotMilliseconds), prefillStep: .milliseconds(inputs.prefillStepMilliseconds))
+        return try sizeFleet(scenario: inputs.scenario, slo: slo, library: library, dataDirectory: dataDirectory).nodeHours
     }
 }

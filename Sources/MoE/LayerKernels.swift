@@ -218,7 +218,8 @@ public struct LayerPlanner: Sendable {
             touched = Self.touched(slots: d.maximumExpertSlotsPerGPU(for: model), total: slotsTotal, expertsPerToken: k, tokens: unitTokens)
             inter = Double(moe.expertIntermediate)
             if d.usesAllToAll {
-                let sent = max(mb.linearTokens / max(mb.meanLinearTokens, 1e-300), imbalance) * mb.meanLinearTokens * k
+                // The busiest GPU sends its own tokens' copies and receives `imbalance` × the mean.
+                let sent = max(mb.linearTokens, imbalance * mb.meanLinearTokens) * k
                 layer.dispatchBytes = sent * (quantised ? h * Precision.fp8.bytesPerElement + h / 128 * 4 : h * Precision.bf16.bytesPerElement)
                 layer.combineBytes = sent * h * Precision.bf16.bytesPerElement
             } else {

@@ -104,6 +104,13 @@ public struct StepCostModel: Sendable {
         return bytes
     }
 
+    /// KV-cache tokens one attention rank holds once weights and a `reserve` share of HBM are set aside.
+    public func kvTokensPerRank(memoryReserveFraction reserve: Double) -> Int {
+        let free = gpu.memoryBytes * (1 - reserve) - weightBytesPerGPU
+        let perRank = free * Double(deployment.tensorParallel) / model.kvCacheBytesPerToken
+        return max(0, Int(perRank.rounded(.down)))
+    }
+
     /// Time and cost of one step of `workload` (per attention rank) on this deployment.
     public func estimate(_ workload: StepWorkload) -> StepEstimate {
         let planner = LayerPlanner(model: model, deployment: deployment)

@@ -143,16 +143,10 @@ extension Simulate {
         }
         let sizing = try failing {
             let (library, directory) = try Composition.library(data)
-            let path = try Catalog.scenarioPath(scenario, dataDirectory: directory)
-            let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: directory)
-            let prepared = try Catalog.prepare(loaded, overrides: RunOverrides(duration: duration, seed: seed))
-            guard let generator = prepared.generator else {
-                throw CLIError(message: "--size-fleet: scenario \(prepared.scenario.name) replays a trace; sizing needs a generated workload")
-            }
-            let s = prepared.scenario
-            return try FleetSizer(model: s.model, node: s.node, site: s.site, topology: s.topology).size(
-                generator, startEpochSeconds: s.startEpochSeconds, duration: s.duration ?? 86_400,
-                slo: FleetSLO(timePerOutputToken: .milliseconds(tpotSLOMilliseconds), prefillStep: .milliseconds(prefillStepSLOMilliseconds))
+            return try Catalog.sizeFleet(
+                scenario: scenario, overrides: RunOverrides(duration: duration, seed: seed),
+                slo: FleetSLO(timePerOutputToken: .milliseconds(tpotSLOMilliseconds), prefillStep: .milliseconds(prefillStepSLOMilliseconds)),
+                library: library, dataDirectory: directory
             )
         }
         if json {

@@ -115,10 +115,8 @@ public struct FleetSizer: Sendable {
     /// One decode unit at the largest whole batch per rank that meets the TPOT target and fits the KV cache.
     func decodePool(_ pool: PoolSpec, context: Double, slo: FleetSLO) throws -> FleetSizing.Pool {
         let cost = StepCostModel(model: model, node: node, site: site, deployment: pool.deployment)
-        let tp = Double(pool.deployment.tensorParallel)
-        let free = node.gpu.memoryBytes * (1 - pool.memoryReserveFraction) - cost.weightBytesPerGPU
-        let kvSequences = (free * tp / model.kvCacheBytesPerToken / context).rounded(.down)
-        let cap = min(pool.maxBatchPerRank, Int(max(0, kvSequences)))
+        let kvSequences = (Double(cost.kvTokensPerRank(memoryReserveFraction: pool.memoryReserveFraction)) / context).rounded(.down)
+        let cap = min(pool.maxBatchPerRank, Int(kvSequences))
         guard cap >= 1 else {
             throw FleetSizingError.infeasible("decode: not one sequence of \(Int(context)) tokens fits a rank's KV cache")
         }

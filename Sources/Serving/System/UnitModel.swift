@@ -59,9 +59,7 @@ struct UnitModel {
         nodes = pool.deployment.nodes(on: node)
         ranks = max(1, gpus / pool.deployment.tensorParallel)
         kvBytesPerToken = model.kvCacheBytesPerToken
-        let free = node.gpu.memoryBytes * (1 - pool.memoryReserveFraction) - costModel.weightBytesPerGPU
-        let perRank = free * Double(pool.deployment.tensorParallel) / model.kvCacheBytesPerToken
-        kvTokensPerRank = max(0, Int(perRank.rounded(.down)))
+        kvTokensPerRank = costModel.kvTokensPerRank(memoryReserveFraction: pool.memoryReserveFraction)
         kvTokens = kvTokensPerRank * ranks
         maxBatch = pool.maxBatchPerRank * ranks
         tokenBudget = pool.tokenBudgetPerRank * ranks
