@@ -25,10 +25,16 @@ public struct CalibrationRunner: Sendable {
     public var library: SpecLibrary
     /// Node-hours of a sized scenario (scenarios are read by the Catalog, above this module).
     public var fleetNodeHours: (@Sendable (FleetInputs) throws -> Double)?
+    /// A training plan by name (plans are read by the Catalog, above this module).
+    public var trainingPlan: (@Sendable (String) throws -> TrainingPlan)?
 
     /// Creates a runner.
-    public init(library: SpecLibrary, fleetNodeHours: (@Sendable (FleetInputs) throws -> Double)? = nil) {
+    public init(
+        library: SpecLibrary, trainingPlan: (@Sendable (String) throws -> TrainingPlan)? = nil,
+        fleetNodeHours: (@Sendable (FleetInputs) throws -> Double)? = nil
+    ) {
         self.library = library
+        self.trainingPlan = trainingPlan
         self.fleetNodeHours = fleetNodeHours
     }
 
@@ -96,14 +102,19 @@ public struct CalibrationRunner: Sendable {
         case .trainingGPUHours(let i):
             let model = try library.model(i.model)
             let node = try library.node(i.hardware)
-            let plan = TrainingPlan(
-                gpus: i.gpus, pipelineParallel: i.pp, expertParallel: i.ep, tokens: i.tokens, sequenceLength: i.seqLen,
-                globalBatch: i.globalBatch, communicationSMs: library.serving.communicationSMs[.prefill] ?? 0,
-                expertLoadImbalance: 1  // balanced routing, as DeepSeek's training profile runs it
+            let plan = TrainingPlan.singleStage(
+                model: model.id, hardware: node.id, gpus: i.gpus, pp: i.pp, ep: i.ep, tokens: i.tokens, sequenceLength: i.seqLen,
+                globalBatch: i.globalBatch, communicationSMs: library.serving.communicationSMs[.prefill] ?? 0
             )
-            let problems = plan.validate(for: model)
-            guard problems.isEmpty else { throw StepRequestError(problems: problems) }
-            return TrainingCostModel(model: model, node: node, site: try library.site("default")).estimate(plan).gpuHours
+            return try library.estimate(plan).gpuHours
+        case .trainingPlanGPUHours(let id, let names):
+            guard let trainingPlan else { throw StepRequestError(problems: ["\(id): training-plan checks need a plan reader"]) }
+            let estimate = try library.estimate(try trainingPlan(id))
+            let chosen = names.map { n in estimate.stages.filter { n.contains($0.name) } } ?? estimate.stages
+            if let names, chosen.count != names.count {
+                throw StepRequestError(problems: ["\(id): expected stages \(names.joined(separator: ", ")), the plan has \(estimate.stages.map(\.name).joined(separator: ", "))"])
+            }
+            return chosen.reduce(0) { $0 + $1.gpuHours }
         }
     }
 

@@ -22,6 +22,8 @@ public enum CalibrationCheck: Hashable, Sendable {
     case trainingGPUHours(TrainingInputs)
     /// Node-hours a scenario's workload needs when its pools are sized at an SLO (capacity mode).
     case fleetNodeHours(FleetInputs)
+    /// GPU-hours of some stages of a training plan (`Data/training`), summed.
+    case trainingPlanGPUHours(plan: String, stages: [String]?)
 }
 
 /// The ISCA'25 style bound's inputs, as the paper states them.

@@ -52,7 +52,9 @@ public enum NelderMead {
 }
 
 /// DeepSeek's own H800 training trace, as aggregated in `deepseek_anchors/profile_train_ep64_*`:
-/// per-layer forward kernel times of one 4,096-token micro-batch at EP64 with balanced routing.
+/// per-layer kernel times of one 4,096-token micro-batch at EP64 with balanced routing, for
+/// every DualPipe phase (forward F, input-gradient B, weight-gradient W; attention and MoE block;
+/// dispatch and combine), and the span of the 4-layer chunk pair they overlap in.
 public struct TrainingProfile: Hashable, Sendable {
     /// Tokens per micro-batch (one sequence).
     public var tokens: Double
@@ -60,21 +62,44 @@ public struct TrainingProfile: Hashable, Sendable {
     public var expertParallel: Int
     /// SMs the trace leaves to communication.
     public var communicationSMs: Int
-    /// Forward attention block per layer (GEMMs, FlashAttention, casts and norms).
-    public var attentionForward: TimeSpan
-    /// Forward MoE block per layer, without dispatch and combine.
-    public var mlpForward: TimeSpan
-    /// The FlashAttention forward kernel alone, mean over layers.
+    /// Mean time per layer of each phase (`attn(F)`, `mlp(W)`, `dispatch(B)`…), compute streams summed.
+    public var phases: [String: TimeSpan]
+    /// MoE layers in the traced chunk pair, and the span of all its kernels.
+    public var chunkLayers: Int
+    public var chunkSpan: TimeSpan
+    /// The FlashAttention kernels alone, mean over layers.
     public var flashAttentionForward: TimeSpan
+    public var flashAttentionBackward: TimeSpan
 
-    public init(tokens: Double, expertParallel: Int, communicationSMs: Int, attentionForward: TimeSpan, mlpForward: TimeSpan, flashAttentionForward: TimeSpan) {
+    public init(
+        tokens: Double, expertParallel: Int, communicationSMs: Int, phases: [String: TimeSpan], chunkLayers: Int, chunkSpan: TimeSpan,
+        flashAttentionForward: TimeSpan, flashAttentionBackward: TimeSpan
+    ) {
         self.tokens = tokens
         self.expertParallel = expertParallel
         self.communicationSMs = communicationSMs
-        self.attentionForward = attentionForward
-        self.mlpForward = mlpForward
+        self.phases = phases
+        self.chunkLayers = chunkLayers
+        self.chunkSpan = chunkSpan
         self.flashAttentionForward = flashAttentionForward
+        self.flashAttentionBackward = flashAttentionBackward
     }
+
+    public var attentionForward: TimeSpan { phases["attn(F)"] ?? .zero }
+    public var mlpForward: TimeSpan { phases["mlp(F)"] ?? .zero }
+
+    /// The phases in the trace's order, with the chunk span last.
+    public static let phaseOrder = ["attn(F)", "mlp(F)", "attn(B)", "mlp(B)", "attn(W)", "mlp(W)", "dispatch(F)", "combine(F)", "dispatch(B)", "combine(B)"]
+}
+
+/// One phase of the training trace next to Joule's model of it.
+public struct ProfileComparison: Hashable, Sendable {
+    public var phase: String
+    public var measured: TimeSpan
+    public var modelled: TimeSpan
+    /// Whether a coefficient was fitted to this row (fit error) or it is a check.
+    public var fitted: Bool
+    public var error: Double { modelled / measured - 1 }
 }
 
 /// The fits `joule calibrate --fit` runs, kernels first, then the serving power and overhead.
@@ -88,33 +113,73 @@ public struct CalibrationFit: Sendable {
 
     public init(library: SpecLibrary) { self.library = library }
 
-    /// Modelled per-layer forward attention and MoE-block times for the profile's micro-batch.
-    public func modelledProfile(_ profile: TrainingProfile, in lib: SpecLibrary) throws -> (attention: TimeSpan, mlp: TimeSpan, flashAttention: TimeSpan, flashFLOPs: Double) {
+    /// Joule's training block for the profile's micro-batch: one MoE layer, DeepSeek-V3's
+    /// selective recomputation, balanced routing.
+    func profileBlock(_ profile: TrainingProfile, in lib: SpecLibrary) throws -> (TrainingBlock, NodeSpec, Double) {
         let model = try lib.model(profileModel)
         let node = try lib.node(profileNode)
-        let deployment = Deployment(expertParallel: profile.expertParallel, microBatches: 1, imbalanceOverride: 1, communicationSMs: profile.communicationSMs)
-        let planner = LayerPlanner(model: model, deployment: deployment)
-        let mb = planner.microBatch(StepWorkload(phase: .prefill, sequences: 1, computedTokens: profile.tokens, cachedTokens: 0, meanContext: profile.tokens))
-        let layer = planner.layer(index: model.denseLayers, phase: .prefill, mb)
+        let planner = TrainingPlanner(model: model, expertParallel: profile.expertParallel, recompute: .selective)
         let share = Double(node.gpu.streamingMultiprocessors - profile.communicationSMs) / Double(node.gpu.streamingMultiprocessors)
-        let attention = node.gpu.cost(of: layer.attention, computeShare: share)
-        let mlp = node.gpu.cost(of: layer.ffn, computeShare: share)
-        let core = layer.attention.first { $0.name == "attn.prefill_core" }
-        let flash = core.map { node.gpu.cost(of: $0, computeShare: share) } ?? .zero
-        return (attention.time, mlp.time, flash.time, core?.flops ?? 0)
+        return (planner.layer(index: model.denseLayers, sequenceLength: profile.tokens), node, share)
     }
 
-    /// Fits the kernel-level coefficients to the training profile: the prefill attention share of
-    /// the BF16 peak from the FlashAttention kernel alone, then the element-wise bandwidth share
-    /// that makes the forward attention and MoE blocks match (least squares on log times).
+    /// Modelled per-layer forward attention and MoE-block times for the profile's micro-batch.
+    public func modelledProfile(_ profile: TrainingProfile, in lib: SpecLibrary) throws -> (attention: TimeSpan, mlp: TimeSpan, flashAttention: TimeSpan, flashFLOPs: Double) {
+        let (block, node, share) = try profileBlock(profile, in: lib)
+        let core = block.attention.forward.first { $0.name == "attn.prefill_core" }
+        let flash = core.map { node.gpu.cost(of: $0, computeShare: share) } ?? .zero
+        return (
+            node.gpu.cost(of: block.attention.forward, computeShare: share).time, node.gpu.cost(of: block.ffn.forward, computeShare: share).time,
+            flash.time, core?.flops ?? 0
+        )
+    }
+
+    /// Every phase of the trace against the model, and the chunk pair's span against
+    /// `chunkLayers` × max(computation, all-to-all).
+    public func compareProfile(_ profile: TrainingProfile, in lib: SpecLibrary) throws -> [ProfileComparison] {
+        let (block, node, share) = try profileBlock(profile, in: lib)
+        let gpu = node.gpu
+        func t(_ ks: [Kernel]) -> TimeSpan { gpu.cost(of: ks, computeShare: share).time }
+        let a2a = node.allToAll
+        let ep = profile.expertParallel
+        let dispatch = a2a.time(ep: ep, bytesPerGPU: block.dispatchBytes), combine = a2a.time(ep: ep, bytesPerGPU: block.combineBytes)
+        // Backward: the dispatch's gradient returns like a combine, the combine's goes out like a dispatch.
+        let modelled: [String: TimeSpan] = [
+            "attn(F)": t(block.attention.forward), "mlp(F)": t(block.ffn.forward),
+            "attn(B)": t(block.attention.inputGradient), "mlp(B)": t(block.ffn.inputGradient),
+            "attn(W)": t(block.attention.weightGradient), "mlp(W)": t(block.ffn.weightGradient),
+            "dispatch(F)": dispatch, "combine(F)": combine, "dispatch(B)": combine, "combine(B)": dispatch,
+        ]
+        var rows = TrainingProfile.phaseOrder.compactMap { phase -> ProfileComparison? in
+            guard let measured = profile.phases[phase], let m = modelled[phase] else { return nil }
+            return ProfileComparison(phase: phase, measured: measured, modelled: m, fitted: phase == "attn(F)" || phase == "mlp(F)")
+        }
+        let core = block.attention.forward.first { $0.name == "attn.prefill_core" }
+        let coreBackward = block.attention.inputGradient.first { $0.name == "attn.prefill_core.backward" }
+        if let core { rows.append(ProfileComparison(phase: "FlashAttention forward", measured: profile.flashAttentionForward, modelled: gpu.cost(of: core, computeShare: share).time, fitted: true)) }
+        if let coreBackward { rows.append(ProfileComparison(phase: "FlashAttention backward", measured: profile.flashAttentionBackward, modelled: gpu.cost(of: coreBackward, computeShare: share).time, fitted: true)) }
+        let compute = t(block.passes.forward) + t(block.passes.inputGradient) + t(block.passes.weightGradient)
+        let span = max(compute, (dispatch + combine) * 2) * Double(profile.chunkLayers)
+        rows.append(ProfileComparison(phase: "chunk pair span (\(profile.chunkLayers) layers, F+B+W overlapped with all-to-all)", measured: profile.chunkSpan, modelled: span, fitted: false))
+        return rows
+    }
+
+    /// Fits the kernel-level coefficients to the training profile: the prefill attention and the
+    /// attention-backward shares of the BF16 peak from the FlashAttention kernels alone, then the
+    /// element-wise bandwidth share that makes the forward attention and MoE blocks match (least
+    /// squares on log times).
     public func fitKernels(_ profile: TrainingProfile, start: FittedParameters) throws -> FittedParameters {
         var fitted = start
         guard var family = fitted.families[self.family] else { throw StepRequestError(problems: ["no family \(self.family) to fit"]) }
         let base = library.applying(fitted)
-        let node = try base.node(profileNode)
-        let share = Double(node.gpu.streamingMultiprocessors - profile.communicationSMs) / Double(node.gpu.streamingMultiprocessors)
-        let (_, _, _, flops) = try modelledProfile(profile, in: base)
-        family.prefillAttentionFraction = min(1, flops / (profile.flashAttentionForward.seconds * share) / node.gpu.peak(.bf16))
+        let (block, node, share) = try profileBlock(profile, in: base)
+        let peak = node.gpu.peak(.bf16)
+        if let core = block.attention.forward.first(where: { $0.name == "attn.prefill_core" }) {
+            family.prefillAttentionFraction = min(1, core.flops / (profile.flashAttentionForward.seconds * share) / peak)
+        }
+        if let back = block.attention.inputGradient.first(where: { $0.name == "attn.prefill_core.backward" }) {
+            family.attentionBackwardFraction = min(1, back.flops / (profile.flashAttentionBackward.seconds * share) / peak)
+        }
         func loss(_ x: [Double]) -> Double {
             var f = fitted
             var fam = family

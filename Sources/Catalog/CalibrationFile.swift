@@ -62,6 +62,14 @@ enum CalibrationFile {
                 model: try c.string("model"), hardware: try c.string("hardware"), gpus: try c.int("gpus"), pp: try c.int("pp"),
                 ep: try c.int("ep"), tokens: try c.double("tokens"), seqLen: try c.double("seqLen"), globalBatch: try c.double("globalBatch")
             ))
+        case "training-plan-gpu-hours":
+            return .trainingPlanGPUHours(
+                plan: try c.string("plan"),
+                stages: c.has("stages") ? try c.items("stages").map { item in
+                    guard let name = item.node.string else { throw c.error("stages", "expected a list of stage names") }
+                    return name
+                } : nil
+            )
         case "fleet-node-hours":
             return .fleetNodeHours(FleetInputs(
                 scenario: try c.string("scenario"), tpotMilliseconds: try c.double("tpotMilliseconds"),
@@ -70,7 +78,7 @@ enum CalibrationFile {
         default:
             throw CatalogError.invalidField(
                 file: c.file, field: "\(c.path).kind", line: c.node.mark?.line,
-                message: "unknown check '\(kind)'; expected one of total-parameters, active-parameters, kv-cache-bytes-per-token, analytical-all-to-all-round, analytical-tpot, gemm-throughput, attention-kernel, all-to-all, serving-step, training-gpu-hours, fleet-node-hours"
+                message: "unknown check '\(kind)'; expected one of total-parameters, active-parameters, kv-cache-bytes-per-token, analytical-all-to-all-round, analytical-tpot, gemm-throughput, attention-kernel, all-to-all, serving-step, training-gpu-hours, training-plan-gpu-hours, fleet-node-hours"
             )
         }
     }

@@ -129,7 +129,8 @@ public enum Catalog {
                 busyWatts: try power.double("busyWatts"), computeWatts: try power.double("computeWatts"),
                 memoryWatts: try power.double("memoryWatts"), communicationWatts: try power.double("communicationWatts"),
                 elementwiseBandwidthFraction: try kernels.double("elementwiseBandwidthFraction"),
-                prefillAttentionFraction: try kernels.double("prefillAttentionFraction")
+                prefillAttentionFraction: try kernels.double("prefillAttentionFraction"),
+                attentionBackwardFraction: try kernels.double("attentionBackwardFraction")
             )
             for (name, value) in [
                 ("power.busyWatts", family.busyWatts), ("power.computeWatts", family.computeWatts), ("power.memoryWatts", family.memoryWatts),
@@ -140,6 +141,7 @@ public enum Catalog {
             for (name, value) in [
                 ("kernels.elementwiseBandwidthFraction", family.elementwiseBandwidthFraction),
                 ("kernels.prefillAttentionFraction", family.prefillAttentionFraction),
+                ("kernels.attentionBackwardFraction", family.attentionBackwardFraction),
             ] where !(value.isFinite && value > 0 && value <= 1) {
                 throw f.error(name, "expected a share above 0 and at most 1, got \(value)")
             }

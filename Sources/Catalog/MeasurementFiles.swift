@@ -89,20 +89,31 @@ extension Catalog {
             guard f.count >= 6, let us = Double(f[5]), us > 0 else {
                 throw CatalogError.invalidField(file: csvName, field: "mean_per_layer_us", line: i + 1, message: "expected a positive number of µs")
             }
-            if f[1] == "compute_main" { perLayer[f[0]] = us }
+            // Compute streams (main and auxiliary) add up; the communication stream is its own phase.
+            perLayer[f[0], default: 0] += us
         }
-        guard let attn = perLayer["attn(F)"], let mlp = perLayer["mlp(F)"] else {
-            throw CatalogError.invalidField(file: csvName, field: "phase", line: nil, message: "expected attn(F) and mlp(F) rows on compute_main")
+        for phase in TrainingProfile.phaseOrder where perLayer[phase] == nil {
+            throw CatalogError.invalidField(file: csvName, field: "phase", line: nil, message: "expected a row for \(phase)")
         }
         let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + jsonName))
-        guard let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let fa = json["flash_attn_fwd_us"] as? [Double], !fa.isEmpty, fa.allSatisfy({ $0 > 0 }) else {
-            throw CatalogError.invalidField(file: jsonName, field: "flash_attn_fwd_us", line: nil, message: "expected a list of positive µs")
+        guard let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CatalogError.invalidField(file: jsonName, field: "(top level)", line: nil, message: "expected a JSON object")
         }
-        // The trace's name records its shape: EP64, 4,096 tokens per sequence; training reserves 20 SMs for communication.
+        func kernels(_ key: String) throws -> Double {
+            guard let xs = json[key] as? [Double], !xs.isEmpty, xs.allSatisfy({ $0 > 0 }) else {
+                throw CatalogError.invalidField(file: jsonName, field: key, line: nil, message: "expected a list of positive µs")
+            }
+            return xs.reduce(0, +) / Double(xs.count)
+        }
+        guard let summary = json["summary_us"] as? [String: Any], let span = summary["kernel_span_us"] as? Double, span > 0 else {
+            throw CatalogError.invalidField(file: jsonName, field: "summary_us.kernel_span_us", line: nil, message: "expected a positive number of µs")
+        }
+        // The trace's name records its shape: EP64, 4,096 tokens per sequence, a chunk pair of 4
+        // MoE layers (the CSV's occurrences); training reserves 20 SMs for communication.
         return TrainingProfile(
-            tokens: 4096, expertParallel: 64, communicationSMs: 20, attentionForward: .microseconds(attn), mlpForward: .microseconds(mlp),
-            flashAttentionForward: .microseconds(fa.reduce(0, +) / Double(fa.count))
+            tokens: 4096, expertParallel: 64, communicationSMs: 20, phases: perLayer.mapValues { .microseconds($0) }, chunkLayers: 4,
+            chunkSpan: .microseconds(span), flashAttentionForward: .microseconds(try kernels("flash_attn_fwd_us")),
+            flashAttentionBackward: .microseconds(try kernels("flash_attn_bwd_us"))
         )
     }
 }
@@ -131,6 +142,7 @@ extension Catalog {
                 "    kernels:                 # fitted on DeepSeek's H800 training trace (forward attention and MoE blocks)",
                 "      elementwiseBandwidthFraction: \(n(f.elementwiseBandwidthFraction))",
                 "      prefillAttentionFraction: \(n(f.prefillAttentionFraction))",
+                "      attentionBackwardFraction: \(n(f.attentionBackwardFraction))",
             ]
         }
         lines += [

@@ -17,10 +17,12 @@ public struct FittedParameters: Hashable, Sendable {
         public var elementwiseBandwidthFraction: Double
         /// Share of the dense BF16 peak that causal prefill attention achieves.
         public var prefillAttentionFraction: Double
+        /// Share of the dense BF16 peak that the causal attention core's backward pass achieves (training).
+        public var attentionBackwardFraction: Double
 
         public init(
             busyWatts: Double, computeWatts: Double, memoryWatts: Double, communicationWatts: Double,
-            elementwiseBandwidthFraction: Double, prefillAttentionFraction: Double
+            elementwiseBandwidthFraction: Double, prefillAttentionFraction: Double, attentionBackwardFraction: Double
         ) {
             self.busyWatts = busyWatts
             self.computeWatts = computeWatts
@@ -28,6 +30,7 @@ public struct FittedParameters: Hashable, Sendable {
             self.communicationWatts = communicationWatts
             self.elementwiseBandwidthFraction = elementwiseBandwidthFraction
             self.prefillAttentionFraction = prefillAttentionFraction
+            self.attentionBackwardFraction = attentionBackwardFraction
         }
     }
 
@@ -54,6 +57,7 @@ public struct FittedParameters: Hashable, Sendable {
         g.power.communication = Power(watts: f.communicationWatts * powerScale)
         g.elementwiseBandwidthBytesPerSecond = min(max(f.elementwiseBandwidthFraction, 0.01), 1) * g.memoryBandwidthBytesPerSecond
         g.attention.prefillComputeFLOPS = min(max(f.prefillAttentionFraction, 0.01), 1) * (g.peakFLOPS[.bf16] ?? g.attention.computeFLOPS)
+        g.attention.backwardComputeFLOPS = min(max(f.attentionBackwardFraction, 0.01), 1) * (g.peakFLOPS[.bf16] ?? g.attention.computeFLOPS)
         return g
     }
 }

@@ -60,19 +60,23 @@ public struct GemmEfficiency: Hashable, Sendable {
 /// Decode roofs are FlashMLA's published H800 figures (660 TFLOPS BF16 compute-bound,
 /// 3,000 GB/s memory-bound); the kernel is compute-bound once heads × query tokens ≥ ~128,
 /// which the model reproduces for MLA's 576-wide latent. The prefill (causal, many query tokens)
-/// rate is FlashAttention's forward in DeepSeek's own H800 training trace.
+/// rate is FlashAttention's forward in DeepSeek's own H800 training trace, the backward rate its
+/// backward in the same trace.
 public struct AttentionKernel: Hashable, Sendable {
     /// Sustained BF16 throughput of the decode attention core, in FLOP/s.
     public var computeFLOPS: Double
     /// Sustained BF16 throughput of the causal prefill attention core, in FLOP/s.
     public var prefillComputeFLOPS: Double
+    /// Sustained BF16 throughput of the causal attention core's backward pass (training), in FLOP/s.
+    public var backwardComputeFLOPS: Double
     /// Sustained HBM bandwidth of the attention core, in bytes per second.
     public var memoryBandwidthBytesPerSecond: Double
 
     /// Creates an attention-kernel model.
-    public init(computeFLOPS: Double, prefillComputeFLOPS: Double? = nil, memoryBandwidthBytesPerSecond: Double) {
+    public init(computeFLOPS: Double, prefillComputeFLOPS: Double? = nil, backwardComputeFLOPS: Double? = nil, memoryBandwidthBytesPerSecond: Double) {
         self.computeFLOPS = computeFLOPS
         self.prefillComputeFLOPS = prefillComputeFLOPS ?? computeFLOPS
+        self.backwardComputeFLOPS = backwardComputeFLOPS ?? prefillComputeFLOPS ?? computeFLOPS
         self.memoryBandwidthBytesPerSecond = memoryBandwidthBytesPerSecond
     }
 
@@ -81,6 +85,7 @@ public struct AttentionKernel: Hashable, Sendable {
         var check = SpecChecker(prefix: prefix)
         check.positive(computeFLOPS, "computeTFLOPS")
         check.positive(prefillComputeFLOPS, "prefillTFLOPS")
+        check.positive(backwardComputeFLOPS, "backwardTFLOPS")
         check.positive(memoryBandwidthBytesPerSecond, "memoryBandwidthTBps")
         return check.problems
     }

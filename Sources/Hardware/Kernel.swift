@@ -10,6 +10,8 @@ public struct Kernel: Hashable, Sendable {
         case attention(flops: Double, bytes: Double)
         /// A causal prefill attention core (many query tokens per sequence).
         case prefillAttention(flops: Double, bytes: Double)
+        /// The backward pass of a causal attention core (training): gradients of queries, keys and values.
+        case attentionBackward(flops: Double, bytes: Double)
         /// A memory-bound element-wise kernel (norms, activations, quantisation, routing).
         case elementwise(bytes: Double)
     }
@@ -32,7 +34,7 @@ public struct Kernel: Hashable, Sendable {
     public var flops: Double {
         switch shape {
         case .gemm(let m, let n, let k, let g): 2 * m * n * k * g
-        case .attention(let flops, _), .prefillAttention(let flops, _): flops
+        case .attention(let flops, _), .prefillAttention(let flops, _), .attentionBackward(let flops, _): flops
         case .elementwise: 0
         }
     }
@@ -44,7 +46,7 @@ public struct Kernel: Hashable, Sendable {
             // Weights in their own format; activations in FP8 for FP8 GEMMs, else BF16 (W4A16 for MXFP4).
             let activation = precision == .fp8 ? Precision.fp8.bytesPerElement : Precision.bf16.bytesPerElement
             return g * (n * k * precision.bytesPerElement + m * k * activation + m * n * Precision.bf16.bytesPerElement)
-        case .attention(_, let bytes), .prefillAttention(_, let bytes): return bytes
+        case .attention(_, let bytes), .prefillAttention(_, let bytes), .attentionBackward(_, let bytes): return bytes
         case .elementwise(let bytes): return bytes
         }
     }
@@ -103,9 +105,13 @@ extension GPUSpec {
             let compute = flops / (peak(kernel.precision) * eta * computeShare)
             let memory = bytes / gemm.streamingBandwidthBytesPerSecond
             time = gemm.launchOverhead + TimeSpan(seconds: max(compute, memory))
-        case .attention(let f, let b), .prefillAttention(let f, let b):
+        case .attention(let f, let b), .prefillAttention(let f, let b), .attentionBackward(let f, let b):
             guard f > 0 || b > 0 else { return .zero }
-            let rate: Double = if case .prefillAttention = kernel.shape { attention.prefillComputeFLOPS } else { attention.computeFLOPS }
+            let rate: Double = switch kernel.shape {
+            case .prefillAttention: attention.prefillComputeFLOPS
+            case .attentionBackward: attention.backwardComputeFLOPS
+            default: attention.computeFLOPS
+            }
             let compute = f / (rate * computeShare)
             let memory = b / attention.memoryBandwidthBytesPerSecond
             time = gemm.launchOverhead + TimeSpan(seconds: max(compute, memory))

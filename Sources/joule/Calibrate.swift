@@ -16,13 +16,16 @@ struct Calibrate: ParsableCommand {
         kernel-level ones to DeepSeek's H800 training trace (--profile), then the GPU power terms and \\
         the engine's step overhead to ML.ENERGY's measured H100 rows (--measurements). --fit-table \\
         prints every measured row against Joule with the coefficients as they are, and fails if the \\
-        median errors exceed 10 % (power) or 15 % (J/token, latency), or any error exceeds 35 %.
+        median errors exceed 10 % (power) or 15 % (J/token, latency), or any error exceeds 35 %. \
+        --training-profile prints every phase of DeepSeek's H800 training trace against Joule's \
+        training kernels (fit rows and check rows marked).
 
         Examples:
           joule calibrate
           joule calibrate --markdown
           joule calibrate --fit
           joule calibrate --fit-table --markdown
+          joule calibrate --training-profile
         """
     )
 
@@ -30,6 +33,7 @@ struct Calibrate: ParsableCommand {
     @Flag(help: "Print the Markdown table only.") var markdown = false
     @Flag(help: "Fit Data/calibration/fitted.yaml to the measurements and write it.") var fit = false
     @Flag(name: .customLong("fit-table"), help: "Print the measured rows against Joule (no fitting).") var fitTable = false
+    @Flag(name: .customLong("training-profile"), help: "Print DeepSeek's training-trace phases against Joule (no fitting).") var trainingProfile = false
     @Option(help: "ML.ENERGY's fit file (default: ../shared/data/mlenergy/mlenergy_h100_fit.csv beside the data folder's project).")
     var measurements: String?
     @Option(help: "Folder with DeepSeek's training-trace aggregates (default: ../shared/data/deepseek_anchors).") var profile: String?
@@ -55,7 +59,9 @@ struct Calibrate: ParsableCommand {
                 "kernels: deepseek_anchors/profile_train_ep64_* (DeepSeek's H800 trace, EP64, 4,096 tokens, balanced routing):",
                 "  forward attention \(f(trace.attentionForward.microseconds)) µs/layer measured, \(f(profileModel.attention.microseconds)) modelled;",
                 "  forward MoE block \(f(trace.mlpForward.microseconds)) µs/layer measured, \(f(profileModel.mlp.microseconds)) modelled;",
-                "  FlashAttention forward \(f(trace.flashAttentionForward.microseconds)) µs measured (sets prefillAttentionFraction).",
+                "  FlashAttention forward \(f(trace.flashAttentionForward.microseconds)) µs measured (sets prefillAttentionFraction);",
+                "  FlashAttention backward \(f(trace.flashAttentionBackward.microseconds)) µs measured (sets attentionBackwardFraction);",
+                "  every other phase is a check: joule calibrate --training-profile.",
                 "power and engine: mlenergy/mlenergy_h100_fit.csv, \(rows.count) rows (ML.ENERGY leaderboard v3, vLLM 0.11.1, NVML GPU power);",
                 "  least squares on log GPU power, log GPU J/token and log median inter-token latency, Nelder–Mead, \(iterations) iterations;",
                 "  median |error| power \(pct(s.medianPowerError)), J/token \(pct(s.medianEnergyError)), latency \(pct(s.medianLatencyError)); worst \(pct(s.worstError)) (\(s.worstRow)).",
@@ -70,6 +76,12 @@ struct Calibrate: ParsableCommand {
             print(text, terminator: "")
             return
         }
+        if trainingProfile {
+            let trace = try failing { try Catalog.loadTrainingProfile(directory: profile ?? shared + "/deepseek_anchors") }
+            let rows = try failing { try CalibrationFit(library: library).compareProfile(trace, in: library) }
+            print(FitReport.profileMarkdown(rows), terminator: "")
+            return
+        }
         if fitTable {
             let rows = try failing { try Catalog.loadMeasuredServing(csv: csv, dataDirectory: directory) }
             let comparisons = try failing { try library.compare(rows) }
@@ -80,7 +92,10 @@ struct Calibrate: ParsableCommand {
             return
         }
         let targets = try failing { try Catalog.loadCalibrationTargets(from: directory) }
-        let runner = CalibrationRunner(library: library) { try Catalog.fleetNodeHours($0, library: library, dataDirectory: directory) }
+        let runner = CalibrationRunner(
+            library: library, trainingPlan: { try Catalog.loadTrainingPlan(at: try Catalog.trainingPlanPath($0, dataDirectory: directory)) },
+            fleetNodeHours: { try Catalog.fleetNodeHours($0, library: library, dataDirectory: directory) }
+        )
         let rows = try failing { try runner.run(targets) }
         print(CalibrationReport.markdown(rows), terminator: "")
         if !markdown { print("\n" + CalibrationReport.summary(rows)) }

@@ -11,7 +11,10 @@ let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
     static let rows: [CalibrationRow] = {
         do {
             let library = try Catalog.load(from: dataDirectory)
-            let runner = CalibrationRunner(library: library) { try Catalog.fleetNodeHours($0, library: library, dataDirectory: dataDirectory) }
+            let runner = CalibrationRunner(
+                library: library, trainingPlan: { try Catalog.loadTrainingPlan(at: try Catalog.trainingPlanPath($0, dataDirectory: dataDirectory)) },
+                fleetNodeHours: { try Catalog.fleetNodeHours($0, library: library, dataDirectory: dataDirectory) }
+            )
             return try runner.run(try Catalog.loadCalibrationTargets(from: dataDirectory))
         } catch {
             Issue.record("calibration could not run: \(error)")

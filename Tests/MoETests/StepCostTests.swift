@@ -89,29 +89,99 @@ import Units
 
 @Suite struct TrainingTests {
     let model = TrainingCostModel(model: Fixture.deepseekV3, node: Fixture.node, site: Fixture.site)
+    let v3 = TrainingLayout(gpus: 2048, pipelineParallel: 16, expertParallel: 64)
 
-    func plan(gpus: Int = 2048, tokens: Double = 14.8e12) -> TrainingPlan {
-        TrainingPlan(gpus: gpus, pipelineParallel: 16, expertParallel: 64, tokens: tokens, sequenceLength: 4096, globalBatch: 15360)
+    func step(_ layout: TrainingLayout? = nil, sequence: Double = 4096, batch: Double = 15360) -> TrainingStep {
+        model.step(layout: layout ?? v3, sequenceLength: sequence, batch: batch)
     }
 
-    @Test func moreGPUsFinishSooner() {
-        let small = model.estimate(plan(gpus: 1024))
-        let large = model.estimate(plan(gpus: 2048))
-        #expect(large.wallTime < small.wallTime)
-        #expect(large.gpuHours > 0 && large.mfu > 0 && large.mfu < 1)
+    /// The stage cut is the best contiguous cut: no split of a small random list into k groups has
+    /// a smaller largest group (checked against every split).
+    @Test func partitionIsTheBestContiguousCut() {
+        var rng = SplitMix64(seed: 11)
+        for _ in 0..<40 {
+            let n = Int.random(in: 2...8, using: &rng), k = Int.random(in: 1...n, using: &rng)
+            let costs = (0..<n).map { _ in Double.random(in: 0.1...5, using: &rng) }
+            let ranges = TrainingCostModel.partition(costs, parts: k)
+            #expect(ranges.count == k && ranges.first?.lowerBound == 0 && ranges.last?.upperBound == n)
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && !$0.isEmpty })
+            let got = ranges.map { costs[$0].reduce(0, +) }.max()!
+            // Every way to place k − 1 cuts among n − 1 gaps.
+            func best(_ start: Int, _ parts: Int) -> Double {
+                if parts == 1 { return costs[start...].reduce(0, +) }
+                guard n - start >= parts else { return .infinity }
+                return (start + 1...(n - parts + 1)).map { cut in max(costs[start..<cut].reduce(0, +), best(cut, parts - 1)) }.min()!
+            }
+            #expect(abs(got - best(0, k)) < 1e-12)
+        }
     }
 
-    @Test func costScalesWithTokens() {
-        let a = model.estimate(plan(tokens: 1e12))
-        let b = model.estimate(plan(tokens: 2e12))
-        #expect(abs(b.gpuHours / a.gpuHours - 2) < 1e-9)
-        #expect(b.facilityEnergy > b.gpuEnergy * 1.27)
+    /// Backward passes of a GEMM do the forward's arithmetic twice (dgrad and wgrad); the attention
+    /// core's backward does 2.5× its forward; recomputation adds forward work to B only.
+    @Test func backwardPassesFollowTheirForward() {
+        let block = TrainingPlanner(model: Fixture.deepseekV3, expertParallel: 64, recompute: .none).layer(index: 5, sequenceLength: 4096)
+        let p = block.passes
+        let gemm = { (ks: [Kernel]) in ks.filter { if case .gemm = $0.shape { true } else { false } }.reduce(0) { $0 + $1.flops } }
+        #expect(abs(gemm(p.inputGradient) / gemm(p.forward) - 1) < 1e-12)
+        #expect(abs(gemm(p.weightGradient) / gemm(p.forward) - 1) < 1e-12)
+        let core = p.forward.first { $0.name == "attn.prefill_core" }!
+        let back = p.inputGradient.first { $0.name == "attn.prefill_core.backward" }!
+        #expect(abs(back.flops / core.flops - 2.5) < 1e-12)
+        let full = TrainingPlanner(model: Fixture.deepseekV3, expertParallel: 64, recompute: .full).layer(index: 5, sequenceLength: 4096).passes
+        let extra = full.inputGradient.reduce(0) { $0 + $1.flops } - p.inputGradient.reduce(0) { $0 + $1.flops }
+        #expect(abs(extra / p.forward.reduce(0) { $0 + $1.flops } - 1) < 1e-12)
+        #expect(full.weightGradient.count == p.weightGradient.count)
     }
 
-    @Test func invalidPlansNameTheFlag() {
-        let bad = TrainingPlan(gpus: 2048, pipelineParallel: 15, expertParallel: 64, tokens: 1e12, sequenceLength: 4096, globalBatch: 15360)
-        #expect(bad.validate(for: Fixture.deepseekV3).contains { $0.hasPrefix("--pp") })
-        #expect(plan().validate(for: Fixture.deepseekV3).isEmpty)
+    /// Recomputation costs time and saves memory; model FLOPs and so MFU's numerator do not change.
+    @Test func recomputationTradesTimeForMemory() {
+        let none = step(TrainingLayout(gpus: 2048, pipelineParallel: 16, expertParallel: 64, recompute: .none))
+        let selective = step()
+        let full = step(TrainingLayout(gpus: 2048, pipelineParallel: 16, expertParallel: 64, recompute: .full))
+        #expect(none.activationBytes > selective.activationBytes && selective.activationBytes > full.activationBytes)
+        #expect(none.stepTime <= selective.stepTime && selective.stepTime < full.stepTime)
+        #expect(none.modelFLOPs == selective.modelFLOPs && selective.modelFLOPs == full.modelFLOPs)
+        #expect(full.mfu < selective.mfu)
+    }
+
+    /// DualPipe's bubble is smaller than 1F1B's on the same cut; more micro-batches amortise it.
+    @Test func dualPipeBubbleIsSmallerAndAmortised() {
+        let dual = step(batch: 4096)
+        let oneF = step(TrainingLayout(gpus: 2048, pipelineParallel: 16, expertParallel: 64, schedule: .oneFOneB), batch: 4096)
+        #expect(dual.bubbleTime < oneF.bubbleTime)
+        let big = step(batch: 15360)
+        #expect(big.bubbleTime / big.stepTime < dual.bubbleTime / dual.stepTime)
+        #expect(big.microBatches == 120 && dual.microBatches == 32)
+    }
+
+    /// Longer sequences need more activation memory, and context parallelism divides it back.
+    @Test func memoryFollowsTokensPerGPU() {
+        let short = step(sequence: 4096, batch: 1920)
+        let long = step(sequence: 32768, batch: 1920)
+        #expect(long.activationBytes > 7 * short.activationBytes)
+        #expect(!long.fitsInMemory && short.fitsInMemory)
+        let split = step(TrainingLayout(gpus: 2048, pipelineParallel: 16, expertParallel: 64, contextParallel: 8), sequence: 32768, batch: 1920)
+        #expect(split.activationBytes < long.activationBytes / 4)
+        #expect(split.weightBytes == long.weightBytes)
+    }
+
+    /// Every stage holds blocks, in order, and each block sits on exactly one stage.
+    @Test func stagesCoverEveryBlockOnce() {
+        let s = step()
+        #expect(s.blocksPerStage.count == 16 && s.blocksPerStage.allSatisfy { !$0.isEmpty })
+        let blocks = s.blocksPerStage.flatMap { $0 }
+        #expect(blocks.first == "embedding" && blocks.last == "head")
+        #expect(blocks.filter { $0 == "moe" }.count == 58 + 1 && blocks.filter { $0 == "dense" }.count == 3)
+        #expect(s.mfu > 0 && s.mfu < 1 && s.stepTime > s.steadyTime)
+    }
+
+    /// The layout's checks name their flag.
+    @Test func invalidLayoutsNameTheFlag() {
+        let bad = TrainingLayout(gpus: 2048, pipelineParallel: 15, expertParallel: 64)
+        #expect(bad.validate(for: Fixture.deepseekV3, on: Fixture.node).contains { $0.hasPrefix("--pp") })
+        let badCP = TrainingLayout(gpus: 2048, pipelineParallel: 16, expertParallel: 64, contextParallel: 3)
+        #expect(badCP.validate(for: Fixture.deepseekV3, on: Fixture.node).contains { $0.hasPrefix("--cp") })
+        #expect(v3.validate(for: Fixture.deepseekV3, on: Fixture.node).isEmpty)
     }
 }
 
