@@ -22,7 +22,7 @@ struct ScenarioFile {
 
     func load() throws -> LoadedScenario {
         let r = reader
-        try r.onlyKeys(["name", "description", "model", "hardware", "site", "start", "duration", "seed", "deployment", "schedule", "workload", "carbon", "embodied", "accounting", "experts"])
+        try r.onlyKeys(["name", "description", "model", "hardware", "site", "start", "duration", "seed", "deployment", "schedule", "workload", "carbon", "embodied", "accounting", "experts", "training"])
         var model = try lookup { try library.model(try r.string("model")) }
         let node = try lookup { try library.node(try r.string("hardware")) }
         let site = try lookup { try library.site(try r.optionalString("site") ?? "default") }
@@ -70,11 +70,40 @@ struct ScenarioFile {
             embodied: embodied, intervalSeconds: interval, attribution: attribution
         )
         scenario.experts = experts
+        if r.has("training") { scenario.training = try trainingSection(try r.child("training")) }
         let problems = scenario.validate()
         if !problems.isEmpty {
             throw CatalogError.invalidSpec(file: reader.file, problems: problems.map { SpecProblem(field: $0.field, message: $0.message) })
         }
         return LoadedScenario(scenario: scenario, workload: workload, file: reader.file, text: text, hasStart: r.has("start"))
+    }
+
+    /// `training: {plan, servedTokens, lifeMonths, grid}`: the plan's whole footprint (every
+    /// stage, facility energy at the plan's site, carbon at `grid`'s annual average) spread over
+    /// `servedTokens` prompt and output tokens.
+    private func trainingSection(_ t: YAMLReader) throws -> TrainingAmortisation {
+        try t.onlyKeys(["plan", "servedTokens", "lifeMonths", "grid"])
+        let name = try t.string("plan")
+        let path = try Catalog.trainingPlanPath(name.hasSuffix(".yaml") ? resolve(name) : name, dataDirectory: dataDirectory)
+        let plan = try Catalog.loadTrainingPlan(at: path)
+        let served = try t.double("servedTokens")
+        guard served.isFinite && served >= 1 else { throw t.error("servedTokens", "expected at least 1 token over the service life, got \(served)") }
+        let life = try t.optionalDouble("lifeMonths")
+        if let life, !(life.isFinite && life > 0) { throw t.error("lifeMonths", "expected a positive number of months, got \(life)") }
+        let region = try t.optionalString("grid") ?? "CN"
+        guard let factor = try Catalog.loadGridDefaults(dataDirectory: dataDirectory).annual(region: region) else {
+            throw t.error("grid", "no annual average for '\(region)' in Data/grids (try `joule carbon defaults`)")
+        }
+        let estimate: TrainingRunEstimate
+        do {
+            estimate = try library.estimate(plan)
+        } catch let error as TrainingPlanError {
+            throw t.error("plan", "\(path): " + error.problems.joined(separator: "; "))
+        }
+        return TrainingAmortisation(
+            plan: plan.id, servedTokens: served, lifeMonths: life, grid: factor.region, gramsPerKWh: factor.gramsPerKWh,
+            facilityJoules: estimate.facilityEnergy.joules, gpuHours: estimate.gpuHours
+        )
     }
 
     private func lookup<T>(_ body: () throws -> T) throws -> T {

@@ -9,6 +9,9 @@ protocol RowSink {
     mutating func real(_ value: Double)
     mutating func text(_ value: String)
     mutating func null()
+    /// An absent value in a column a later schema version added: stored as NULL, left out of the
+    /// canonical encoding, so that rows written before the column existed keep their digests.
+    mutating func absentExtension()
 }
 
 extension RowSink {
@@ -28,7 +31,8 @@ extension RowSink {
 /// encodes as null); text `3` + 4-byte big-endian length + UTF-8; blob `4` + length + bytes.
 /// A row is its table's name (text), then its columns after `id` in schema order. The row id is
 /// left out so that digests can be computed before the rows are inserted; the audit batch names
-/// its rows by their id range instead.
+/// its rows by their id range instead. Columns added by later migrations (`extensionColumns`)
+/// are encoded only when they hold a value.
 /// It is computed from Swift values when a batch is written and from the stored values when
 /// `audit verify` reads it back: the two agree exactly unless the row was changed.
 struct CanonicalEncoder: RowSink {
@@ -62,6 +66,8 @@ struct CanonicalEncoder: RowSink {
     }
 
     mutating func null() { bytes.append(0) }
+
+    mutating func absentExtension() {}
 
     /// Appends a value as SQLite returned it.
     mutating func stored(_ value: DatabaseValue) {

@@ -135,6 +135,8 @@ struct StatementBinder: RowSink {
         sqlite3_bind_null(statement, index)
     }
 
+    mutating func absentExtension() { null() }
+
     /// Executes the bound statement and resets it for the next row.
     func step(_ db: Database, _ owner: Statement) throws {
         let code = sqlite3_step(statement)

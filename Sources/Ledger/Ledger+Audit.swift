@@ -52,8 +52,12 @@ private struct RowWalk {
     var current: (id: Int64, digest: Data, detail: String)?
     var count = 0
 
-    init(db: Database, table: String, columns: [String], label: String) throws {
+    /// Trailing columns added by later migrations: a NULL there is left out of the encoding.
+    let extensionColumns: Int
+
+    init(db: Database, table: String, columns: [String], label: String, extensionColumns: Int = 0) throws {
         self.table = table
+        self.extensionColumns = extensionColumns
         cursor = try Row.fetchCursor(db, sql: "SELECT id, \(label), \(columns.joined(separator: ", ")) FROM \(table) ORDER BY id")
         try advance()
     }
@@ -67,7 +71,11 @@ private struct RowWalk {
         let id: Int64 = row[0]
         var e = CanonicalEncoder()
         e.beginRow(table: table)
-        for i in 2..<row.count { e.stored(row[i]) }
+        for i in 2..<row.count {
+            let value = row[i] as DatabaseValue
+            if i >= row.count - extensionColumns && value.isNull { continue }
+            e.stored(value)
+        }
         let label = row[1] as DatabaseValue
         current = (id, Data(SHA256.hash(data: e.bytes)), String.fromDatabaseValue(label) ?? "\(label)")
     }
@@ -86,7 +94,8 @@ extension Ledger {
             func report(_ p: AuditProblem) {
                 if problems.count < limit { problems.append(p) } else { truncated = true }
             }
-            var requests = try RowWalk(db: db, table: RequestRow.table, columns: RequestRow.Columns.names, label: "'request ' || requestId || ' of run ' || runId")
+            var requests = try RowWalk(db: db, table: RequestRow.table, columns: RequestRow.Columns.names, label: "'request ' || requestId || ' of run ' || runId",
+                                       extensionColumns: RequestRow.Columns.extensionColumns)
             var intervals = try RowWalk(db: db, table: IntervalRow.table, columns: IntervalRow.Columns.names, label: "'unit ' || unit || ' at ' || startSeconds || ' s of run ' || runId")
             var previous = AuditBatch.genesis
             var expectedSeq: Int64 = 1

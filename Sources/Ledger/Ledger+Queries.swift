@@ -88,7 +88,7 @@ extension Ledger {
 
     /// A request record from a `request` row selected as `id, <RequestRow.Columns.names>`.
     static func record(from row: Row) -> RequestRecord {
-        RequestRecord(
+        var r = RequestRecord(
             id: row["requestId"], inFlight: row["inFlight"], arrival: row["arrivalSeconds"],
             prefillStart: row["prefillStartSeconds"], firstToken: row["firstTokenSeconds"], finish: row["finishSeconds"],
             prefillUnit: row["prefillUnit"], decodeUnit: row["decodeUnit"],
@@ -99,6 +99,13 @@ extension Ledger {
             operationalCarbonGrams: row["operationalCarbonGrams"], embodiedCarbonGrams: row["embodiedCarbonGrams"],
             meanPowerWatts: row["meanPowerWatts"]
         )
+        if let tokens = row["trainingTokens"] as Double? {
+            r.training = TrainingShare(
+                tokens: tokens, facilityJoules: row["trainingFacilityJoules"] ?? 0, carbonGrams: row["trainingCarbonGrams"] ?? 0,
+                gpuSeconds: row["trainingGPUSeconds"] ?? 0
+            )
+        }
+        return r
     }
 
     /// Σ request energy against the cluster intervals' energy for run `id`.

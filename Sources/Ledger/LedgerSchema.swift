@@ -184,6 +184,15 @@ enum LedgerSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v3 training share per request") { db in
+            // Nullable: rows written before keep NULL here, which the audit encoding leaves out.
+            try db.execute(sql: """
+                ALTER TABLE request ADD COLUMN trainingTokens REAL;
+                ALTER TABLE request ADD COLUMN trainingFacilityJoules REAL;
+                ALTER TABLE request ADD COLUMN trainingCarbonGrams REAL;
+                ALTER TABLE request ADD COLUMN trainingGPUSeconds REAL;
+                """)
+        }
         return migrator
     }
 }

@@ -19,7 +19,11 @@ public struct RequestRow: Hashable, Sendable {
             "promptTokens", "cachedTokens", "outputTokens", "gpuActiveJoules", "gpuIdleJoules", "hostJoules",
             "facilityOverheadJoules", "facilityJoules", "gpuSeconds", "intensityGramsPerKWh",
             "operationalCarbonGrams", "embodiedCarbonGrams", "meanPowerWatts",
+            // v3: the request's share of its model's training footprint (NULL when none is charged).
+            "trainingTokens", "trainingFacilityJoules", "trainingCarbonGrams", "trainingGPUSeconds",
         ]
+        /// The trailing columns later migrations added: encoded for the audit only when present.
+        public static let extensionColumns = 4
     }
 
     static let table = "request"
@@ -49,6 +53,14 @@ public struct RequestRow: Hashable, Sendable {
         s.real(r.operationalCarbonGrams)
         s.real(r.embodiedCarbonGrams)
         s.real(r.meanPowerWatts)
+        if let t = r.training {
+            s.real(t.tokens)
+            s.real(t.facilityJoules)
+            s.real(t.carbonGrams)
+            s.real(t.gpuSeconds)
+        } else {
+            for _ in 0..<Columns.extensionColumns { s.absentExtension() }
+        }
     }
 }
 

@@ -210,7 +210,10 @@ extension SpecLibrary {
                     "\(p)sequenceLength: a step of \(Int(stage.sequenceLength))-token sequences needs \(gb(step.memoryBytes)) GB on the fullest GPU "
                         + "(weights \(gb(step.weightBytes)), gradients \(gb(step.gradientBytes)), optimizer \(gb(step.optimizerBytes)), "
                         + "activations \(gb(step.activationBytes)) for \(layout.schedule == .dualpipe ? plan.layout.pipelineParallel + 1 : plan.layout.pipelineParallel) micro-batches in flight) "
-                        + "against \(gb(step.memoryCapacityBytes)) GB; raise contextParallel or set recompute: full"
+                        + "against \(gb(step.memoryCapacityBytes)) GB; "
+                        + (step.activationBytes > step.weightBytes + step.gradientBytes + step.optimizerBytes
+                            ? "raise cp or set recompute: full"
+                            : "use more pipeline stages (pp) or more GPUs per stage, over which ZeRO-1 shards the optimizer state")
                 )
             }
         }

@@ -21,6 +21,12 @@ extension Render {
         rows.append(("SCI per request", r.sci.perRequestGrams.map { "\(number($0)) gCO2e" } ?? "—"))
         rows.append(("SCI per 1,000 tokens", r.sci.per1000TokensGrams.map { "\(number($0)) gCO2e" } ?? "—"))
         rows.append(("Requests (finished, arrived in the period)", r.sci.requests.formatted()))
+        if let t = r.training {
+            rows.append((
+                "Training share (beside SCI, not in it)",
+                "\(number(t.carbonKg)) kgCO2e, \(number(t.facilityKWh)) kWh, \(number(t.gpuHours)) GPU-hours for \(t.tokens.formatted()) tokens; \(number(t.perRequestGrams)) gCO2e per request (\(t.plans))"
+            ))
+        }
         return rows
     }
 
@@ -50,6 +56,8 @@ extension Render {
             ("scope 2 market-based", r.scope2MarketBased?.kg, "kgCO2e"), ("embodied", r.embodiedKg, "kgCO2e"),
             ("SCI per request", r.sci.perRequestGrams, "gCO2e"), ("SCI per 1000 tokens", r.sci.per1000TokensGrams, "gCO2e"),
             ("requests", Double(r.sci.requests), "requests"),
+            ("training share carbon", r.training?.carbonKg, "kgCO2e"), ("training share energy", r.training?.facilityKWh, "kWh"),
+            ("training share GPU-hours", r.training?.gpuHours, "GPU-hours"), ("training share per request", r.training?.perRequestGrams, "gCO2e"),
         ]
         for (k, v, u) in values { s += "summary,\(q(k)),\(v.map { String($0) } ?? ""),\(u)\n" }
         for b in r.trend {

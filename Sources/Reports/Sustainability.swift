@@ -61,10 +61,25 @@ public struct SustainabilityReport: Encodable, Sendable {
     public var scope2MarketBased: MarketBased?
     public var embodiedKg: Double
     public var sci: SCI
+    /// The finished requests' amortised share of their models' training, beside SCI (not in it);
+    /// nil when no run in the period charged one.
+    public var training: TrainingShareTotals?
     public var trendBucket: String
     public var trend: [Bucket]
     public var disclosures: [String: String]
     public var sources: [String]
+}
+
+/// Training shares summed over the period's finished requests.
+public struct TrainingShareTotals: Encodable, Sendable {
+    public var requests: Int
+    public var tokens: Double
+    public var facilityKWh: Double
+    public var carbonKg: Double
+    public var gpuHours: Double
+    public var perRequestGrams: Double
+    /// The plans and service lives the runs name.
+    public var plans: String
 }
 
 public enum SustainabilityError: Error, CustomStringConvertible {
@@ -123,8 +138,10 @@ extension SustainabilityReport {
                 embodied += gs > 0 ? seconds * g / gs : 0
             }
             var requests = 0, tokens = 0.0, requestOperational = 0.0, requestEmbodied = 0.0
+            var trained = 0, trainingTokens = 0.0, trainingJoules = 0.0, trainingGrams = 0.0, trainingGPUSeconds = 0.0
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT arrivalEpochSeconds, promptTokens, outputTokens, operationalCarbonGrams, embodiedCarbonGrams
+                SELECT arrivalEpochSeconds, promptTokens, outputTokens, operationalCarbonGrams, embodiedCarbonGrams,
+                       trainingTokens, trainingFacilityJoules, trainingCarbonGrams, trainingGPUSeconds
                 FROM request WHERE inFlight = 0 AND arrivalEpochSeconds >= ? AND arrivalEpochSeconds < ?\(runFilter)
                 """, arguments: [from, to])
             while let r = try rows.next() {
@@ -133,13 +150,24 @@ extension SustainabilityReport {
                 let o: Double = r["operationalCarbonGrams"], m: Double = r["embodiedCarbonGrams"]
                 requestOperational += o
                 requestEmbodied += m
+                if let t = r["trainingTokens"] as Double? {
+                    trained += 1
+                    trainingTokens += t
+                    trainingJoules += r["trainingFacilityJoules"] ?? 0
+                    trainingGrams += r["trainingCarbonGrams"] ?? 0
+                    trainingGPUSeconds += r["trainingGPUSeconds"] ?? 0
+                }
                 let b = from + ((r["arrivalEpochSeconds"] as Double) - from).rounded(.down, step: bucketSeconds)
                 buckets[b, default: (0, 0, 0, 0)].requests += 1
                 buckets[b, default: (0, 0, 0, 0)].grams += o + m
             }
+            var plans: Set<String> = []
             let runs = try runIds.sorted().map { id -> RunLine in
                 let run = try Row.fetchOne(db, sql: "SELECT name, status, summary FROM run WHERE id = ?", arguments: [id])!
                 let summary = (run["summary"] as String?).flatMap { try? JSONDecoder().decode(RunSummary.self, from: Data($0.utf8)) }
+                if let t = summary?.training {
+                    plans.insert("\(t.plan) over \(String(format: "%.3g", t.servedTokensOverLife)) tokens" + (t.lifeMonths.map { " (\(String(format: "%g", $0)) months)" } ?? "") + ", carbon at \(t.grid)")
+                }
                 return RunLine(
                     run: id, name: run["name"], status: run["status"], carbonRegion: summary?.carbonRegion, carbonSignal: summary?.carbonSignal,
                     carbonSource: summary?.carbonSource, embodiedModel: summary?.embodiedModel, pue: summary?.pue
@@ -162,7 +190,7 @@ extension SustainabilityReport {
             let disclosures: [String: String] = [
                 "score": sci.perRequestGrams.map { "SCI = \(String(format: "%.4g", $0)) gCO2e per request" } ?? "no finished requests in the period",
                 "functionalUnit": "one finished inference request (also given per 1,000 input + output tokens)",
-                "softwareBoundary": "the simulated serving cluster: H800 GPUs and their hosts of every prefill and decode unit, plus facility overhead through PUE; networking outside the nodes, storage, clients and training are excluded",
+                "softwareBoundary": "the simulated serving cluster: H800 GPUs and their hosts of every prefill and decode unit, plus facility overhead through PUE; networking outside the nodes, storage, clients and training are excluded (a training share, when a run charges one, is reported beside the score, not in it)",
                 "energyMethod": "E is modelled, not metered: Joule's calibrated power model of each batch step (Data/SOURCES.md), attributed to requests so that they sum to the cluster's energy",
                 "intensitySignal": "location-based grid intensity at each step's time; signal \(signals.isEmpty ? "—" : signals); sources \(sourcesText.isEmpty ? "not recorded in older runs" : sourcesText)",
                 "factorType": factorType,
@@ -180,7 +208,13 @@ extension SustainabilityReport {
                 gpuKWh: gpu / 3.6e6, hostKWh: host / 3.6e6, facilityOverheadKWh: (facility - gpu - host) / 3.6e6,
                 scope2LocationBasedKg: operational / 1000, meanLocationIntensityGramsPerKWh: facilityKWh > 0 ? operational / facilityKWh : 0,
                 scope2MarketBased: market.map { MarketBased(factorGramsPerKWh: $0.gramsPerKWh, instrument: $0.instrument, kg: facilityKWh * $0.gramsPerKWh / 1000) },
-                embodiedKg: embodied / 1000, sci: sci, trendBucket: bucketSeconds == 3600 ? "hour" : "day",
+                embodiedKg: embodied / 1000, sci: sci,
+                training: trained > 0 ? TrainingShareTotals(
+                    requests: trained, tokens: trainingTokens, facilityKWh: trainingJoules / 3.6e6, carbonKg: trainingGrams / 1000,
+                    gpuHours: trainingGPUSeconds / 3600, perRequestGrams: trainingGrams / Double(trained),
+                    plans: plans.sorted().joined(separator: "; ").nonEmpty ?? "not recorded"
+                ) : nil,
+                trendBucket: bucketSeconds == 3600 ? "hour" : "day",
                 trend: buckets.keys.sorted().map { b in
                     let v = buckets[b]!
                     return Bucket(

@@ -28,6 +28,8 @@ public struct ServingScenario: Sendable {
     /// What expert routing and pruning did to the model and pools (nil: the serving defaults'
     /// load imbalance, no pruning).
     public var experts: MoERoutingReport?
+    /// The model's training footprint, amortised over the tokens it serves (nil: none charged).
+    public var training: TrainingAmortisation?
 
     /// Creates a scenario.
     public init(

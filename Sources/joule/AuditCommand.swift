@@ -133,6 +133,20 @@ extension RequestBreakdown {
           operational              \(g(r.operationalCarbonGrams)) g = energy × intensity at the time each part was drawn
           embodied                 \(g(r.embodiedCarbonGrams)) g = \(j(r.gpuSeconds)) GPU-seconds × \(embodiedGramsPerGPUSecond.formatted(.number.precision(.significantDigits(4)))) g per GPU-second
           total                    \(g(r.totalCarbonGrams)) gCO2e
+        \(trainingLines)
+        """
+    }
+
+    /// The request's share of its model's training, beside (not inside) its operational and embodied carbon.
+    private var trainingLines: String {
+        guard let t = record.training else { return "Training share\n  none charged (the scenario names no training plan)" }
+        let tokens = t.tokens.formatted(.number.precision(.fractionLength(0)))
+        return """
+        Training share (amortised by tokens served; not part of SCI's operational or embodied terms)
+          tokens charged           \(tokens) (prompt and output)
+          energy                   \(t.facilityJoules.formatted(.number.precision(.significantDigits(4)))) J at the training facility
+          carbon                   \(t.carbonGrams.formatted(.number.precision(.significantDigits(4)))) gCO2e
+          GPU time                 \(t.gpuSeconds.formatted(.number.precision(.significantDigits(4)))) GPU-seconds
         """
     }
 }

@@ -196,6 +196,10 @@ extension RunSummary {
             let pruned = e.routedExperts < e.denseRoutedExperts || e.pruning.expertsPerToken != nil || e.pruning.skipBelowFractionOfTop != nil
             return "\nExperts      \(e.routedExperts) of \(e.denseRoutedExperts) routed experts, \(f(e.activeExpertsPerToken, 2)) per token (Zipf skew \(e.skew)); \(pools)"
                 + (pruned ? "\nFidelity     proxy (reference layer, not model quality): relative error \(f(e.fidelity.relativeError, 4)), cosine \(f(e.fidelity.cosineSimilarity, 4)), router mass removed \(f(100 * e.fidelity.routerMassRemoved, 2)) %" : "")
+        } ?? "") + (training.map { t in
+            let life = t.lifeMonths.map { " over \(f($0, 0)) months" } ?? ""
+            return "\nTraining     \(t.plan)'s footprint over \(t.servedTokensOverLife.formatted(.number.notation(.scientific))) tokens\(life): this run's \(t.tokensCharged.formatted(.number.precision(.fractionLength(0)))) tokens carry "
+                + "\(f(t.carbonKg, 3)) kgCO2e (\(t.grid)), \(f(t.facilityKWh, 3)) kWh, \(f(t.gpuHours, 3)) GPU-hours, \(f(t.carbonGramsPerRequest, 3)) g per request (not in the carbon above)"
         } ?? "")
     }
 }

@@ -1,7 +1,9 @@
 import Catalog
 import Foundation
 import MoE
+import Serving
 import Testing
+import Units
 
 /// The shipped training plan and what is wrong with broken ones, read through the Catalog.
 @Suite struct TrainingPlanTests {
@@ -78,5 +80,91 @@ import Testing
         #expect {
             try Catalog.trainingPlanPath("gpt-5", dataDirectory: repositoryData)
         } throws: { "\($0)".contains("deepseek-v3") }
+    }
+}
+
+/// A scenario that names a training plan charges every finished request its tokens' share, and
+/// the shares over the stated life add up to the plan's footprint.
+@Suite struct TrainingAmortisationTests {
+    static let plan = """
+        id: mixtral-small
+        model: mixtral-8x7b
+        hardware: h800
+        layout: {gpus: 64, pp: 4, ep: 8, schedule: dualpipe, communicationSMs: 20, recompute: selective}
+        stages:
+          - {name: pre-training, tokens: 1.0e9, sequenceLength: 4096, batch: 128}
+        """
+
+    /// The requests of the test: every one finishes (the run goes on until the last does).
+    static func requests() -> [ServingRequest] {
+        var rng = SplitMix64(seed: 5)
+        var t = 0.0
+        return (0..<60).map { id in
+            t += Double.random(in: 0.05...0.4, using: &rng)
+            return ServingRequest(id: id, arrival: t, promptTokens: Int.random(in: 20...900, using: &rng), cachedTokens: 0, outputTokens: Int.random(in: 1...120, using: &rng))
+        }
+    }
+
+    static func scenario(servedTokens: Double) throws -> ServingScenario {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("amortise-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try plan.write(toFile: dir + "/small-plan.yaml", atomically: true, encoding: .utf8)
+        var text = try String(contentsOfFile: repositoryData + "/scenarios/mixtral-single-node.yaml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "duration: 600\n", with: "")
+        text += "training: {plan: small-plan.yaml, servedTokens: \(servedTokens), lifeMonths: 12, grid: FR}\n"
+        try text.write(toFile: dir + "/scenario.yaml", atomically: true, encoding: .utf8)
+        return try Catalog.loadScenario(at: dir + "/scenario.yaml", library: TrainingPlanTests.library, dataDirectory: repositoryData).scenario
+    }
+
+    @Test func sharesOverTheLifeAddUpToTheFootprint() throws {
+        let requests = Self.requests()
+        let life = Double(requests.reduce(0) { $0 + $1.promptTokens + $1.outputTokens })
+        let scenario = try Self.scenario(servedTokens: life)
+        let footprint = try #require(scenario.training)
+        var simulator = try ServingSimulator(scenario: scenario)
+        var stream = TraceStream(requests)
+        var records: [RequestRecord] = []
+        let summary = try simulator.run(&stream, onRecord: { records.append($0) }, onInterval: { _ in })
+        #expect(records.count == requests.count && records.allSatisfy { !$0.inFlight })
+        // Every request carries a share, in proportion to its tokens.
+        #expect(records.allSatisfy { r in
+            guard let t = r.training else { return false }
+            return t.tokens == Double(r.promptTokens + r.outputTokens) && abs(t.carbonGrams / footprint.carbonGrams - t.tokens / life) < 1e-12
+        })
+        let carbon = records.reduce(0) { $0 + $1.training!.carbonGrams }
+        let energy = records.reduce(0) { $0 + $1.training!.facilityJoules }
+        let gpu = records.reduce(0) { $0 + $1.training!.gpuSeconds }
+        #expect(abs(carbon / footprint.carbonGrams - 1) < 1e-9)
+        #expect(abs(energy / footprint.facilityJoules - 1) < 1e-9)
+        #expect(abs(gpu / (footprint.gpuHours * 3600) - 1) < 1e-9)
+        #expect(abs((summary.training?.shareOfFootprint ?? 0) - 1) < 1e-9)
+        // The training share stays out of the run's own figures: without it, every request's
+        // energy and operational and embodied carbon are the same.
+        var plain = scenario
+        plain.training = nil
+        var other = try ServingSimulator(scenario: plain)
+        var again = TraceStream(requests)
+        var plainRecords: [RequestRecord] = []
+        let plainSummary = try other.run(&again, onRecord: { plainRecords.append($0) }, onInterval: { _ in })
+        #expect(plainRecords.map(\.totalCarbonGrams) == records.map(\.totalCarbonGrams))
+        #expect(plainRecords.map(\.facilityJoules) == records.map(\.facilityJoules))
+        #expect(plainSummary.carbonKg == summary.carbonKg && plainSummary.training == nil)
+    }
+
+    @Test func theFootprintIsThePlansEstimate() throws {
+        let scenario = try Self.scenario(servedTokens: 1e12)
+        let t = try #require(scenario.training)
+        #expect(t.plan == "mixtral-small" && t.grid == "FR")
+        #expect(t.facilityJoules > 0 && t.gpuHours > 0)
+        #expect(abs(t.carbonGrams - t.facilityJoules / 3.6e6 * t.gramsPerKWh) < 1e-6 * t.carbonGrams)
+        // Twice the life volume halves every share.
+        let half = try Self.scenario(servedTokens: 2e12).training!
+        #expect(abs(half.share(tokens: 1000).carbonGrams * 2 - t.share(tokens: 1000).carbonGrams) < 1e-15)
+    }
+
+    @Test func badTrainingSectionsNameTheirField() throws {
+        #expect {
+            try Self.scenario(servedTokens: 0)
+        } throws: { "\($0)".contains("training.servedTokens") }
     }
 }

@@ -30,6 +30,24 @@ struct LedgerStorageTests {
         #expect(books.pendingRequests == 0)
     }
 
+    @Test("A run that charges a training share stores it with every finished request, reads it back and verifies")
+    func trainingShares() throws {
+        let folder = TemporaryFolder()
+        let ledger = try Ledger(path: folder.file("l.sqlite"))
+        let (loaded, run) = try prepared("deepseek-v3-average-hour", duration: 8)
+        #expect(loaded.scenario.training != nil)
+        let result = try record(loaded, run, into: ledger, commitEvery: 500)
+        let finished = result.records.filter { !$0.inFlight }
+        #expect(!finished.isEmpty && finished.allSatisfy { $0.training != nil })
+        #expect(result.records.filter(\.inFlight).allSatisfy { $0.training == nil })
+        for r in finished.prefix(50) {
+            #expect(try ledger.breakdown(request: r.id, run: result.run).record == r)
+        }
+        #expect(try ledger.verify().ok)
+        try tamper(folder.file("l.sqlite"), "UPDATE request SET trainingCarbonGrams = trainingCarbonGrams * 2 WHERE id = 3")
+        #expect(try ledger.verify().problems.first?.rowID == 3)
+    }
+
     @Test("A run stopped at any moment reconciles at its last commit", arguments: [61.0, 125.5, 301.0, 599.0])
     func reconcileMidRun(stopAt: Double) throws {
         let folder = TemporaryFolder()
@@ -142,8 +160,10 @@ struct AuditChainTests {
             INSERT INTO request SELECT NULL, runId, requestId + 100000, inFlight, arrivalSeconds, arrivalEpochSeconds, prefillStartSeconds,
             firstTokenSeconds, finishSeconds, prefillUnit, decodeUnit, promptTokens, cachedTokens, outputTokens, gpuActiveJoules, gpuIdleJoules,
             hostJoules, facilityOverheadJoules, facilityJoules, gpuSeconds, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams,
-            meanPowerWatts FROM request WHERE id = 10
+            meanPowerWatts, trainingTokens, trainingFacilityJoules, trainingCarbonGrams, trainingGPUSeconds FROM request WHERE id = 10
             """, kind: .insertedRow, table: "request", rowID: -1),
+        // A training share set on a row that had none: the absent extension columns were left out of its digest.
+        Case(name: "a training share added to a request", sql: "UPDATE request SET trainingCarbonGrams = 1 WHERE id = 10", kind: .changedRow, table: "request", rowID: 10),
         Case(name: "a batch's checkpoint edited", sql: "UPDATE auditBatch SET pendingFacilityJoules = 0 WHERE seq = 3",
              kind: .changedBatch, table: "auditBatch", rowID: 3),
         Case(name: "a batch removed with its rows", sql: "DELETE FROM request WHERE id IN (SELECT id FROM request WHERE id >= (SELECT firstRequestRow FROM auditBatch WHERE seq = 2) AND id < (SELECT firstRequestRow FROM auditBatch WHERE seq = 3)); DELETE FROM auditBatch WHERE seq = 2",

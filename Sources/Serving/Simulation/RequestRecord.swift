@@ -39,6 +39,9 @@ public struct RequestRecord: Hashable, Sendable, Encodable {
     public var operationalCarbonGrams: Double
     /// Embodied emissions of the GPU-time it used.
     public var embodiedCarbonGrams: Double
+    /// Its share of the model's training footprint, when the scenario amortises one (finished
+    /// requests only); kept apart from operational and embodied carbon.
+    public var training: TrainingShare?
 
     public init(
         id: Int, inFlight: Bool, arrival: Double, prefillStart: Double?, firstToken: Double?, finish: Double?,
@@ -92,7 +95,7 @@ public struct RequestRecord: Hashable, Sendable, Encodable {
         case id, inFlight, arrival, prefillStart, firstToken, finish, queueWait, ttft, tpot, endToEnd
         case prefillUnit, decodeUnit, promptTokens, cachedTokens, outputTokens
         case gpuActiveJoules, gpuIdleJoules, hostJoules, facilityOverheadJoules, facilityJoules, itJoules, meanPowerWatts
-        case gpuSeconds, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams, totalCarbonGrams
+        case gpuSeconds, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams, totalCarbonGrams, training
     }
 
     /// Encodes every field, the derived latencies and totals included (absent times are omitted).
@@ -125,6 +128,7 @@ public struct RequestRecord: Hashable, Sendable, Encodable {
         try c.encode(operationalCarbonGrams, forKey: .operationalCarbonGrams)
         try c.encode(embodiedCarbonGrams, forKey: .embodiedCarbonGrams)
         try c.encode(totalCarbonGrams, forKey: .totalCarbonGrams)
+        try c.encodeIfPresent(training, forKey: .training)
     }
 }
 

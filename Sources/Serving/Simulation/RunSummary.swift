@@ -71,4 +71,22 @@ public struct RunSummary: Hashable, Sendable, Codable {
     /// The embodied model's id and source, and the site's PUE, for disclosures.
     public var embodiedModel: String? = nil
     public var pue: Double? = nil
+    /// The finished requests' shares of the model's training footprint (when the scenario names a
+    /// plan), summed; beside operational and embodied carbon, never inside them.
+    public var training: TrainingTotals? = nil
+}
+
+/// Training shares summed over a run's finished requests, with the footprint they come from.
+public struct TrainingTotals: Hashable, Sendable, Codable {
+    public var plan: String
+    public var servedTokensOverLife: Double
+    public var lifeMonths: Double?
+    public var grid: String
+    public var tokensCharged: Double
+    public var facilityKWh: Double
+    public var carbonKg: Double
+    public var gpuHours: Double
+    /// Share of the whole footprint this run's requests carry (tokens charged ÷ tokens over the life).
+    public var shareOfFootprint: Double
+    public var carbonGramsPerRequest: Double
 }

@@ -16,6 +16,7 @@ struct RunStatistics {
     var queueWait = QuantileSketch()
     var finishedFacilityJoules = 0.0
     var finishedCarbonGrams = 0.0
+    var training = TrainingShare(tokens: 0, facilityJoules: 0, carbonGrams: 0, gpuSeconds: 0)
     var inFlightFacilityJoules = 0.0
     // Cluster totals, from the intervals (IT joules unless named).
     var gpuActive = 0.0
@@ -128,6 +129,12 @@ extension ServingSimulator {
             stats.outputTokens += r.outputTokens
             stats.finishedFacilityJoules += r.facilityJoules
             stats.finishedCarbonGrams += r.totalCarbonGrams
+            if let t = r.training {
+                stats.training.tokens += t.tokens
+                stats.training.facilityJoules += t.facilityJoules
+                stats.training.carbonGrams += t.carbonGrams
+                stats.training.gpuSeconds += t.gpuSeconds
+            }
             if let v = r.ttft { stats.ttft.add(v) }
             if let v = r.tpot { stats.tpot.add(v) }
             if let v = r.endToEnd { stats.e2e.add(v) }
@@ -163,7 +170,7 @@ extension ServingSimulator {
         let it = f.direct.gpuActiveJoules + f.overhead.gpuIdleJoules + host
         let facility = it * pue
         let lifetime = (inFlight ? now : f.finish) - f.request.arrival
-        return RequestRecord(
+        var record = RequestRecord(
             id: f.request.id, inFlight: inFlight, arrival: f.request.arrival,
             prefillStart: f.prefillStart >= 0 ? f.prefillStart : nil,
             firstToken: f.firstToken >= 0 ? f.firstToken : nil,
@@ -179,6 +186,10 @@ extension ServingSimulator {
             embodiedCarbonGrams: scenario.embodied.share(gpuSeconds: f.direct.gpuSeconds + f.overhead.gpuSeconds).grams,
             meanPowerWatts: lifetime > 0 ? facility / lifetime : 0
         )
+        if !inFlight, let training = scenario.training {
+            record.training = training.share(tokens: Double(f.request.promptTokens + f.request.outputTokens))
+        }
+        return record
     }
 
     /// Settles and writes the requests still in the system at the end, in id order.
@@ -270,6 +281,14 @@ extension ServingSimulator {
         summary.carbonSource = scenario.carbon.source
         summary.embodiedModel = "\(scenario.embodied.id) (\(scenario.embodied.source))"
         summary.pue = pue
+        if let t = scenario.training {
+            summary.training = TrainingTotals(
+                plan: t.plan, servedTokensOverLife: t.servedTokens, lifeMonths: t.lifeMonths, grid: t.grid, tokensCharged: s.training.tokens,
+                facilityKWh: s.training.facilityJoules / 3.6e6, carbonKg: s.training.carbonGrams / 1e3, gpuHours: s.training.gpuSeconds / 3600,
+                shareOfFootprint: s.training.tokens / t.servedTokens,
+                carbonGramsPerRequest: s.finished > 0 ? s.training.carbonGrams / Double(s.finished) : 0
+            )
+        }
         return summary
     }
 }
