@@ -44,6 +44,8 @@ public struct TrainingLayout: Hashable, Sendable {
     public var dataParallel: Int { gpus / max(pipelineParallel, 1) }
     /// Sequences one micro-batch slot holds over the cluster (data-parallel replicas of a sequence).
     public var sequenceReplicas: Int { dataParallel / max(contextParallel, 1) }
+    /// The step that batch sizes come in: whole micro-batches per pipeline replica, an even number for DualPipe.
+    public var batchUnit: Double { Double(sequenceReplicas * (schedule == .dualpipe ? 2 : 1)) }
 
     /// Problems with the layout for `model` on `node`, named by `prefix` + field.
     public func validate(for model: ModelArchitecture, on node: NodeSpec, prefix: String = "--") -> [String] {

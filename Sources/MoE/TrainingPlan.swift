@@ -182,7 +182,7 @@ extension SpecLibrary {
             if layout.contextParallel > 1, Int(stage.sequenceLength) % layout.contextParallel != 0 {
                 problems.append("\(p)sequenceLength: expected a multiple of contextParallel (\(layout.contextParallel)), got \(stage.sequenceLength)")
             }
-            let unit = Double(layout.sequenceReplicas * (layout.schedule == .dualpipe ? 2 : 1))
+            let unit = layout.batchUnit
             let what = layout.schedule == .dualpipe ? "an even number of micro-batches per pipeline replica (a multiple of \(Int(unit)) sequences)" : "whole micro-batches per pipeline replica (a multiple of \(Int(unit)) sequences)"
             for (field, value) in [("batch", stage.batch)] + (stage.rampFrom.map { [("batch.from", $0)] } ?? []) {
                 let m = value / unit
@@ -238,7 +238,7 @@ extension SpecLibrary {
             var segments: [(step: TrainingStep, tokens: Double)] = []
             let tokens = stage.trainingTokens
             if let from = stage.rampFrom, from < stage.batch, stage.rampTokens > 0 {
-                let unit = Double(layout.sequenceReplicas * (layout.schedule == .dualpipe ? 2 : 1))
+                let unit = layout.batchUnit
                 let levels = stride(from: from, to: stage.batch, by: unit).map { $0 }
                 for b in levels {
                     segments.append((cost.step(layout: layout, sequenceLength: stage.sequenceLength, batch: b), stage.rampTokens / Double(levels.count)))
@@ -301,7 +301,7 @@ extension SpecLibrary {
     func choose(_ stage: TrainingStage, base: TrainingLayout, cost: TrainingCostModel) -> TrainingLayout? {
         var best: (TrainingLayout, TimeSpan)?
         for l in candidates(stage, base: base) {
-            let unit = Double(l.sequenceReplicas * (l.schedule == .dualpipe ? 2 : 1))
+            let unit = l.batchUnit
             let sizes = [stage.batch] + (stage.rampFrom.map { [$0] } ?? [])
             guard sizes.allSatisfy({ $0 >= unit && ($0 / unit).rounded() == $0 / unit }) else { continue }
             let step = cost.step(layout: l, sequenceLength: stage.sequenceLength, batch: stage.batch)
