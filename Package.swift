@@ -31,9 +31,9 @@ let package = Package(
         .target(name: "Accounting", dependencies: ["Units"]),
         .target(name: "Serving", dependencies: ["MoE", "Hardware", "Accounting", "Units", "Routing"]),
         .target(name: "Calibration", dependencies: ["MoE", "Hardware", "Units"]),
-        .target(name: "Scheduling"),
+        .target(name: "Scheduling", dependencies: ["Accounting", "CarbonData"]),
         .target(name: "Routing", dependencies: ["Units"]),
-        .target(name: "CarbonData", dependencies: ["Scheduling", "Serving", "Accounting"]),
+        .target(name: "CarbonData", dependencies: ["Accounting"]),
         .target(name: "CarbonLive", dependencies: ["CarbonData", "Accounting"]),
         .target(name: "TestHTTPServer"),
         .target(
@@ -53,7 +53,7 @@ let package = Package(
         ),
         .target(
             name: "Reports",
-            dependencies: ["Ledger", "Serving", "Routing", "Units", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Ledger", "Serving", "Accounting", "Routing", "Units"]
         ),
         .target(
             name: "Server",
@@ -63,7 +63,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .target(
@@ -80,7 +79,6 @@ let package = Package(
                 "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive", "Reports", "Routing", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -95,7 +93,7 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Catalog", "Accounting", "MoE", "Hardware", "Units", "Routing"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Serving", "Accounting", "MoE", "Hardware", "CarbonData"]),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Catalog", "MoE", "Hardware"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Units"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Accounting", "Units"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Units"]),
         .testTarget(
             name: "ServerTests",
@@ -108,13 +106,14 @@ let package = Package(
             name: "ReportsTests",
             dependencies: ["Reports", "Ledger", "Catalog", "Serving", "MoE", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Scheduling", "Units"]),
+        .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Accounting", "Units"]),
         .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "Ledger", "Catalog", "Serving", "MoE", "CarbonData", "CarbonLive", "TestHTTPServer", .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ],

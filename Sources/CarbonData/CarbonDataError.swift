@@ -1,3 +1,4 @@
+import Accounting
 /// Why a carbon-intensity file or response cannot be read. Every case names where.
 public enum CarbonDataError: Error, Hashable, CustomStringConvertible {
     /// The text is not the format's syntax (not JSON, no header).

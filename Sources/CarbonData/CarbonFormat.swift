@@ -1,6 +1,5 @@
 import Accounting
 import Foundation
-import Scheduling
 
 /// The carbon-intensity formats Joule reads.
 public enum CarbonFormat: String, CaseIterable, Sendable {

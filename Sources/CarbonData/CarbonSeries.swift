@@ -1,5 +1,4 @@
 import Accounting
-import Scheduling
 
 /// Whether a series records what the grid did or what a forecaster expected it to do.
 public enum SeriesKind: String, CaseIterable, Codable, Hashable, Sendable {

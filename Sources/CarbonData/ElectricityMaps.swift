@@ -1,7 +1,5 @@
 import Accounting
 import Foundation
-import Scheduling
-import Serving
 
 /// Electricity Maps' carbon intensity: the API's JSON (v3 `carbon-intensity/latest`, `/history`,
 /// `/past-range` and `/forecast`) and the data portal's CSV export. Values are gCO₂eq/kWh of the

@@ -1,5 +1,4 @@
 import Accounting
-import Scheduling
 
 /// A region's annual average grid intensity, from a published data set.
 public struct GridAnnualFactor: Hashable, Sendable, Codable {

@@ -1,4 +1,4 @@
-import Scheduling
+import Accounting
 
 /// The Let's Wait Awhile data set's CSV (`Time,Carbon Intensity`; naive UTC times such as
 /// `2020-01-01 00:30:00`; gCO₂/kWh). Each point lasts until the next; the last as long as the one

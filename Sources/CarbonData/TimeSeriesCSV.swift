@@ -1,5 +1,5 @@
 import Foundation
-import Serving
+import Accounting
 
 /// A two-column CSV of times and values under a fixed header: the layout shared by Joule's own
 /// intensity CSV (`timestamp,gco2_per_kwh`) and the Let's Wait Awhile data set (`Time,Carbon

@@ -1,6 +1,5 @@
 import Foundation
-import Scheduling
-import Serving
+import Accounting
 
 /// The UK Carbon Intensity API's national intensity response (api.carbonintensity.org.uk,
 /// `/intensity/...`): `{"data":[{"from","to","intensity":{"forecast","actual","index"}}]}`,

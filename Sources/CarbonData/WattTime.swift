@@ -1,7 +1,5 @@
 import Accounting
 import Foundation
-import Scheduling
-import Serving
 
 /// WattTime's API v3 JSON: `/v3/forecast` and `/v3/historical` (`{"data":[{"point_time",
 /// "value"}], "meta":{…}}`) and `/v3/forecast/historical` (`{"data":[{"generated_at",

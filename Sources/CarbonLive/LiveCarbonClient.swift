@@ -92,9 +92,7 @@ public struct LiveCarbonClient: Sendable {
     }
 
     static func iso(_ t: Double, fractional: Bool = false) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: Date(timeIntervalSince1970: t))
+        WallClock.string(t)
     }
 
     /// What an answer to `query` is: the UK API's current half-hour has only a forecast.

@@ -1,4 +1,5 @@
 import Foundation
+import Accounting
 import Serving
 
 /// How fast a daemon job runs simulated time against the wall clock.

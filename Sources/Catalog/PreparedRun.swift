@@ -1,5 +1,6 @@
 import Calibration
 import MoE
+import Accounting
 import Serving
 
 /// A scenario with its overrides applied and its workload read: ready to simulate.

@@ -57,12 +57,12 @@ struct ScenarioFile {
             throw r.error("embodied", "unknown embodied model '\(embodiedID)'; available: \(embodiedModels.keys.sorted().joined(separator: ", "))")
         }
         var interval = 60.0
-        var attribution = AttributionPolicy.proportionalToActive
+        var attribution = AttributionPolicies.default
         if r.has("accounting") {
             let a = try r.child("accounting")
             try a.onlyKeys(["intervalSeconds", "attribution"])
             interval = try a.optionalDouble("intervalSeconds") ?? interval
-            if a.has("attribution") { attribution = try a.choice("attribution", as: AttributionPolicy.self) }
+            if a.has("attribution") { attribution = try a.attributionPolicy("attribution") }
         }
         var scenario = ServingScenario(
             name: try r.string("name"), model: model, node: node, site: site, topology: topology, schedule: schedule,

@@ -1,3 +1,4 @@
+import Accounting
 import Hardware
 import Yams
 
@@ -121,6 +122,18 @@ struct YAMLReader {
             )
         }
         return value
+    }
+
+    /// An attribution policy named by its id.
+    func attributionPolicy(_ key: String) throws -> any AttributionPolicy {
+        let raw = try string(key)
+        guard let policy = AttributionPolicies.named(raw) else {
+            throw CatalogError.invalidField(
+                file: file, field: fieldPath(key), line: try value(key).mark?.line,
+                message: "expected one of \(AttributionPolicies.all.map(\.id).joined(separator: ", ")), got '\(raw)'"
+            )
+        }
+        return policy
     }
 
     /// A number field inside an optional mapping, or `nil` when absent.

@@ -1,3 +1,4 @@
+import Accounting
 import Foundation
 import Logging
 
@@ -21,7 +22,7 @@ public struct JSONLogHandler: LogHandler {
         for (k, v) in metadata { fields[k] = "\(v)" }
         for (k, v) in metadataProvider?.get() ?? [:] { fields[k] = "\(v)" }
         for (k, v) in event.metadata ?? [:] { fields[k] = "\(v)" }
-        fields["time"] = ISO8601DateFormatter().string(from: Date())
+        fields["time"] = WallClock.string(Date().timeIntervalSince1970)
         fields["level"] = event.level.rawValue
         fields["label"] = label
         fields["message"] = event.message.description

@@ -324,5 +324,5 @@ public final class SimulationDriver: Service, Sendable {
 
 /// `epochSeconds` as ISO 8601 in UTC, to the second.
 func isoTime(_ epochSeconds: Double) -> String {
-    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: epochSeconds.rounded(.down)))
+    WallClock.string(epochSeconds.rounded(.down))
 }

@@ -4,23 +4,61 @@ import GRDB
 
 /// Receives a row's values in column order: the same walk feeds the statement that inserts a row
 /// and the canonical encoding its audit digest is computed from.
-protocol RowSink {
+protocol RowSink: ColumnVisitor {
     mutating func integer(_ value: Int64)
     mutating func real(_ value: Double)
     mutating func text(_ value: String)
     mutating func null()
-    /// An absent value in a column a later schema version added: stored as NULL, left out of the
-    /// canonical encoding, so that rows written before the column existed keep their digests.
-    mutating func absentExtension()
 }
 
 extension RowSink {
-    mutating func integer(_ value: Int) { integer(Int64(value)) }
+    mutating func integer(_ name: StaticString, _ value: inout Int64) { integer(value) }
+    mutating func integer(_ name: StaticString, _ value: inout Int) { integer(Int64(value)) }
+    mutating func integer(_ name: StaticString, _ value: inout Int?) {
+        if let value { integer(Int64(value)) } else { null() }
+    }
+    mutating func flag(_ name: StaticString, _ value: inout Bool) { integer(value ? 1 : 0) }
+    mutating func real(_ name: StaticString, _ value: inout Double) { real(value) }
+    mutating func real(_ name: StaticString, _ value: inout Double?) {
+        if let value { real(value) } else { null() }
+    }
+    mutating func text(_ name: StaticString, _ value: inout String) { text(value) }
+    mutating func derived(_ name: StaticString, _ value: Double) { real(value) }
     mutating func integer(_ value: Int?) {
         if let value { integer(Int64(value)) } else { null() }
     }
     mutating func real(_ value: Double?) {
         if let value { real(value) } else { null() }
+    }
+}
+
+/// Reads a row selected as `id, <the table's columns>` back into its record.
+struct RowReader: ColumnVisitor {
+    let row: Row
+    var index = 1
+
+    init(_ row: Row) { self.row = row }
+
+    mutating func integer(_ name: StaticString, _ value: inout Int64) { value = row[index]; index += 1 }
+    mutating func integer(_ name: StaticString, _ value: inout Int) { value = row[index]; index += 1 }
+    mutating func integer(_ name: StaticString, _ value: inout Int?) { value = row[index]; index += 1 }
+    mutating func flag(_ name: StaticString, _ value: inout Bool) { value = row[index]; index += 1 }
+    mutating func real(_ name: StaticString, _ value: inout Double) { value = row[index]; index += 1 }
+    mutating func real(_ name: StaticString, _ value: inout Double?) { value = row[index]; index += 1 }
+    mutating func text(_ name: StaticString, _ value: inout String) { value = row[index]; index += 1 }
+    mutating func derived(_ name: StaticString, _ value: Double) { index += 1 }
+}
+
+extension StoredTable {
+    /// `SELECT id, <columns> FROM <table>`, for `read(_:)`.
+    static var selectAll: String { "SELECT id, \(columnNames.joined(separator: ", ")) FROM \(table)" }
+
+    /// The record of a row selected by `selectAll`, with its row id.
+    static func read(_ row: Row) -> (id: Int64, record: Self) {
+        var record = blank
+        var reader = RowReader(row)
+        record.visit(&reader)
+        return (row[0], record)
     }
 }
 
@@ -32,7 +70,7 @@ extension RowSink {
 /// A row is its table's name (text), then its columns after `id` in schema order. The row id is
 /// left out so that digests can be computed before the rows are inserted; the audit batch names
 /// its rows by their id range instead. Columns added by later migrations (`extensionColumns`)
-/// are encoded only when they hold a value.
+/// are encoded only when they hold a value (digest scheme 1; scheme 2 encodes the batch's recorded column set).
 /// It is computed from Swift values when a batch is written and from the stored values when
 /// `audit verify` reads it back: the two agree exactly unless the row was changed.
 struct CanonicalEncoder: RowSink {
@@ -66,8 +104,6 @@ struct CanonicalEncoder: RowSink {
     }
 
     mutating func null() { bytes.append(0) }
-
-    mutating func absentExtension() {}
 
     /// Appends a value as SQLite returned it.
     mutating func stored(_ value: DatabaseValue) {

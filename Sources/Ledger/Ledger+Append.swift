@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import GRDBSQLite
+import Accounting
 import Serving
 
 /// What one commit writes: the records and intervals a run emitted since its last commit, and the
@@ -49,6 +50,16 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
     public var rowDigests: Data
     public var previousHash: Data
     public var hash: Data
+    /// How the row digests were computed. 1: the columns of schema v3, a NULL training column
+    /// left out (batches written before digests were versioned). 2: exactly the columns named in
+    /// `requestColumns` and `intervalColumns`, in that order, NULLs encoded.
+    public var digestScheme: Int = AuditBatch.currentScheme
+    /// The columns each request and interval digest covers (comma-separated; scheme 2).
+    public var requestColumns: String?
+    public var intervalColumns: String?
+
+    /// The scheme new batches are written with.
+    public static let currentScheme = 2
 
     public var checkpoint: Checkpoint {
         Checkpoint(
@@ -77,6 +88,11 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
         e.integer(pendingRequests)
         e.real(pendingFacilityJoules)
         e.real(unattributedFacilityJoules)
+        if digestScheme >= 2 {
+            e.integer(digestScheme)
+            e.text(requestColumns ?? "")
+            e.text(intervalColumns ?? "")
+        }
         var h = SHA256()
         h.update(data: previous)
         h.update(data: e.bytes)
@@ -95,12 +111,14 @@ final class DigestJob: @unchecked Sendable {
         var encoder = CanonicalEncoder()
         for record in batch.records {
             encoder.beginRow(table: RequestRow.table)
-            RequestRow.write(record, run: run, startEpochSeconds: startEpochSeconds, to: &encoder)
+            var row = RequestRow(runID: run, startEpochSeconds: startEpochSeconds, record: record)
+            row.visit(&encoder)
             out.append(contentsOf: SHA256.hash(data: encoder.bytes))
         }
         for interval in batch.intervals {
             encoder.beginRow(table: IntervalRow.table)
-            IntervalRow.write(interval, run: run, startEpochSeconds: startEpochSeconds, to: &encoder)
+            var row = IntervalRow(runID: run, runStartEpochSeconds: startEpochSeconds, interval: interval)
+            row.visit(&encoder)
             out.append(contentsOf: SHA256.hash(data: encoder.bytes))
         }
         data = out
@@ -134,8 +152,6 @@ struct StatementBinder: RowSink {
         index += 1
         sqlite3_bind_null(statement, index)
     }
-
-    mutating func absentExtension() { null() }
 
     /// Executes the bound statement and resets it for the next row.
     func step(_ db: Database, _ owner: Statement) throws {
@@ -174,11 +190,11 @@ extension Ledger {
             let seq: Int64 = (head?["seq"] ?? 0) + 1
             let previous: Data = head?["hash"] ?? AuditBatch.genesis
 
-            let firstRequest = try Ledger.insert(batch.records, into: RequestRow.table, columns: RequestRow.Columns.names, db) { r, binder in
-                RequestRow.write(r, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
+            let firstRequest = try Ledger.insert(batch.records, as: RequestRow.self, db) { r in
+                RequestRow(runID: runID, startEpochSeconds: startEpochSeconds, record: r)
             }
-            let firstInterval = try Ledger.insert(batch.intervals, into: IntervalRow.table, columns: IntervalRow.Columns.names, db) { i, binder in
-                IntervalRow.write(i, run: runID, startEpochSeconds: startEpochSeconds, to: &binder)
+            let firstInterval = try Ledger.insert(batch.intervals, as: IntervalRow.self, db) { i in
+                IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, interval: i)
             }
             group.wait()
 
@@ -193,7 +209,8 @@ extension Ledger {
                 firstIntervalRow: firstInterval, intervalCount: batch.intervals.count, simulatedSeconds: checkpoint.time,
                 recordsEmitted: checkpoint.records, intervalsEmitted: checkpoint.intervals, pendingRequests: checkpoint.pendingRequests,
                 pendingFacilityJoules: checkpoint.pendingFacilityJoules, unattributedFacilityJoules: checkpoint.unattributedFacilityJoules,
-                rowDigests: digests.data, previousHash: previous, hash: Data()
+                rowDigests: digests.data, previousHash: previous, hash: Data(), digestScheme: AuditBatch.currentScheme,
+                requestColumns: RequestRow.columns.joined(separator: ","), intervalColumns: IntervalRow.columns.joined(separator: ",")
             )
             entry.hash = entry.computeHash(previous: previous)
             try entry.insert(db)
@@ -205,20 +222,19 @@ extension Ledger {
     /// Inserts `items` into `table` with one prepared statement; returns the first row's id (nil
     /// when there are none). The rows of one transaction get consecutive ids: the audit batch names
     /// them by that range.
-    static func insert<T>(
-        _ items: [T], into table: String, columns: [String], _ db: Database, values: (T, inout StatementBinder) -> Void
-    ) throws -> Int64? {
+    static func insert<T, R: StoredTable>(_ items: [T], as: R.Type, _ db: Database, row: (T) -> R) throws -> Int64? {
         guard !items.isEmpty else { return nil }
-        let statement = try db.cachedStatement(sql: insertSQL(table: table, columns: columns))
+        let statement = try db.cachedStatement(sql: insertSQL(table: R.table, columns: R.columnNames))
         var first: Int64?
         for item in items {
             var binder = StatementBinder(statement: statement.sqliteStatement)
-            values(item, &binder)
+            var r = row(item)
+            r.visit(&binder)
             try binder.step(db, statement)
             if first == nil { first = db.lastInsertedRowID }
         }
         let expectedLast = first! + Int64(items.count - 1)
-        precondition(db.lastInsertedRowID == expectedLast, "\(table) rows of one batch must have consecutive ids: last \(db.lastInsertedRowID), expected \(expectedLast)")
+        precondition(db.lastInsertedRowID == expectedLast, "\(R.table) rows of one batch must have consecutive ids: last \(db.lastInsertedRowID), expected \(expectedLast)")
         return first
     }
 

@@ -45,20 +45,29 @@ public struct AuditVerification: Sendable, Codable {
     public var ok: Bool { problems.isEmpty }
 }
 
+/// Which stored columns a batch's row digests cover, as positions in a `RowWalk`'s rows.
+private struct DigestColumns {
+    var positions: [Int]
+    /// Positions encoded only when not NULL (scheme 1's tail).
+    var optional: Set<Int>
+    /// Columns the batch names that the table no longer has.
+    var missing: [String]
+}
+
 /// Walks one table's rows in row-id order alongside the chain.
 private struct RowWalk {
     let table: String
     let cursor: RowCursor
-    var current: (id: Int64, digest: Data, detail: String)?
+    /// Every stored column after the row id and label, by name: position in the row.
+    let positions: [String: Int]
+    var current: (id: Int64, row: Row, detail: String)?
     var count = 0
 
-    /// Trailing columns added by later migrations: a NULL there is left out of the encoding.
-    let extensionColumns: Int
-
-    init(db: Database, table: String, columns: [String], label: String, extensionColumns: Int = 0) throws {
+    init(db: Database, table: String, label: String) throws {
         self.table = table
-        self.extensionColumns = extensionColumns
-        cursor = try Row.fetchCursor(db, sql: "SELECT id, \(label), \(columns.joined(separator: ", ")) FROM \(table) ORDER BY id")
+        let names = try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))").map { $0["name"] as String }.filter { $0 != "id" }
+        positions = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0 + 2) })
+        cursor = try Row.fetchCursor(db, sql: "SELECT id, \(label), \(names.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(table) ORDER BY id")
         try advance()
     }
 
@@ -68,16 +77,37 @@ private struct RowWalk {
             return
         }
         count += 1
-        let id: Int64 = row[0]
+        let label = row[1] as DatabaseValue
+        current = (row[0], row.copy(), String.fromDatabaseValue(label) ?? "\(label)")
+    }
+
+    /// The positions of `names` in this walk's rows.
+    func columns(_ names: [String], optionalTail: Int = 0) -> DigestColumns {
+        var found: [Int] = []
+        var optional: Set<Int> = []
+        var missing: [String] = []
+        for (k, name) in names.enumerated() {
+            guard let p = positions[name] else {
+                missing.append(name)
+                continue
+            }
+            found.append(p)
+            if k >= names.count - optionalTail { optional.insert(p) }
+        }
+        return DigestColumns(positions: found, optional: optional, missing: missing)
+    }
+
+    /// The digest of the current row over `columns`.
+    func digest(_ columns: DigestColumns) -> Data? {
+        guard let row = current?.row else { return nil }
         var e = CanonicalEncoder()
         e.beginRow(table: table)
-        for i in 2..<row.count {
-            let value = row[i] as DatabaseValue
-            if i >= row.count - extensionColumns && value.isNull { continue }
+        for p in columns.positions {
+            let value = row[p] as DatabaseValue
+            if value.isNull && columns.optional.contains(p) { continue }
             e.stored(value)
         }
-        let label = row[1] as DatabaseValue
-        current = (id, Data(SHA256.hash(data: e.bytes)), String.fromDatabaseValue(label) ?? "\(label)")
+        return Data(SHA256.hash(data: e.bytes))
     }
 }
 
@@ -94,9 +124,12 @@ extension Ledger {
             func report(_ p: AuditProblem) {
                 if problems.count < limit { problems.append(p) } else { truncated = true }
             }
-            var requests = try RowWalk(db: db, table: RequestRow.table, columns: RequestRow.Columns.names, label: "'request ' || requestId || ' of run ' || runId",
-                                       extensionColumns: RequestRow.Columns.extensionColumns)
-            var intervals = try RowWalk(db: db, table: IntervalRow.table, columns: IntervalRow.Columns.names, label: "'unit ' || unit || ' at ' || startSeconds || ' s of run ' || runId")
+            var requests = try RowWalk(db: db, table: RequestRow.table, label: "'request ' || requestId || ' of run ' || runId")
+            var intervals = try RowWalk(db: db, table: IntervalRow.table, label: "'unit ' || unit || ' at ' || startSeconds || ' s of run ' || runId")
+            let schemeOne = (
+                requests: requests.columns(LedgerSchema.schemeOneRequestColumns, optionalTail: LedgerSchema.schemeOneOptionalTail),
+                intervals: intervals.columns(LedgerSchema.schemeOneIntervalColumns)
+            )
             var previous = AuditBatch.genesis
             var expectedSeq: Int64 = 1
             var batches = 0
@@ -119,10 +152,23 @@ extension Ledger {
                 if batch.rowDigests.count != expectedDigests {
                     report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
                                         detail: "it holds \(batch.rowDigests.count / 32) row digests for \(batch.requestCount + batch.intervalCount) rows"))
-                } else {
-                    try check(&requests, first: batch.firstRequestRow, count: batch.requestCount, digestOffset: 0, batch: batch, report: report)
+                } else if batch.digestScheme == 1 || batch.digestScheme == 2 {
+                    let covered = batch.digestScheme == 1 ? schemeOne : (
+                        requests: requests.columns(batch.requestColumns?.split(separator: ",").map(String.init) ?? []),
+                        intervals: intervals.columns(batch.intervalColumns?.split(separator: ",").map(String.init) ?? [])
+                    )
+                    let missing = covered.requests.missing + covered.intervals.missing
+                    if !missing.isEmpty {
+                        report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
+                                            detail: "its digests cover columns the ledger no longer has: \(missing.joined(separator: ", "))"))
+                    }
+                    try check(&requests, first: batch.firstRequestRow, count: batch.requestCount, digestOffset: 0, columns: covered.requests,
+                              batch: batch, report: report)
                     try check(&intervals, first: batch.firstIntervalRow, count: batch.intervalCount,
-                              digestOffset: batch.requestCount, batch: batch, report: report)
+                              digestOffset: batch.requestCount, columns: covered.intervals, batch: batch, report: report)
+                } else {
+                    report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
+                                        detail: "digest scheme \(batch.digestScheme) is not one this version of Joule knows (1 or 2)"))
                 }
                 previous = batch.hash
                 expectedSeq = batch.seq + 1
@@ -142,8 +188,9 @@ extension Ledger {
         }
     }
 
-    private func check(
-        _ walk: inout RowWalk, first: Int64?, count: Int, digestOffset: Int, batch: AuditBatch, report: (AuditProblem) -> Void
+    fileprivate func check(
+        _ walk: inout RowWalk, first: Int64?, count: Int, digestOffset: Int, columns: DigestColumns, batch: AuditBatch,
+        report: (AuditProblem) -> Void
     ) throws {
         guard count > 0, let first else { return }
         for k in 0..<count {
@@ -159,7 +206,7 @@ extension Ledger {
                 continue
             }
             let start = batch.rowDigests.startIndex + 32 * (digestOffset + k)
-            if batch.rowDigests[start..<start + 32] != row.digest {
+            if batch.rowDigests[start..<start + 32] != walk.digest(columns) {
                 report(AuditProblem(kind: .changedRow, table: walk.table, rowID: row.id, batch: batch.seq,
                                     detail: "\(row.detail) differs from what was committed"))
             }

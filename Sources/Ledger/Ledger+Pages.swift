@@ -1,25 +1,6 @@
 import Foundation
 import GRDB
 
-/// One request row as the HTTP API returns it.
-public struct RequestItem: Codable, Sendable, Hashable {
-    /// The row id: the cursor for the next page.
-    public var row: Int64
-    public var run: Int64
-    public var requestId: Int
-    public var inFlight: Bool
-    public var arrival: Double
-    public var ttftSeconds: Double?
-    public var latencySeconds: Double?
-    public var promptTokens: Int
-    public var cachedTokens: Int
-    public var outputTokens: Int
-    public var facilityJoules: Double
-    public var intensityGramsPerKWh: Double
-    public var operationalCarbonGrams: Double
-    public var embodiedCarbonGrams: Double
-}
-
 /// Which requests of a run to list; nil fields do not filter.
 public struct RequestQuery: Sendable {
     /// Arrival time bounds (seconds since 1970).
@@ -46,31 +27,19 @@ public struct RequestQuery: Sendable {
 extension Ledger {
     /// A page of a run's requests in row order, and the cursor for the next page (nil at the end).
     /// Every filter is a bound parameter.
-    public func requests(run: Int64, _ q: RequestQuery) throws -> (items: [RequestItem], next: Int64?) {
+    public func requests(run: Int64, _ q: RequestQuery) throws -> (items: [RequestRow], next: Int64?) {
         _ = try self.run(run)
         let limit = max(1, min(q.limit, 1000))
-        return try read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT id, runId, requestId, inFlight, arrivalSeconds, arrivalEpochSeconds, firstTokenSeconds, finishSeconds,
-                       promptTokens, cachedTokens, outputTokens, facilityJoules, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams
-                FROM request
-                WHERE runId = ?1 AND id > ?2
+        return try pool.read { db in
+            let rows = try Row.fetchAll(db, sql: RequestRow.selectAll + """
+                 WHERE runId = ?1 AND id > ?2
                   AND (?3 IS NULL OR arrivalEpochSeconds >= ?3) AND (?4 IS NULL OR arrivalEpochSeconds < ?4)
-                  AND (?5 IS NULL OR (finishSeconds IS NOT NULL AND finishSeconds - arrivalSeconds >= ?5))
+                  AND (?5 IS NULL OR (\(RequestRow.endToEndSQL)) >= ?5)
                   AND (?6 IS NULL OR facilityJoules >= ?6)
                 ORDER BY id LIMIT ?7
                 """, arguments: [run, q.after ?? 0, q.from, q.to, q.minimumLatencySeconds, q.minimumJoules, limit + 1])
-            let items = rows.prefix(limit).map { r -> RequestItem in
-                let arrival: Double = r["arrivalSeconds"]
-                return RequestItem(
-                    row: r["id"], run: r["runId"], requestId: r["requestId"], inFlight: r["inFlight"], arrival: r["arrivalEpochSeconds"],
-                    ttftSeconds: (r["firstTokenSeconds"] as Double?).map { $0 - arrival }, latencySeconds: (r["finishSeconds"] as Double?).map { $0 - arrival },
-                    promptTokens: r["promptTokens"], cachedTokens: r["cachedTokens"], outputTokens: r["outputTokens"],
-                    facilityJoules: r["facilityJoules"], intensityGramsPerKWh: r["intensityGramsPerKWh"],
-                    operationalCarbonGrams: r["operationalCarbonGrams"], embodiedCarbonGrams: r["embodiedCarbonGrams"]
-                )
-            }
-            return (Array(items), rows.count > limit ? items.last?.row : nil)
+            let items = rows.prefix(limit).map { RequestRow.stored($0) }
+            return (items, rows.count > limit ? items.last?.rowID : nil)
         }
     }
 }

@@ -67,11 +67,10 @@ extension Ledger {
                 guard runs.count == 1 else { throw LedgerError.ambiguousRequest(id: id, runs: runs) }
                 runID = only
             }
-            let sql = "SELECT id, \(RequestRow.Columns.names.joined(separator: ", ")) FROM request WHERE runId = ? AND requestId = ?"
-            guard let row = try Row.fetchOne(db, sql: sql, arguments: [runID, id]),
+            guard let row = try Row.fetchOne(db, sql: RequestRow.selectAll + " WHERE runId = ? AND requestId = ?", arguments: [runID, id]),
                   let stored = try StoredRun.fetchOne(db, key: runID) else { throw LedgerError.unknownRequest(id: id, run: runID) }
-            let r = Ledger.record(from: row)
-            let rowID: Int64 = row["id"]
+            let (rowID, read) = RequestRow.read(row)
+            let r = read.record
             let batch = try Int64.fetchOne(
                 db, sql: "SELECT seq FROM auditBatch WHERE runId = ? AND firstRequestRow <= ? ORDER BY seq DESC LIMIT 1", arguments: [runID, rowID]
             ) ?? 0
@@ -84,28 +83,6 @@ extension Ledger {
                 partsResidual: r.facilityJoules > 0 ? abs(parts - r.facilityJoules) / r.facilityJoules : 0
             )
         }
-    }
-
-    /// A request record from a `request` row selected as `id, <RequestRow.Columns.names>`.
-    static func record(from row: Row) -> RequestRecord {
-        var r = RequestRecord(
-            id: row["requestId"], inFlight: row["inFlight"], arrival: row["arrivalSeconds"],
-            prefillStart: row["prefillStartSeconds"], firstToken: row["firstTokenSeconds"], finish: row["finishSeconds"],
-            prefillUnit: row["prefillUnit"], decodeUnit: row["decodeUnit"],
-            promptTokens: row["promptTokens"], cachedTokens: row["cachedTokens"], outputTokens: row["outputTokens"],
-            gpuActiveJoules: row["gpuActiveJoules"], gpuIdleJoules: row["gpuIdleJoules"], hostJoules: row["hostJoules"],
-            facilityOverheadJoules: row["facilityOverheadJoules"], facilityJoules: row["facilityJoules"],
-            gpuSeconds: row["gpuSeconds"], intensityGramsPerKWh: row["intensityGramsPerKWh"],
-            operationalCarbonGrams: row["operationalCarbonGrams"], embodiedCarbonGrams: row["embodiedCarbonGrams"],
-            meanPowerWatts: row["meanPowerWatts"]
-        )
-        if let tokens = row["trainingTokens"] as Double? {
-            r.training = TrainingShare(
-                tokens: tokens, facilityJoules: row["trainingFacilityJoules"] ?? 0, carbonGrams: row["trainingCarbonGrams"] ?? 0,
-                gpuSeconds: row["trainingGPUSeconds"] ?? 0
-            )
-        }
-        return r
     }
 
     /// Σ request energy against the cluster intervals' energy for run `id`.

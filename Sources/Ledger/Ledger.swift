@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Accounting
 import Serving
 
 /// Joule's ledger: runs, their request records and cluster intervals, carbon-intensity points,
@@ -66,8 +67,9 @@ public final class Ledger: Sendable {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM auditBatch") ?? 0 }
     }
 
-    /// Runs `body` with a read-only view of the database (for queries the ledger does not wrap).
-    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+    /// Runs `body` with a read-only view of the database: inside the Ledger module only (every
+    /// query others need is a named method of `LedgerStore`).
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
         try pool.read(body)
     }
 }

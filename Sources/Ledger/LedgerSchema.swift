@@ -193,6 +193,32 @@ enum LedgerSchema {
                 ALTER TABLE request ADD COLUMN trainingGPUSeconds REAL;
                 """)
         }
+        migrator.registerMigration("v4 versioned audit digests") { db in
+            // Batches written before this migration used scheme 1 (see `AuditBatch.digestScheme`).
+            try db.execute(sql: """
+                ALTER TABLE auditBatch ADD COLUMN digestScheme INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE auditBatch ADD COLUMN requestColumns TEXT;
+                ALTER TABLE auditBatch ADD COLUMN intervalColumns TEXT;
+                """)
+        }
         return migrator
     }
+
+    /// The columns a scheme-1 digest covers: the request columns of schema v3 (the last four
+    /// encoded only when not NULL) and the interval columns of schema v1.
+    static let schemeOneRequestColumns = [
+        "runId", "requestId", "inFlight", "arrivalSeconds", "arrivalEpochSeconds",
+        "prefillStartSeconds", "firstTokenSeconds", "finishSeconds", "prefillUnit", "decodeUnit",
+        "promptTokens", "cachedTokens", "outputTokens", "gpuActiveJoules", "gpuIdleJoules", "hostJoules",
+        "facilityOverheadJoules", "facilityJoules", "gpuSeconds", "intensityGramsPerKWh",
+        "operationalCarbonGrams", "embodiedCarbonGrams", "meanPowerWatts",
+        "trainingTokens", "trainingFacilityJoules", "trainingCarbonGrams", "trainingGPUSeconds",
+    ]
+    static let schemeOneOptionalTail = 4
+    static let schemeOneIntervalColumns = [
+        "runId", "unit", "role", "startSeconds", "endSeconds", "startEpochSeconds", "nodes",
+        "gpuActiveJoules", "hostActiveJoules", "gpuIdleJoules", "hostIdleJoules", "facilityJoules",
+        "meanPowerWatts", "busyFraction", "inServiceSeconds", "gpuSeconds", "intensityGramsPerKWh",
+        "operationalCarbonGrams",
+    ]
 }

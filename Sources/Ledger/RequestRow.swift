@@ -1,106 +1,193 @@
+import GRDB
+import Accounting
 import Serving
 
-/// A stored request record: the `request` table, one row per request a run recorded.
+/// Visits a stored record's fields in column order, by name and in place: the one walk that
+/// inserts a row, computes its audit digest, reads it back and names its columns. A field is
+/// added to a table by one line in its `visit` and one migration (docs/ledger.md).
+protocol ColumnVisitor {
+    mutating func integer(_ name: StaticString, _ value: inout Int64)
+    mutating func integer(_ name: StaticString, _ value: inout Int)
+    mutating func integer(_ name: StaticString, _ value: inout Int?)
+    mutating func flag(_ name: StaticString, _ value: inout Bool)
+    mutating func real(_ name: StaticString, _ value: inout Double)
+    mutating func real(_ name: StaticString, _ value: inout Double?)
+    mutating func text(_ name: StaticString, _ value: inout String)
+    /// A stored value computed from the others (for queries): written, never read back.
+    mutating func derived(_ name: StaticString, _ value: Double)
+}
+
+/// A table's stored record: its fields' one walk.
+protocol StoredTable {
+    static var table: String { get }
+    /// A record with every field at its zero, for reading into.
+    static var blank: Self { get }
+    mutating func visit<V: ColumnVisitor>(_ v: inout V)
+}
+
+extension StoredTable {
+    /// The columns after `id`, in schema order.
+    static var columnNames: [String] {
+        var names = NameCollector()
+        var row = blank
+        row.visit(&names)
+        return names.names
+    }
+}
+
+/// Collects column names.
+struct NameCollector: ColumnVisitor {
+    var names: [String] = []
+    mutating func integer(_ name: StaticString, _ value: inout Int64) { names.append("\(name)") }
+    mutating func integer(_ name: StaticString, _ value: inout Int) { names.append("\(name)") }
+    mutating func integer(_ name: StaticString, _ value: inout Int?) { names.append("\(name)") }
+    mutating func flag(_ name: StaticString, _ value: inout Bool) { names.append("\(name)") }
+    mutating func real(_ name: StaticString, _ value: inout Double) { names.append("\(name)") }
+    mutating func real(_ name: StaticString, _ value: inout Double?) { names.append("\(name)") }
+    mutating func text(_ name: StaticString, _ value: inout String) { names.append("\(name)") }
+    mutating func derived(_ name: StaticString, _ value: Double) { names.append("\(name)") }
+}
+
+/// A stored request: the `request` table, one row per request a run recorded.
 ///
-/// Times are seconds after the run's start (`arrivalEpochSeconds` is the wall-clock arrival, for
-/// time-range queries); energies joules at the facility unless named; carbon grams CO₂e.
-public struct RequestRow: Hashable, Sendable {
-    /// The row id (the audit chain names rows by it).
+/// The record's times are seconds after the run's start; `arrivalEpochSeconds` is the same
+/// arrival on the wall clock (seconds since 1970), for time-range queries. Latencies are the
+/// record's (`ttft`, `tpot`, `endToEnd`, `queueWait`), derived from its times in one place.
+public struct RequestRow: Hashable, Sendable, Encodable, StoredTable {
+    /// The row id (the audit chain names rows by it; the API pages by it).
     public var rowID: Int64
     public var runID: Int64
     public var arrivalEpochSeconds: Double
     public var record: RequestRecord
 
-    /// The columns after `id`, in schema order: the order rows are inserted and encoded in.
-    public enum Columns {
-        public static let names = [
-            "runId", "requestId", "inFlight", "arrivalSeconds", "arrivalEpochSeconds",
-            "prefillStartSeconds", "firstTokenSeconds", "finishSeconds", "prefillUnit", "decodeUnit",
-            "promptTokens", "cachedTokens", "outputTokens", "gpuActiveJoules", "gpuIdleJoules", "hostJoules",
-            "facilityOverheadJoules", "facilityJoules", "gpuSeconds", "intensityGramsPerKWh",
-            "operationalCarbonGrams", "embodiedCarbonGrams", "meanPowerWatts",
-            // v3: the request's share of its model's training footprint (NULL when none is charged).
-            "trainingTokens", "trainingFacilityJoules", "trainingCarbonGrams", "trainingGPUSeconds",
-        ]
-        /// The trailing columns later migrations added: encoded for the audit only when present.
-        public static let extensionColumns = 4
+    public init(rowID: Int64 = 0, runID: Int64, startEpochSeconds: Double, record: RequestRecord) {
+        self.rowID = rowID
+        self.runID = runID
+        self.arrivalEpochSeconds = startEpochSeconds + record.arrival
+        self.record = record
     }
 
     static let table = "request"
+    static let blank = RequestRow(runID: 0, startEpochSeconds: 0, record: RequestRecord(
+        id: 0, inFlight: false, arrival: 0, prefillStart: nil, firstToken: nil, finish: nil, prefillUnit: nil, decodeUnit: nil,
+        promptTokens: 0, cachedTokens: 0, outputTokens: 0, gpuActiveJoules: 0, gpuIdleJoules: 0, hostJoules: 0,
+        facilityOverheadJoules: 0, facilityJoules: 0, gpuSeconds: 0, intensityGramsPerKWh: 0, operationalCarbonGrams: 0,
+        embodiedCarbonGrams: 0, meanPowerWatts: 0
+    ))
+    /// The columns after `id`, in schema order.
+    public static let columns = columnNames
 
-    /// Walks the column values of `record` in schema order.
-    static func write<S: RowSink>(_ r: RequestRecord, run: Int64, startEpochSeconds: Double, to s: inout S) {
-        s.integer(run)
-        s.integer(r.id)
-        s.integer(r.inFlight ? 1 : 0)
-        s.real(r.arrival)
-        s.real(startEpochSeconds + r.arrival)
-        s.real(r.prefillStart)
-        s.real(r.firstToken)
-        s.real(r.finish)
-        s.integer(r.prefillUnit)
-        s.integer(r.decodeUnit)
-        s.integer(r.promptTokens)
-        s.integer(r.cachedTokens)
-        s.integer(r.outputTokens)
-        s.real(r.gpuActiveJoules)
-        s.real(r.gpuIdleJoules)
-        s.real(r.hostJoules)
-        s.real(r.facilityOverheadJoules)
-        s.real(r.facilityJoules)
-        s.real(r.gpuSeconds)
-        s.real(r.intensityGramsPerKWh)
-        s.real(r.operationalCarbonGrams)
-        s.real(r.embodiedCarbonGrams)
-        s.real(r.meanPowerWatts)
-        if let t = r.training {
-            s.real(t.tokens)
-            s.real(t.facilityJoules)
-            s.real(t.carbonGrams)
-            s.real(t.gpuSeconds)
-        } else {
-            for _ in 0..<Columns.extensionColumns { s.absentExtension() }
-        }
+    mutating func visit<V: ColumnVisitor>(_ v: inout V) {
+        v.integer("runId", &runID)
+        v.integer("requestId", &record.id)
+        v.flag("inFlight", &record.inFlight)
+        v.real("arrivalSeconds", &record.arrival)
+        v.real("arrivalEpochSeconds", &arrivalEpochSeconds)
+        v.real("prefillStartSeconds", &record.prefillStart)
+        v.real("firstTokenSeconds", &record.firstToken)
+        v.real("finishSeconds", &record.finish)
+        v.integer("prefillUnit", &record.prefillUnit)
+        v.integer("decodeUnit", &record.decodeUnit)
+        v.integer("promptTokens", &record.promptTokens)
+        v.integer("cachedTokens", &record.cachedTokens)
+        v.integer("outputTokens", &record.outputTokens)
+        v.real("gpuActiveJoules", &record.gpuActiveJoules)
+        v.real("gpuIdleJoules", &record.gpuIdleJoules)
+        v.real("hostJoules", &record.hostJoules)
+        v.real("facilityOverheadJoules", &record.facilityOverheadJoules)
+        v.real("facilityJoules", &record.facilityJoules)
+        v.real("gpuSeconds", &record.gpuSeconds)
+        v.real("intensityGramsPerKWh", &record.intensityGramsPerKWh)
+        v.real("operationalCarbonGrams", &record.operationalCarbonGrams)
+        v.real("embodiedCarbonGrams", &record.embodiedCarbonGrams)
+        v.real("meanPowerWatts", &record.meanPowerWatts)
+        // v3: the request's share of its model's training footprint (NULL when none is charged).
+        var tokens = record.training?.tokens, joules = record.training?.facilityJoules
+        var grams = record.training?.carbonGrams, seconds = record.training?.gpuSeconds
+        v.real("trainingTokens", &tokens)
+        v.real("trainingFacilityJoules", &joules)
+        v.real("trainingCarbonGrams", &grams)
+        v.real("trainingGPUSeconds", &seconds)
+        record.training = tokens.map { TrainingShare(tokens: $0, facilityJoules: joules ?? 0, carbonGrams: grams ?? 0, gpuSeconds: seconds ?? 0) }
+    }
+
+    /// The row's identity, then every field of its record (with the derived latencies and totals),
+    /// under the record's names: what the API returns.
+    public func encode(to encoder: Encoder) throws {
+        enum Key: String, CodingKey { case row, run, arrivalEpochSeconds }
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(rowID, forKey: .row)
+        try c.encode(runID, forKey: .run)
+        try c.encode(arrivalEpochSeconds, forKey: .arrivalEpochSeconds)
+        try record.encode(to: encoder)
     }
 }
 
 /// A stored unit interval: the `clusterInterval` table, one row per unit per accounting interval.
-public struct IntervalRow: Hashable, Sendable {
+public struct IntervalRow: Hashable, Sendable, StoredTable {
     public var rowID: Int64
     public var runID: Int64
+    /// The interval's start on the wall clock (seconds since 1970).
+    public var startEpochSeconds: Double
     public var interval: ClusterInterval
 
-    public enum Columns {
-        public static let names = [
-            "runId", "unit", "role", "startSeconds", "endSeconds", "startEpochSeconds", "nodes",
-            "gpuActiveJoules", "hostActiveJoules", "gpuIdleJoules", "hostIdleJoules", "facilityJoules",
-            "meanPowerWatts", "busyFraction", "inServiceSeconds", "gpuSeconds", "intensityGramsPerKWh",
-            "operationalCarbonGrams",
-        ]
+    public init(rowID: Int64 = 0, runID: Int64, runStartEpochSeconds: Double, interval: ClusterInterval) {
+        self.rowID = rowID
+        self.runID = runID
+        self.startEpochSeconds = runStartEpochSeconds + interval.start
+        self.interval = interval
     }
 
     static let table = "clusterInterval"
+    static let blank = IntervalRow(runID: 0, runStartEpochSeconds: 0, interval: ClusterInterval(
+        unit: 0, role: .prefill, start: 0, end: 0, gpuActiveJoules: 0, hostActiveJoules: 0, gpuIdleJoules: 0, hostIdleJoules: 0,
+        facilityJoules: 0, operationalCarbonGrams: 0, gpuSeconds: 0, busyFraction: 0, inServiceSeconds: 0, nodes: 0
+    ))
+    /// The columns after `id`, in schema order.
+    public static let columns = columnNames
 
-    static func write<S: RowSink>(_ i: ClusterInterval, run: Int64, startEpochSeconds: Double, to s: inout S) {
-        let seconds = i.end - i.start
-        let kWh = i.facilityJoules / 3.6e6
-        s.integer(run)
-        s.integer(i.unit)
-        s.text(i.role.rawValue)
-        s.real(i.start)
-        s.real(i.end)
-        s.real(startEpochSeconds + i.start)
-        s.integer(i.nodes)
-        s.real(i.gpuActiveJoules)
-        s.real(i.hostActiveJoules)
-        s.real(i.gpuIdleJoules)
-        s.real(i.hostIdleJoules)
-        s.real(i.facilityJoules)
-        s.real(seconds > 0 ? i.facilityJoules / seconds : 0)
-        s.real(i.busyFraction)
-        s.real(i.inServiceSeconds)
-        s.real(i.gpuSeconds)
-        s.real(kWh > 0 ? i.operationalCarbonGrams / kWh : 0)
-        s.real(i.operationalCarbonGrams)
+    mutating func visit<V: ColumnVisitor>(_ v: inout V) {
+        var role = interval.role.rawValue
+        v.integer("runId", &runID)
+        v.integer("unit", &interval.unit)
+        v.text("role", &role)
+        interval.role = UnitRole(rawValue: role) ?? .colocated
+        v.real("startSeconds", &interval.start)
+        v.real("endSeconds", &interval.end)
+        v.real("startEpochSeconds", &startEpochSeconds)
+        v.integer("nodes", &interval.nodes)
+        v.real("gpuActiveJoules", &interval.gpuActiveJoules)
+        v.real("hostActiveJoules", &interval.hostActiveJoules)
+        v.real("gpuIdleJoules", &interval.gpuIdleJoules)
+        v.real("hostIdleJoules", &interval.hostIdleJoules)
+        v.real("facilityJoules", &interval.facilityJoules)
+        v.derived("meanPowerWatts", interval.meanFacilityWatts)
+        v.real("busyFraction", &interval.busyFraction)
+        v.real("inServiceSeconds", &interval.inServiceSeconds)
+        v.real("gpuSeconds", &interval.gpuSeconds)
+        v.derived("intensityGramsPerKWh", interval.intensityGramsPerKWh)
+        v.real("operationalCarbonGrams", &interval.operationalCarbonGrams)
+    }
+}
+
+extension RequestRow {
+    /// A row selected by `selectAll`, its row id set.
+    static func stored(_ row: Row) -> RequestRow {
+        var (id, r) = read(row)
+        r.rowID = id
+        return r
+    }
+
+    /// The record's end-to-end latency (`RequestRecord.endToEnd`) as SQL over the stored columns,
+    /// for filters: NULL while in flight.
+    static let endToEndSQL = "CASE WHEN inFlight = 0 THEN finishSeconds - arrivalSeconds END"
+}
+
+extension IntervalRow {
+    /// A row selected by `selectAll`, its row id set.
+    static func stored(_ row: Row) -> IntervalRow {
+        var (id, r) = read(row)
+        r.rowID = id
+        return r
     }
 }

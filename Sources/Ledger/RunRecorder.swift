@@ -1,3 +1,4 @@
+import Accounting
 import Serving
 
 /// Buffers one run's records, intervals and latest checkpoint, and commits them to the ledger as

@@ -1,5 +1,6 @@
 import Foundation
 import Routing
+import Accounting
 import Serving
 import Units
 
@@ -103,10 +104,9 @@ public enum Comparison {
     /// Builds the comparison of `candidates` against `baseline`.
     public static func build(baseline: RunMetrics, candidates: [RunMetrics], ledger: String, generatedAt: Date = Date()) -> ComparisonReport {
         let base = figures(baseline, against: nil)
-        let formatter = ISO8601DateFormatter()
         return ComparisonReport(
             title: "Pruned vs dense: \(baseline.run.name) against \(candidates.map(\.run.name).joined(separator: ", "))",
-            generatedAt: formatter.string(from: generatedAt), ledger: ledger, bootstrapResamples: resamples,
+            generatedAt: WallClock.string(generatedAt.timeIntervalSince1970), ledger: ledger, bootstrapResamples: resamples,
             sampleSize: ([baseline] + candidates).map(\.sample.count).min() ?? 0,
             baseline: base, candidates: candidates.map { figures($0, against: baseline) },
             methodology: methodology(baseline, candidates), charts: ([baseline] + candidates).map(chart)
@@ -122,7 +122,7 @@ public enum Comparison {
     }
 
     /// A statistic of a sample, for the bootstrap.
-    typealias Statistic = ([RequestSample]) -> Double
+    typealias Statistic = ([RequestRecord]) -> Double
 
     static func quantile(_ values: [Double], _ q: Double) -> Double {
         guard !values.isEmpty else { return 0 }
@@ -133,7 +133,7 @@ public enum Comparison {
     /// The 95 % interval of (candidate − baseline) / baseline in percent: the spread of the
     /// percentile bootstrap over each run's sample (resampled with replacement, seeded so the same
     /// ledger gives the same interval), centred on the full-run delta `centre` (basic bootstrap).
-    static func interval(_ base: [RequestSample], _ candidate: [RequestSample], seed: UInt64, centre: Double, _ statistic: Statistic) -> (Double, Double)? {
+    static func interval(_ base: [RequestRecord], _ candidate: [RequestRecord], seed: UInt64, centre: Double, _ statistic: Statistic) -> (Double, Double)? {
         guard !base.isEmpty, !candidate.isEmpty else { return nil }
         let sampleBase = statistic(base), sampleCandidate = statistic(candidate)
         guard sampleBase != 0 else { return nil }
@@ -163,10 +163,10 @@ public enum Comparison {
             }
             return f
         }
-        let mean: (KeyPath<RequestSample, Double>) -> Statistic = { key in { s in s.reduce(0) { $0 + $1[keyPath: key] } / Double(s.count) } }
-        let q: (KeyPath<RequestSample, Double>, Double) -> Statistic = { key, p in { s in quantile(s.map { $0[keyPath: key] }, p) } }
-        let ratio: (KeyPath<RequestSample, Double>, KeyPath<RequestSample, Double>) -> Statistic = { top, bottom in
-            { s in s.reduce(0) { $0 + $1[keyPath: top] } / max(s.reduce(0) { $0 + $1[keyPath: bottom] }, 1e-300) }
+        let mean: (@escaping (RequestRecord) -> Double) -> Statistic = { key in { s in s.reduce(0) { $0 + key($1) } / Double(s.count) } }
+        let q: (@escaping (RequestRecord) -> Double, Double) -> Statistic = { key, p in { s in quantile(s.map(key), p) } }
+        let ratio: (@escaping (RequestRecord) -> Double, @escaping (RequestRecord) -> Double) -> Statistic = { top, bottom in
+            { s in s.reduce(0) { $0 + top($1) } / max(s.reduce(0) { $0 + bottom($1) }, 1e-300) }
         }
         let tpotQ: (Double) -> Statistic = { p in { s in quantile(s.compactMap(\.tpot), p) } }
         let b = base
@@ -180,17 +180,17 @@ public enum Comparison {
             energyPerRequestMeanWh: figure(m.meanEnergyWh, b?.meanEnergyWh, "Wh", mean(\.facilityJoules), salt: 1),
             energyPerRequestP50Wh: figure(m.energy.quantile(0.5).map { $0 / 3600 }, b?.energy.quantile(0.5).map { $0 / 3600 }, "Wh", q(\.facilityJoules, 0.5), salt: 2),
             energyPerRequestP95Wh: figure(m.energy.quantile(0.95).map { $0 / 3600 }, b?.energy.quantile(0.95).map { $0 / 3600 }, "Wh", q(\.facilityJoules, 0.95), salt: 3),
-            joulesPerInputToken: figure(m.joulesPerInputToken, b?.joulesPerInputToken, "J", ratio(\.facilityJoules, \.promptTokens), salt: 4),
-            joulesPerOutputToken: figure(m.joulesPerOutputToken, b?.joulesPerOutputToken, "J", ratio(\.facilityJoules, \.outputTokens), salt: 5),
-            ttftP50Seconds: figure(m.ttft.quantile(0.5), b?.ttft.quantile(0.5), "s", q(\.ttft, 0.5), salt: 6),
-            ttftP99Seconds: figure(m.ttft.quantile(0.99), b?.ttft.quantile(0.99), "s", q(\.ttft, 0.99), salt: 7),
+            joulesPerInputToken: figure(m.joulesPerInputToken, b?.joulesPerInputToken, "J", ratio(\.facilityJoules, { Double($0.promptTokens) }), salt: 4),
+            joulesPerOutputToken: figure(m.joulesPerOutputToken, b?.joulesPerOutputToken, "J", ratio(\.facilityJoules, { Double($0.outputTokens) }), salt: 5),
+            ttftP50Seconds: figure(m.ttft.quantile(0.5), b?.ttft.quantile(0.5), "s", q({ $0.ttft ?? 0 }, 0.5), salt: 6),
+            ttftP99Seconds: figure(m.ttft.quantile(0.99), b?.ttft.quantile(0.99), "s", q({ $0.ttft ?? 0 }, 0.99), salt: 7),
             tpotP50Seconds: figure(m.tpot.quantile(0.5), b?.tpot.quantile(0.5), "s", tpotQ(0.5), salt: 8),
             tpotP99Seconds: figure(m.tpot.quantile(0.99), b?.tpot.quantile(0.99), "s", tpotQ(0.99), salt: 9),
-            e2eP50Seconds: figure(m.e2e.quantile(0.5), b?.e2e.quantile(0.5), "s", q(\.e2e, 0.5), salt: 10),
-            e2eP99Seconds: figure(m.e2e.quantile(0.99), b?.e2e.quantile(0.99), "s", q(\.e2e, 0.99), salt: 11),
-            carbonPerRequestGrams: figure(m.carbonGramsPerRequest, b?.carbonGramsPerRequest, "gCO2e", mean(\.carbonGrams), salt: 12),
+            e2eP50Seconds: figure(m.e2e.quantile(0.5), b?.e2e.quantile(0.5), "s", q({ $0.endToEnd ?? 0 }, 0.5), salt: 10),
+            e2eP99Seconds: figure(m.e2e.quantile(0.99), b?.e2e.quantile(0.99), "s", q({ $0.endToEnd ?? 0 }, 0.99), salt: 11),
+            carbonPerRequestGrams: figure(m.carbonGramsPerRequest, b?.carbonGramsPerRequest, "gCO2e", mean(\.totalCarbonGrams), salt: 12),
             carbonPer1000TokensGrams: figure(m.carbonGramsPer1000Tokens, b?.carbonGramsPer1000Tokens, "gCO2e", nil),
-            sciPerRequestGrams: figure(m.carbonGramsPerRequest, b?.carbonGramsPerRequest, "gCO2e", mean(\.carbonGrams), salt: 12),
+            sciPerRequestGrams: figure(m.carbonGramsPerRequest, b?.carbonGramsPerRequest, "gCO2e", mean(\.totalCarbonGrams), salt: 12),
             energyKWh: figure(m.clusterFacilityJoules / 3.6e6, b.map { $0.clusterFacilityJoules / 3.6e6 }, "kWh"),
             energyBreakdownKWh: [
                 "gpuActive": m.gpuActiveJoules / 3.6e6, "gpuIdle": m.gpuIdleJoules / 3.6e6, "host": m.hostJoules / 3.6e6,

@@ -1,19 +1,8 @@
 import Foundation
-import GRDB
 import Ledger
+import Accounting
 import Serving
 import Units
-
-/// One finished request as the report uses it.
-public struct RequestSample: Hashable, Sendable {
-    public var facilityJoules: Double
-    public var promptTokens: Double
-    public var outputTokens: Double
-    public var ttft: Double
-    public var tpot: Double?
-    public var e2e: Double
-    public var carbonGrams: Double
-}
 
 /// Everything a report shows about one run, read from the ledger in one pass over its rows.
 public struct RunMetrics: Sendable {
@@ -43,78 +32,58 @@ public struct RunMetrics: Sendable {
     public var tpot = QuantileSketch()
     public var e2e = QuantileSketch()
     /// A uniform sample of finished requests (reservoir, seeded by the run id) for bootstrap intervals.
-    public var sample: [RequestSample]
+    public var sample: [RequestRecord]
 
     /// Reads run `id`. `sampleSize` bounds memory however long the run.
     public static let defaultSampleSize = 5000
 
-    public static func load(_ ledger: Ledger, run id: Int64, sampleSize: Int = defaultSampleSize) throws -> RunMetrics {
+    public static func load(_ ledger: some LedgerQueries, run id: Int64, sampleSize: Int = defaultSampleSize) throws -> RunMetrics {
         let run = try ledger.run(id)
-        let summary = run.summary.flatMap { try? JSONDecoder().decode(RunSummary.self, from: Data($0.utf8)) }
-        return try ledger.read { db in
-            var m = RunMetrics(
-                run: run, summary: summary, simulatedSeconds: 0, requests: 0, inFlight: 0, facilityJoules: 0, promptTokens: 0, outputTokens: 0,
-                operationalGrams: 0, embodiedGrams: 0, nodeSeconds: 0, gpuSeconds: 0, clusterFacilityJoules: 0, gpuActiveJoules: 0,
-                gpuIdleJoules: 0, hostJoules: 0, power: [], sample: []
-            )
-            var rng = SplitMix64(seed: UInt64(id) &* 0x9E37_79B9)
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT inFlight, arrivalSeconds, firstTokenSeconds, finishSeconds, promptTokens, outputTokens, facilityJoules,
-                       operationalCarbonGrams, embodiedCarbonGrams
-                FROM request WHERE runId = ? ORDER BY id
-                """, arguments: [id])
-            while let row = try rows.next() {
-                if (row["inFlight"] as Int) != 0 {
-                    m.inFlight += 1
-                    continue
-                }
-                let arrival: Double = row["arrivalSeconds"]
-                let first: Double = row["firstTokenSeconds"] ?? arrival
-                let finish: Double = row["finishSeconds"] ?? first
-                let out: Double = row["outputTokens"]
-                let r = RequestSample(
-                    facilityJoules: row["facilityJoules"], promptTokens: row["promptTokens"], outputTokens: out, ttft: first - arrival,
-                    tpot: out > 1 ? (finish - first) / (out - 1) : nil, e2e: finish - arrival,
-                    carbonGrams: (row["operationalCarbonGrams"] as Double) + (row["embodiedCarbonGrams"] as Double)
-                )
-                m.requests += 1
-                m.facilityJoules += r.facilityJoules
-                m.promptTokens += r.promptTokens
-                m.outputTokens += r.outputTokens
-                m.operationalGrams += row["operationalCarbonGrams"]
-                m.embodiedGrams += row["embodiedCarbonGrams"]
-                m.energy.add(r.facilityJoules)
-                m.ttft.add(r.ttft)
-                if let t = r.tpot { m.tpot.add(t) }
-                m.e2e.add(r.e2e)
-                if m.sample.count < sampleSize {
-                    m.sample.append(r)
-                } else {
-                    let j = Int(rng.next() % UInt64(m.requests))
-                    if j < sampleSize { m.sample[j] = r }
-                }
+        var m = RunMetrics(
+            run: run, summary: run.decodedSummary, simulatedSeconds: 0, requests: 0, inFlight: 0, facilityJoules: 0, promptTokens: 0,
+            outputTokens: 0, operationalGrams: 0, embodiedGrams: 0, nodeSeconds: 0, gpuSeconds: 0, clusterFacilityJoules: 0,
+            gpuActiveJoules: 0, gpuIdleJoules: 0, hostJoules: 0, power: [], sample: []
+        )
+        var rng = SplitMix64(seed: UInt64(id) &* 0x9E37_79B9)
+        try ledger.forEachRequest(.run(id)) { row in
+            let r = row.record
+            if r.inFlight {
+                m.inFlight += 1
+                return
             }
-            var byStart: [Double: Double] = [:]
-            var lengths: [Double: Double] = [:]
-            let intervals = try Row.fetchCursor(db, sql: """
-                SELECT startSeconds, endSeconds, nodes, gpuActiveJoules, hostActiveJoules, gpuIdleJoules, hostIdleJoules, facilityJoules, gpuSeconds
-                FROM clusterInterval WHERE runId = ?
-                """, arguments: [id])
-            while let row = try intervals.next() {
-                let start: Double = row["startSeconds"], end: Double = row["endSeconds"]
-                m.simulatedSeconds = max(m.simulatedSeconds, end)
-                m.nodeSeconds += Double(row["nodes"] as Int) * (end - start)
-                m.gpuSeconds += row["gpuSeconds"]
-                m.clusterFacilityJoules += row["facilityJoules"]
-                m.gpuActiveJoules += row["gpuActiveJoules"]
-                m.gpuIdleJoules += row["gpuIdleJoules"]
-                m.hostJoules += (row["hostActiveJoules"] as Double) + (row["hostIdleJoules"] as Double)
-                byStart[start, default: 0] += row["facilityJoules"]
-                lengths[start] = max(lengths[start] ?? 0, end - start)
+            m.requests += 1
+            m.facilityJoules += r.facilityJoules
+            m.promptTokens += Double(r.promptTokens)
+            m.outputTokens += Double(r.outputTokens)
+            m.operationalGrams += r.operationalCarbonGrams
+            m.embodiedGrams += r.embodiedCarbonGrams
+            m.energy.add(r.facilityJoules)
+            if let v = r.ttft { m.ttft.add(v) }
+            if let v = r.tpot { m.tpot.add(v) }
+            if let v = r.endToEnd { m.e2e.add(v) }
+            if m.sample.count < sampleSize {
+                m.sample.append(r)
+            } else {
+                let j = Int(rng.next() % UInt64(m.requests))
+                if j < sampleSize { m.sample[j] = r }
             }
-            m.power = byStart.keys.sorted().map { t in (t, t + lengths[t]!, byStart[t]! / max(lengths[t]!, 1e-9) / 1000) }
-            return m
         }
+        var byStart: [Double: Double] = [:]
+        var lengths: [Double: Double] = [:]
+        try ledger.forEachInterval(.run(id)) { row in
+            let i = row.interval
+            m.simulatedSeconds = max(m.simulatedSeconds, i.end)
+            m.nodeSeconds += Double(i.nodes) * (i.end - i.start)
+            m.gpuSeconds += i.gpuSeconds
+            m.clusterFacilityJoules += i.facilityJoules
+            m.gpuActiveJoules += i.gpuActiveJoules
+            m.gpuIdleJoules += i.gpuIdleJoules
+            m.hostJoules += i.hostActiveJoules + i.hostIdleJoules
+            byStart[i.start, default: 0] += i.facilityJoules
+            lengths[i.start] = max(lengths[i.start] ?? 0, i.end - i.start)
+        }
+        m.power = byStart.keys.sorted().map { t in (t, t + lengths[t]!, byStart[t]! / max(lengths[t]!, 1e-9) / 1000) }
+        return m
     }
 
     // Derived figures.

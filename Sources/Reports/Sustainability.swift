@@ -1,6 +1,7 @@
 import Foundation
-import GRDB
+import Accounting
 import Ledger
+import Accounting
 import Serving
 
 /// A period's sustainability figures across every run in the ledger: energy, GHG Protocol Scope 2
@@ -87,8 +88,7 @@ public enum SustainabilityError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .emptyPeriod(let f, let t):
-            let iso = ISO8601DateFormatter()
-            return "no cluster intervals in the ledger between \(iso.string(from: Date(timeIntervalSince1970: f))) and \(iso.string(from: Date(timeIntervalSince1970: t))) (see `joule runs` for what is recorded)"
+            return "no cluster intervals in the ledger between \(WallClock.string(f)) and \(WallClock.string(t)) (see `joule runs` for what is recorded)"
         }
     }
 }
@@ -98,78 +98,60 @@ extension SustainabilityReport {
     /// location-based emissions), requests that arrived in it and finished (SCI), embodied
     /// emissions from the GPU-seconds of those intervals at each run's embodied rate.
     public static func build(
-        ledger: Ledger, path: String, from: Double, to: Double, runs only: [Int64] = [], market: (gramsPerKWh: Double, instrument: String)? = nil,
-        now: Date = Date()
+        ledger: some LedgerQueries, path: String, from: Double, to: Double, runs only: [Int64] = [],
+        market: (gramsPerKWh: Double, instrument: String)? = nil, now: Date = Date()
     ) throws -> SustainabilityReport {
-        // Restricting to some runs is a filter in SQL; no filter means every run.
-        let runFilter = only.isEmpty ? "" : " AND runId IN (\(only.map { String($0) }.joined(separator: ",")))"
-        let iso = ISO8601DateFormatter()
         let bucketSeconds: Double = to - from <= 3 * 86_400 ? 3600 : 86_400
-        return try ledger.read { db in
+        do {
             var gpu = 0.0, host = 0.0, facility = 0.0, operational = 0.0
             var embodied = 0.0
             var buckets: [Double: (kwh: Double, kg: Double, requests: Int, grams: Double)] = [:]
             var gpuSecondsByRun: [Int64: Double] = [:]
-            let intervals = try Row.fetchCursor(db, sql: """
-                SELECT runId, startEpochSeconds, gpuActiveJoules, gpuIdleJoules, hostActiveJoules, hostIdleJoules, facilityJoules,
-                       operationalCarbonGrams, gpuSeconds
-                FROM clusterInterval WHERE startEpochSeconds >= ? AND startEpochSeconds < ?\(runFilter)
-                """, arguments: [from, to])
-            while let r = try intervals.next() {
-                let run: Int64 = r["runId"]
-                gpuSecondsByRun[run, default: 0] += r["gpuSeconds"]
-                gpu += (r["gpuActiveJoules"] as Double) + (r["gpuIdleJoules"] as Double)
-                host += (r["hostActiveJoules"] as Double) + (r["hostIdleJoules"] as Double)
-                facility += r["facilityJoules"]
-                operational += r["operationalCarbonGrams"]
-                let b = from + ((r["startEpochSeconds"] as Double) - from).rounded(.down, step: bucketSeconds)
-                buckets[b, default: (0, 0, 0, 0)].kwh += (r["facilityJoules"] as Double) / 3.6e6
-                buckets[b, default: (0, 0, 0, 0)].kg += (r["operationalCarbonGrams"] as Double) / 1000
+            try ledger.forEachInterval(RowScope(runs: only, from: from, to: to)) { row in
+                let i = row.interval
+                gpuSecondsByRun[row.runID, default: 0] += i.gpuSeconds
+                gpu += i.gpuActiveJoules + i.gpuIdleJoules
+                host += i.hostActiveJoules + i.hostIdleJoules
+                facility += i.facilityJoules
+                operational += i.operationalCarbonGrams
+                let b = from + (row.startEpochSeconds - from).rounded(.down, step: bucketSeconds)
+                buckets[b, default: (0, 0, 0, 0)].kwh += i.facilityJoules / 3.6e6
+                buckets[b, default: (0, 0, 0, 0)].kg += i.operationalCarbonGrams / 1000
             }
             guard !gpuSecondsByRun.isEmpty else { throw SustainabilityError.emptyPeriod(from: from, to: to) }
             let runIds = Set(gpuSecondsByRun.keys)
-            // A run charges embodied emissions at one rate per GPU-second (its embodied model), so
-            // the rate of any of its request rows is the run's: a bounded sample, not a scan.
+            // A run charges embodied emissions at one rate per GPU-second (its embodied model).
             for (run, seconds) in gpuSecondsByRun {
-                let rate = try Row.fetchOne(db, sql: """
-                    SELECT sum(embodiedCarbonGrams) AS g, sum(gpuSeconds) AS s FROM (SELECT embodiedCarbonGrams, gpuSeconds FROM request WHERE runId = ? LIMIT 1000)
-                    """, arguments: [run])
-                let g: Double = rate?["g"] ?? 0, gs: Double = rate?["s"] ?? 0
-                embodied += gs > 0 ? seconds * g / gs : 0
+                embodied += seconds * (try ledger.embodiedGramsPerGPUSecond(run: run))
             }
             var requests = 0, tokens = 0.0, requestOperational = 0.0, requestEmbodied = 0.0
             var trained = 0, trainingTokens = 0.0, trainingJoules = 0.0, trainingGrams = 0.0, trainingGPUSeconds = 0.0
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT arrivalEpochSeconds, promptTokens, outputTokens, operationalCarbonGrams, embodiedCarbonGrams,
-                       trainingTokens, trainingFacilityJoules, trainingCarbonGrams, trainingGPUSeconds
-                FROM request WHERE inFlight = 0 AND arrivalEpochSeconds >= ? AND arrivalEpochSeconds < ?\(runFilter)
-                """, arguments: [from, to])
-            while let r = try rows.next() {
+            try ledger.forEachRequest(RowScope(runs: only, from: from, to: to, finishedOnly: true)) { row in
+                let r = row.record
                 requests += 1
-                tokens += Double(r["promptTokens"] as Int + r["outputTokens"] as Int)
-                let o: Double = r["operationalCarbonGrams"], m: Double = r["embodiedCarbonGrams"]
-                requestOperational += o
-                requestEmbodied += m
-                if let t = r["trainingTokens"] as Double? {
+                tokens += Double(r.promptTokens + r.outputTokens)
+                requestOperational += r.operationalCarbonGrams
+                requestEmbodied += r.embodiedCarbonGrams
+                if let t = r.training {
                     trained += 1
-                    trainingTokens += t
-                    trainingJoules += r["trainingFacilityJoules"] ?? 0
-                    trainingGrams += r["trainingCarbonGrams"] ?? 0
-                    trainingGPUSeconds += r["trainingGPUSeconds"] ?? 0
+                    trainingTokens += t.tokens
+                    trainingJoules += t.facilityJoules
+                    trainingGrams += t.carbonGrams
+                    trainingGPUSeconds += t.gpuSeconds
                 }
-                let b = from + ((r["arrivalEpochSeconds"] as Double) - from).rounded(.down, step: bucketSeconds)
+                let b = from + (row.arrivalEpochSeconds - from).rounded(.down, step: bucketSeconds)
                 buckets[b, default: (0, 0, 0, 0)].requests += 1
-                buckets[b, default: (0, 0, 0, 0)].grams += o + m
+                buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
             }
             var plans: Set<String> = []
             let runs = try runIds.sorted().map { id -> RunLine in
-                let run = try Row.fetchOne(db, sql: "SELECT name, status, summary FROM run WHERE id = ?", arguments: [id])!
-                let summary = (run["summary"] as String?).flatMap { try? JSONDecoder().decode(RunSummary.self, from: Data($0.utf8)) }
+                let run = try ledger.run(id)
+                let summary = run.decodedSummary
                 if let t = summary?.training {
                     plans.insert("\(t.plan) over \(String(format: "%.3g", t.servedTokensOverLife)) tokens" + (t.lifeMonths.map { " (\(String(format: "%g", $0)) months)" } ?? "") + ", carbon at \(t.grid)")
                 }
                 return RunLine(
-                    run: id, name: run["name"], status: run["status"], carbonRegion: summary?.carbonRegion, carbonSignal: summary?.carbonSignal,
+                    run: id, name: run.name, status: run.status.rawValue, carbonRegion: summary?.carbonRegion, carbonSignal: summary?.carbonSignal,
                     carbonSource: summary?.carbonSource, embodiedModel: summary?.embodiedModel, pue: summary?.pue
                 )
             }
@@ -199,12 +181,12 @@ extension SustainabilityReport {
                 "conversionFactors": "1 kWh = 3.6 MJ; 1 lb/MWh = 0.45359237 g/kWh (WattTime sources); PUE "
                     + (Set(runs.compactMap(\.pue)).sorted().map { String($0) }.joined(separator: ", ").nonEmpty ?? "as each run's site (not recorded in older runs)"),
                 "marketBasedStatement": "No market-based measure (renewable energy certificates, power purchase agreements, offsets) reduced the SCI score" + (market == nil ? "." : "; the market-based Scope 2 figure is reported separately and is not used in the SCI."),
-                "period": "\(iso.string(from: Date(timeIntervalSince1970: from))) to \(iso.string(from: Date(timeIntervalSince1970: to))); cluster intervals starting in the period; requests arriving in it and finished",
+                "period": "\(WallClock.string(from)) to \(WallClock.string(to)); cluster intervals starting in the period; requests arriving in it and finished",
             ]
             return SustainabilityReport(
-                title: "Sustainability report, \(iso.string(from: Date(timeIntervalSince1970: from))) to \(iso.string(from: Date(timeIntervalSince1970: to)))",
-                generatedAt: iso.string(from: now), ledger: path, from: iso.string(from: Date(timeIntervalSince1970: from)),
-                to: iso.string(from: Date(timeIntervalSince1970: to)), runs: runs, facilityKWh: facilityKWh, itKWh: (gpu + host) / 3.6e6,
+                title: "Sustainability report, \(WallClock.string(from)) to \(WallClock.string(to))",
+                generatedAt: WallClock.string(now.timeIntervalSince1970), ledger: path, from: WallClock.string(from),
+                to: WallClock.string(to), runs: runs, facilityKWh: facilityKWh, itKWh: (gpu + host) / 3.6e6,
                 gpuKWh: gpu / 3.6e6, hostKWh: host / 3.6e6, facilityOverheadKWh: (facility - gpu - host) / 3.6e6,
                 scope2LocationBasedKg: operational / 1000, meanLocationIntensityGramsPerKWh: facilityKWh > 0 ? operational / facilityKWh : 0,
                 scope2MarketBased: market.map { MarketBased(factorGramsPerKWh: $0.gramsPerKWh, instrument: $0.instrument, kg: facilityKWh * $0.gramsPerKWh / 1000) },
@@ -218,7 +200,7 @@ extension SustainabilityReport {
                 trend: buckets.keys.sorted().map { b in
                     let v = buckets[b]!
                     return Bucket(
-                        start: iso.string(from: Date(timeIntervalSince1970: b)), startEpochSeconds: b, facilityKWh: v.kwh, locationBasedKg: v.kg,
+                        start: WallClock.string(b), startEpochSeconds: b, facilityKWh: v.kwh, locationBasedKg: v.kg,
                         requests: v.requests, sciGramsPerRequest: v.requests > 0 ? v.grams / Double(v.requests) : nil
                     )
                 },

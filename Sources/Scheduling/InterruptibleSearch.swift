@@ -1,3 +1,5 @@
+import Accounting
+
 /// Plans an interruptible job: the lowest-intensity slots before the deadline that add up to the
 /// job's duration, where every uninterrupted stretch (slice) lasts at least `minimumSlice`.
 ///

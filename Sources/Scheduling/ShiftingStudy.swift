@@ -1,3 +1,5 @@
+import Accounting
+
 /// Replays a daily batch job against a recorded intensity series, as the Let's Wait Awhile study
 /// does: each day the job may start anywhere within ± `flexibility` of its usual time, and takes
 /// the earliest window with the lowest mean. The saving is against running at the usual time.

@@ -16,7 +16,7 @@ struct RunDetailJSON: Encodable, Sendable {
 }
 
 struct RequestPageJSON: Encodable, Sendable {
-    var items: [RequestItem]
+    var items: [RequestRow]
     /// Pass as `cursor` for the next page; absent on the last page.
     var nextCursor: String?
 }
@@ -101,7 +101,7 @@ extension JouleServer {
             }
             let metrics = try ([baseline] + candidates).map { id in try Self.lookup { try RunMetrics.load(ledger, run: id) } }
             guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "every compared run needs finished requests") }
-            return JSONBody(value: Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.path))
+            return JSONBody(value: Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.location))
         }
         api.get("carbon") { request, _ in
             let q = Query(request: request)
@@ -130,21 +130,21 @@ extension JouleServer {
                 return t
             }
             let s = try time(job.start, "start"), e = try time(job.end, "end")
-            let filter = SeriesFilter(region: job.region, signal: job.signal ?? .average, kind: .forecast)
-            guard let found = try ledger.newestSeries(filter) ?? ledger.newestSeries(SeriesFilter(region: job.region, signal: job.signal ?? .average)) else {
+            guard let found = try ledger.planningSeries(region: job.region, signal: job.signal ?? .average) else {
                 throw HTTPError(.notFound, message: "no carbon-intensity series for region \(job.region) in the ledger")
             }
-            let window = job.windowMinutes * 60
             do {
-                let plan = try WindowSearch.plan(found.series.points, window: window, start: s, end: e)
+                let plan = try CarbonPlanner.plan([found.series], duration: job.windowMinutes * 60, start: s, end: e)
+                let r = plan.chosen
                 func w(_ v: TimedValue) -> SchedulePlanJSON.Window { .init(start: iso(v.start), end: iso(v.end), intensityGramsPerKWh: v.value) }
+                let emissions = job.energyKWh.map { plan.emissionsKg(energyKWh: $0) }
                 return JSONBody(value: SchedulePlanJSON(
-                    region: job.region, seriesId: found.stored.id, best: w(plan.best[0]), allBest: plan.best.map(w), startingNow: w(plan.startingNow),
-                    savingPercent: plan.savingPercent, emissionsKg: job.energyKWh.map { $0 * plan.best[0].value / 1000 },
-                    emissionsStartingNowKg: job.energyKWh.map { $0 * plan.startingNow.value / 1000 }, windowsCompared: plan.windows.count
+                    region: job.region, seriesId: found.stored.id, best: w(r.chosen), allBest: r.best.map(w), startingNow: w(r.startingNow),
+                    savingPercent: plan.savingPercent, emissionsKg: emissions?.planned, emissionsStartingNowKg: emissions?.startingNow,
+                    windowsCompared: plan.windowsCompared
                 ))
-            } catch let error as WindowSearchError {
-                throw HTTPError(.badRequest, message: "\(error)")
+            } catch let error as CarbonPlanError {
+                throw HTTPError(.badRequest, message: error.description)
             }
         }
     }

@@ -2,6 +2,7 @@ import CarbonData
 import Foundation
 import Hummingbird
 import Ledger
+import Accounting
 import Scheduling
 
 /// The Carbon Aware SDK's `EmissionsDataDTO` (forecast points and windows; duration in minutes).
@@ -45,8 +46,7 @@ extension JouleServer {
             let windowMinutes = try q.double("windowSize", minimum: 0) ?? 0
             let requested = iso(Date().timeIntervalSince1970)
             return JSONBody(value: try locations.map { location -> SDKForecast in
-                guard let found = try ledger.newestSeries(SeriesFilter(region: location, kind: .forecast))
-                    ?? ledger.newestSeries(SeriesFilter(region: location)) else {
+                guard let found = try ledger.planningSeries(region: location) else {
                     throw HTTPError(.notFound, message: "no forecast for location \(location)")
                 }
                 let points = found.series.points

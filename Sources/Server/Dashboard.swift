@@ -1,9 +1,9 @@
 import CarbonData
 import Foundation
-import GRDB
 import Hummingbird
 import Ledger
 import Reports
+import Accounting
 import Scheduling
 
 /// The dashboard: server-rendered pages with inline SVG, no scripts from elsewhere and no
@@ -30,7 +30,7 @@ extension JouleServer {
         router.get("/") { _, _ in
             let runs = try ledger.runs()
             guard let run = runs.first(where: { $0.status == .running }) ?? runs.first else {
-                return Self.page("Joule", refresh: 5, "<p>No runs in <code>\(e(ledger.path))</code> yet: start <code>joule daemon</code> or <code>joule simulate --db</code>.</p>")
+                return Self.page("Joule", refresh: 5, "<p>No runs in <code>\(e(ledger.location))</code> yet: start <code>joule daemon</code> or <code>joule simulate --db</code>.</p>")
             }
             let live = try Self.live(ledger, run: run.id!)
             var body = "<p class=\"note\">Run \(run.id!) <b>\(e(run.name))</b> (\(e(run.status.rawValue))); refreshes every 5 s.</p><div class=\"cards\">"
@@ -83,7 +83,7 @@ extension JouleServer {
             }
             let metrics = try [baseline, candidate].map { id in try Self.lookup { try RunMetrics.load(ledger, run: id) } }
             guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "both runs need finished requests") }
-            let html = Render.html(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.path))
+            let html = Render.html(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.location))
             return TextBody(text: html.replacingOccurrences(of: "<body>\n", with: "<body>\n" + Self.nav), contentType: "text/html; charset=utf-8")
         }
         router.get("scheduler") { request, _ in
@@ -94,7 +94,11 @@ extension JouleServer {
             var body = "<form method=\"get\" action=\"/scheduler\">Region <select name=\"region\">"
             body += regions.map { "<option\($0 == region ? " selected" : "")>\(e($0))</option>" }.joined()
             body += "</select> Job length (minutes) <input name=\"windowMinutes\" value=\"\(n(minutes))\" size=\"5\"><button type=\"submit\">Plan</button></form>"
-            guard let region, let found = try ledger.newestSeries(SeriesFilter(region: region, kind: .forecast)) ?? ledger.newestSeries(SeriesFilter(region: region)) else {
+            let signal = try q.string("signal").map { text -> CarbonSignal in
+                guard let v = CarbonSignal(rawValue: text) else { throw HTTPError(.badRequest, message: "signal: expected average or marginal, got '\(text)'") }
+                return v
+            } ?? .average
+            guard let region, let found = try ledger.planningSeries(region: region, signal: signal) else {
                 return Self.page("Scheduler", body + "<p>No carbon-intensity series in the ledger: <code>joule carbon fetch</code> or <code>joule carbon import</code> one.</p>")
             }
             let points = found.series.points
@@ -103,9 +107,10 @@ extension JouleServer {
             body += SVG.lineChart(title: "Carbon intensity, \(region) (series \(found.stored.id))", xLabel: "hours from \(iso(t0))", yLabel: "gCO2/kWh",
                                   series: [(found.series.metadata.sourceLabel, points.flatMap { [(($0.start - t0) / 3600, $0.value), (($0.end - t0) / 3600, $0.value)] })])
             body += "</div>"
-            if let plan = try? WindowSearch.plan(points, window: minutes * 60) {
-                body += "<p>Best start <b>\(e(iso(plan.best[0].start)))</b>: \(n(plan.best[0].value)) g/kWh over \(n(minutes)) min, against \(n(plan.startingNow.value)) g/kWh "
-                body += "at the series' start (saving \(n(plan.savingPercent)) %). \(plan.best.count) window(s) share the minimum.</p>"
+            if let plan = try? CarbonPlanner.plan([found.series], duration: minutes * 60) {
+                let r = plan.chosen
+                body += "<p>Best start <b data-best-start=\"\(e(iso(r.chosen.start)))\">\(e(iso(r.chosen.start)))</b>: \(n(r.chosen.value)) g/kWh over \(n(minutes)) min, against \(n(r.startingNow.value)) g/kWh "
+                body += "at the series' start (saving \(n(plan.savingPercent)) %). \(r.best.count) window(s) share the minimum.</p>"
             } else {
                 body += "<p>A \(n(minutes))-minute window does not fit in this series.</p>"
             }
@@ -131,69 +136,37 @@ extension JouleServer {
     /// intervals, the request count from its audit batches, rates and latency from its latest
     /// committed rows, and the latency distribution from up to 5,000 rows spread over the run
     /// (fetched by row id). A page stays quick however long the run.
-    static func live(_ ledger: Ledger, run: Int64) throws -> Live {
-        try ledger.read { db in
-            let totals = try Row.fetchOne(db, sql: """
-                SELECT coalesce(sum(facilityJoules), 0) AS f, coalesce(sum(gpuActiveJoules), 0) AS ga, coalesce(sum(gpuIdleJoules), 0) AS gi,
-                       coalesce(sum(hostActiveJoules + hostIdleJoules), 0) AS h, coalesce(sum(operationalCarbonGrams), 0) AS c
-                FROM clusterInterval WHERE runId = ?
-                """, arguments: [run])!
+    static func live(_ ledger: some LedgerQueries, run: Int64) throws -> Live {
+        do {
+            let totals = try ledger.intervalTotals(run: run)
             var byStart: [Double: (joules: Double, length: Double, intensity: Double)] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT startSeconds, endSeconds, facilityJoules, intensityGramsPerKWh FROM clusterInterval WHERE runId = ?", arguments: [run]) {
-                let s: Double = r["startSeconds"]
-                let old = byStart[s] ?? (0, 0, 0)
-                byStart[s] = (old.joules + (r["facilityJoules"] as Double), max(old.length, (r["endSeconds"] as Double) - s), r["intensityGramsPerKWh"])
+            try ledger.forEachInterval(.run(run)) { row in
+                let i = row.interval
+                let old = byStart[i.start] ?? (0, 0, 0)
+                byStart[i.start] = (old.joules + i.facilityJoules, max(old.length, i.end - i.start), i.intensityGramsPerKWh)
             }
             let starts = byStart.keys.sorted()
             let power = starts.flatMap { s -> [(Double, Double)] in
                 let v = byStart[s]!
                 return [(s, v.joules / max(v.length, 1e-9) / 1000), (s + v.length, v.joules / max(v.length, 1e-9) / 1000)]
             }
-            // The run's request rows, as the audit batches name them: consecutive id ranges.
-            let ranges = try Row.fetchAll(db, sql: """
-                SELECT firstRequestRow AS a, requestCount AS n FROM auditBatch WHERE runId = ? AND requestCount > 0 ORDER BY seq
-                """, arguments: [run]).map { (first: $0["a"] as Int64, count: $0["n"] as Int) }
-            let count = ranges.reduce(0) { $0 + $1.count }
-            // The latest finished rows (up to 2,000) for the recent rates; the rows of requests
-            // still in flight at a run's end sit in its last batches and are skipped.
-            var recent: [Row] = []
-            for r in ranges.reversed() where recent.count < 2000 {
-                recent += try Row.fetchAll(db, sql: """
-                    SELECT arrivalSeconds, finishSeconds, outputTokens, facilityJoules FROM request
-                    WHERE id BETWEEN ? AND ? AND inFlight = 0 ORDER BY id DESC LIMIT ?
-                    """, arguments: [r.first, r.first + Int64(r.count) - 1, 2000 - recent.count])
-            }
-            let finishes = recent.compactMap { $0["finishSeconds"] as Double? }
+            let count = try ledger.committedRequests(run: run)
+            // The latest finished rows (up to 2,000) for the recent rates.
+            let recent = try ledger.latestFinishedRequests(run: run, limit: 2000).map(\.record)
+            let finishes = recent.compactMap(\.finish)
             let span = (finishes.max() ?? 0) - (finishes.min() ?? 0)
-            let outputs = recent.reduce(0) { $0 + ($1["outputTokens"] as Int) }
-            let joules = recent.reduce(0.0) { $0 + ($1["facilityJoules"] as Double) }
-            let recentLatencies = recent.compactMap { r in (r["finishSeconds"] as Double?).map { $0 - (r["arrivalSeconds"] as Double) } }.sorted()
+            let outputs = recent.reduce(0) { $0 + $1.outputTokens }
+            let joules = recent.reduce(0.0) { $0 + $1.facilityJoules }
+            let recentLatencies = recent.compactMap(\.endToEnd).sorted()
             // Up to 5,000 rows evenly over the run.
-            var ids: [Int64] = []
-            if count > 0 {
-                let step = max(1, count / 5000)
-                var k = 0
-                for r in ranges {
-                    var offset = (step - k % step) % step
-                    while offset < r.count { ids.append(r.first + Int64(offset)); offset += step }
-                    k += r.count
-                }
-            }
-            var latencies: [Double] = []
-            for chunk in stride(from: 0, to: ids.count, by: 500) {
-                let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
-                latencies += try Double.fetchAll(db, sql: """
-                    SELECT finishSeconds - arrivalSeconds FROM request WHERE id IN (\(part.map { _ in "?" }.joined(separator: ","))) AND inFlight = 0
-                    """, arguments: StatementArguments(part))
-            }
-            latencies.sort()
+            let latencies = try ledger.spreadRequests(run: run, count: 5000).compactMap(\.record.endToEnd).sorted()
             let cdf = latencies.isEmpty ? [] : (1...100).map { i -> (Double, Double) in
                 (latencies[min(latencies.count - 1, Int(Double(latencies.count) * Double(i) / 100.0))], Double(i) / 100)
             }
-            let f: Double = totals["f"], ga: Double = totals["ga"], gi: Double = totals["gi"], h: Double = totals["h"]
+            let f = totals.facilityJoules, ga = totals.gpuActiveJoules, gi = totals.gpuIdleJoules, h = totals.hostJoules
             let latest = starts.last.map { byStart[$0]! }
             return Live(
-                powerKW: latest.map { $0.joules / max($0.length, 1e-9) / 1000 } ?? 0, energyKWh: f / 3.6e6, carbonKg: (totals["c"] as Double) / 1000,
+                powerKW: latest.map { $0.joules / max($0.length, 1e-9) / 1000 } ?? 0, energyKWh: f / 3.6e6, carbonKg: totals.operationalCarbonGrams / 1000,
                 intensity: latest?.intensity ?? 0, requests: count, requestsPerSecond: span > 0 ? Double(finishes.count) / span : 0,
                 joulesPerOutputToken: outputs > 0 ? joules / Double(outputs) : 0,
                 latencyP50: recentLatencies.isEmpty ? 0 : recentLatencies[recentLatencies.count / 2], power: power, latencyCDF: cdf,

@@ -8,11 +8,11 @@ import Logging
 /// otherwise); write endpoints need `Authorization: Bearer <token>` and are refused when no
 /// token is configured. The token is never logged.
 public struct JouleServer: Sendable {
-    public let ledger: Ledger
+    public let ledger: any LedgerStore
     let token: String?
     public let metrics: LedgerMetrics
 
-    public init(ledger: Ledger, token: String?) {
+    public init(ledger: any LedgerStore, token: String?) {
         self.ledger = ledger
         self.token = token?.isEmpty == true ? nil : token
         metrics = LedgerMetrics(ledger: ledger)

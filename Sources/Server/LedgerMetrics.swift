@@ -1,6 +1,6 @@
+import Accounting
 import CoreMetrics
 import Foundation
-import GRDB
 import Ledger
 import Metrics
 import Prometheus
@@ -20,7 +20,7 @@ import Synchronization
 /// - `joule_grid_intensity_grams_per_kwh{instance}`: at the latest interval;
 /// - `joule_ledger_write_lag_seconds{instance}`: wall seconds since the run's last committed batch.
 public final class LedgerMetrics: Sendable {
-    let ledger: Ledger
+    let ledger: any LedgerQueries
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
     /// Rows per scrape at most, so a scrape stays quick on a large backlog (the rest comes next time).
@@ -63,7 +63,7 @@ public final class LedgerMetrics: Sendable {
         return r
     }
 
-    public init(ledger: Ledger, batchLimit: Int = 200_000) {
+    public init(ledger: any LedgerQueries, batchLimit: Int = 200_000) {
         self.ledger = ledger
         self.batchLimit = batchLimit
         var f = PrometheusMetricsFactory(registry: registry)
@@ -81,71 +81,55 @@ public final class LedgerMetrics: Sendable {
         return registry.emitToString()
     }
 
-    private func instance(_ run: Int64, _ s: inout State, _ db: Database) throws -> String {
+    private func instance(_ run: Int64, _ s: inout State) throws -> String {
         if let name = s.names[run] { return name }
-        let name = (try String.fetchOne(db, sql: "SELECT name FROM run WHERE id = ?", arguments: [run]) ?? "run") + "#\(run)"
+        let name = ((try? ledger.run(run).name) ?? "run") + "#\(run)"
         s.names[run] = name
         return name
     }
 
     private func catchUp(_ s: inout State, now: Double) throws {
-        try ledger.read { db in
-            let intervals = try Row.fetchAll(db, sql: """
-                SELECT id, runId, role, startSeconds, endSeconds, gpuActiveJoules, gpuIdleJoules, hostActiveJoules, hostIdleJoules,
-                       facilityJoules, operationalCarbonGrams, intensityGramsPerKWh
-                FROM clusterInterval WHERE id > ? ORDER BY id LIMIT ?
-                """, arguments: [s.lastIntervalRow, batchLimit])
-            for r in intervals {
-                let name = try instance(r["runId"], &s, db)
-                let phase: String = r["role"]
-                let dims = [("instance", name), ("phase", phase)]
-                for (part, joules) in [
-                    ("gpu_active", r["gpuActiveJoules"] as Double), ("gpu_idle", r["gpuIdleJoules"] as Double),
-                    ("host", (r["hostActiveJoules"] as Double) + (r["hostIdleJoules"] as Double)), ("facility", r["facilityJoules"] as Double),
-                ] where joules > 0 {
-                    floatCounter(&s, "joule_energy_joules_total", dims + [("part", part)]).increment(by: joules)
-                }
-                let grams: Double = r["operationalCarbonGrams"]
-                if grams > 0 { floatCounter(&s, "joule_carbon_grams_total", dims).increment(by: grams) }
-                let start: Double = r["startSeconds"], end: Double = r["endSeconds"]
-                let key = "\(name)|\(phase)"
-                if let l = s.latest[key], l.start == start {
-                    s.latest[key] = (start, max(l.length, end - start), l.joules + (r["facilityJoules"] as Double))
-                } else if (s.latest[key]?.start ?? -.infinity) < start {
-                    s.latest[key] = (start, end - start, r["facilityJoules"])
-                }
-                if let l = s.latest[key], l.length > 0 {
-                    Gauge(label: "joule_power_watts", dimensions: dims, factory: factory).record(l.joules / l.length)
-                }
-                Gauge(label: "joule_grid_intensity_grams_per_kwh", dimensions: [("instance", name)], factory: factory).record(r["intensityGramsPerKWh"] as Double)
-                s.lastIntervalRow = r["id"]
+        for row in try ledger.intervals(after: s.lastIntervalRow, limit: batchLimit) {
+            let i = row.interval
+            let name = try instance(row.runID, &s)
+            let phase = i.role.rawValue
+            let dims = [("instance", name), ("phase", phase)]
+            for (part, joules) in [
+                ("gpu_active", i.gpuActiveJoules), ("gpu_idle", i.gpuIdleJoules), ("host", i.hostActiveJoules + i.hostIdleJoules),
+                ("facility", i.facilityJoules),
+            ] where joules > 0 {
+                floatCounter(&s, "joule_energy_joules_total", dims + [("part", part)]).increment(by: joules)
             }
-            let requests = try Row.fetchAll(db, sql: """
-                SELECT id, runId, inFlight, arrivalSeconds, firstTokenSeconds, finishSeconds, promptTokens, cachedTokens, outputTokens, facilityJoules
-                FROM request WHERE id > ? ORDER BY id LIMIT ?
-                """, arguments: [s.lastRequestRow, batchLimit])
-            for r in requests {
-                s.lastRequestRow = r["id"]
-                guard (r["inFlight"] as Int) == 0 else { continue }
-                let name = try instance(r["runId"], &s, db)
-                let dims = [("instance", name)]
-                counter(&s, "joule_requests_total", dims).increment()
-                for (kind, n) in [("input", r["promptTokens"] as Int), ("cached", r["cachedTokens"] as Int), ("output", r["outputTokens"] as Int)] where n > 0 {
-                    counter(&s, "joule_tokens_total", dims + [("kind", kind)]).increment(by: n)
-                }
-                let arrival: Double = r["arrivalSeconds"]
-                if let finish = r["finishSeconds"] as Double? {
-                    histogram(&s, "joule_request_latency_seconds", dims).record(finish - arrival)
-                }
-                if let first = r["firstTokenSeconds"] as Double? {
-                    histogram(&s, "joule_ttft_seconds", dims).record(first - arrival)
-                }
-                histogram(&s, "joule_request_energy_wh", dims).record((r["facilityJoules"] as Double) / 3600)
+            if i.operationalCarbonGrams > 0 { floatCounter(&s, "joule_carbon_grams_total", dims).increment(by: i.operationalCarbonGrams) }
+            let key = "\(name)|\(phase)"
+            if let l = s.latest[key], l.start == i.start {
+                s.latest[key] = (i.start, max(l.length, i.end - i.start), l.joules + i.facilityJoules)
+            } else if (s.latest[key]?.start ?? -.infinity) < i.start {
+                s.latest[key] = (i.start, i.end - i.start, i.facilityJoules)
             }
-            for r in try Row.fetchAll(db, sql: "SELECT runId, max(committedAt) AS t FROM auditBatch GROUP BY runId") {
-                let name = try instance(r["runId"], &s, db)
-                Gauge(label: "joule_ledger_write_lag_seconds", dimensions: [("instance", name)], factory: factory).record(max(0, now - (r["t"] as Double)))
+            if let l = s.latest[key], l.length > 0 {
+                Gauge(label: "joule_power_watts", dimensions: dims, factory: factory).record(l.joules / l.length)
             }
+            Gauge(label: "joule_grid_intensity_grams_per_kwh", dimensions: [("instance", name)], factory: factory).record(i.intensityGramsPerKWh)
+            s.lastIntervalRow = row.rowID
+        }
+        for row in try ledger.requests(after: s.lastRequestRow, limit: batchLimit) {
+            s.lastRequestRow = row.rowID
+            let r = row.record
+            guard !r.inFlight else { continue }
+            let name = try instance(row.runID, &s)
+            let dims = [("instance", name)]
+            counter(&s, "joule_requests_total", dims).increment()
+            for (kind, n) in [("input", r.promptTokens), ("cached", r.cachedTokens), ("output", r.outputTokens)] where n > 0 {
+                counter(&s, "joule_tokens_total", dims + [("kind", kind)]).increment(by: n)
+            }
+            if let v = r.endToEnd { histogram(&s, "joule_request_latency_seconds", dims).record(v) }
+            if let v = r.ttft { histogram(&s, "joule_ttft_seconds", dims).record(v) }
+            histogram(&s, "joule_request_energy_wh", dims).record(r.facilityJoules / 3600)
+        }
+        for (run, t) in try ledger.lastCommits().sorted(by: { $0.key < $1.key }) {
+            let name = try instance(run, &s)
+            Gauge(label: "joule_ledger_write_lag_seconds", dimensions: [("instance", name)], factory: factory).record(max(0, now - t))
         }
     }
 }

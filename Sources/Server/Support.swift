@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Accounting
 import Serving
 
 /// A JSON body with Joule's encoding (sorted keys, no escaped slashes).
@@ -64,5 +65,5 @@ struct Query {
 }
 
 func iso(_ t: Double) -> String {
-    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: t))
+    WallClock.string(t)
 }

@@ -24,7 +24,8 @@ public struct ServingScenario: Sendable {
     public var embodied: EmbodiedModel
     /// Length of an accounting interval, in seconds.
     public var intervalSeconds: Double
-    public var attribution: AttributionPolicy
+    /// How idle energy is shared over requests.
+    public var attribution: any AttributionPolicy
     /// What expert routing and pruning did to the model and pools (nil: the serving defaults'
     /// load imbalance, no pruning).
     public var experts: MoERoutingReport?
@@ -36,7 +37,7 @@ public struct ServingScenario: Sendable {
         name: String, model: ModelArchitecture, node: NodeSpec, site: SiteSpec, topology: ServingTopology,
         schedule: NodeSchedule? = nil, routing: RoutingChoice = .leastLoaded, startEpochSeconds: Double,
         duration: Double?, seed: UInt64, carbon: IntensitySeries, embodied: EmbodiedModel,
-        intervalSeconds: Double = 60, attribution: AttributionPolicy = .proportionalToActive
+        intervalSeconds: Double = 60, attribution: any AttributionPolicy = AttributionPolicies.default
     ) {
         self.name = name
         self.model = model

@@ -1,3 +1,5 @@
+import Accounting
+
 /// A model's training footprint spread over the tokens it serves in its service life: each
 /// served request carries its tokens' share. Kept apart from SCI's operational and embodied terms.
 public struct TrainingAmortisation: Hashable, Sendable {
@@ -33,18 +35,3 @@ public struct TrainingAmortisation: Hashable, Sendable {
     }
 }
 
-/// One request's share of its model's training footprint.
-public struct TrainingShare: Hashable, Sendable, Encodable {
-    /// Tokens it was charged for (prompt and output).
-    public var tokens: Double
-    public var facilityJoules: Double
-    public var carbonGrams: Double
-    public var gpuSeconds: Double
-
-    public init(tokens: Double, facilityJoules: Double, carbonGrams: Double, gpuSeconds: Double) {
-        self.tokens = tokens
-        self.facilityJoules = facilityJoules
-        self.carbonGrams = carbonGrams
-        self.gpuSeconds = gpuSeconds
-    }
-}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import Accounting
 import Serving
 
 struct Audit: ParsableCommand {
@@ -110,8 +111,7 @@ extension RequestBreakdown {
         func pct(_ v: Double) -> String { r.facilityJoules > 0 ? (100 * v / r.facilityJoules).formatted(.number.precision(.fractionLength(1))) + " %" : "–" }
         func s(_ v: Double?) -> String { v.map { $0.formatted(.number.precision(.fractionLength(3))) + " s" } ?? "–" }
         let kWh = r.facilityJoules / 3.6e6
-        let formatter = ISO8601DateFormatter()
-        let arrivedAt = formatter.string(from: Date(timeIntervalSince1970: startEpochSeconds + r.arrival))
+        let arrivedAt = WallClock.string(startEpochSeconds + r.arrival)
         let rows: [(String, Double)] = [
             ("GPU: its share of its steps", r.gpuActiveJoules),
             ("GPU idle: its share", r.gpuIdleJoules),

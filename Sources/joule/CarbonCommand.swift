@@ -39,8 +39,7 @@ func parseTime(_ text: String?, _ flag: String) throws -> Double? {
 }
 
 func isoString(_ t: Double) -> String {
-    let f = ISO8601DateFormatter()
-    return f.string(from: Date(timeIntervalSince1970: t))
+    WallClock.string(t)
 }
 
 /// A progress line on standard error for a live fetch that will try again.

@@ -4,6 +4,7 @@ import Catalog
 import Foundation
 import Ledger
 import MoE
+import Accounting
 import Serving
 
 /// The composition root: where the command line turns its options into loaded, validated specs.

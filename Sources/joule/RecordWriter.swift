@@ -1,4 +1,5 @@
 import Foundation
+import Accounting
 import Serving
 
 /// Streams request records to a CSV or JSON Lines file, buffered.

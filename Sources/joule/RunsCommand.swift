@@ -1,3 +1,4 @@
+import Accounting
 import ArgumentParser
 import Foundation
 import Ledger
@@ -19,10 +20,9 @@ struct Runs: ParsableCommand {
             print(try jsonText(lines))
             return
         }
-        let f = ISO8601DateFormatter()
         print("  id  name                          source    status     simulated from          sim. s      requests")
         for l in lines {
-            let start = f.string(from: Date(timeIntervalSince1970: l.startEpochSeconds))
+            let start = WallClock.string(l.startEpochSeconds)
             print(
                 String(l.id).leftPad(4) + "  " + l.name.padding(toLength: 30, withPad: " ", startingAt: 0) + l.source.padding(toLength: 10, withPad: " ", startingAt: 0)
                     + l.status.padding(toLength: 11, withPad: " ", startingAt: 0) + start + String(Int(l.simulatedSeconds)).leftPad(10)

@@ -45,26 +45,6 @@ extension Schedule {
             throw CLIError(message: "cannot read \(path): \((error as NSError).localizedDescription)")
         }
     }
-
-    /// A window-search error with times in ISO 8601.
-    static func explain(_ error: Error, _ what: String) -> CLIError {
-        if let e = error as? WindowSearchError {
-            switch e {
-            case .boundsOutsideData(let s, let e, let ds, let de):
-                return CLIError(message: "\(what): the search from \(isoString(s)) to \(isoString(e)) is not inside the data, which runs from \(isoString(ds)) to \(isoString(de))")
-            case .startNotBeforeEnd(let s, let e):
-                return CLIError(message: "\(what): the deadline \(isoString(e)) is not after the earliest start \(isoString(s))")
-            default:
-                return CLIError(message: "\(what): \(e)")
-            }
-        }
-        return CLIError(message: "\(what): \(error)")
-    }
-}
-
-/// How far `value` lies below `reference`, in percent of it (0 when the reference is 0).
-func percentBelow(_ value: Double, _ reference: Double) -> Double {
-    reference > 0 ? 100 * (reference - value) / reference : 0
 }
 
 /// Where `joule schedule --region` takes its forecast from.
@@ -174,69 +154,46 @@ struct Plan: AsyncParsableCommand {
         guard minSliceMinutes >= 0 else { throw CLIError(message: "--min-slice-minutes: expected minutes ≥ 0, got \(minSliceMinutes)") }
         let (duration, energy) = try job()
         let candidates = try await forecasts(from: s, to: e, duration: duration)
-        var plans: [(RegionPlan, TimedValue, [TimedValue]?)] = []
-        for c in candidates {
-            let points = c.series.points
-            let what = "\(c.series.metadata.origin) (\(c.series.metadata.region))"
-            if let s, s >= c.series.end {
-                throw CLIError(message: "\(what): the forecast ends at \(isoString(c.series.end)), not after --start \(isoString(s))")
-            }
-            if let e, e <= c.series.start {
-                throw CLIError(message: "\(what): the forecast starts at \(isoString(c.series.start)), not before the deadline \(isoString(e))")
-            }
-            do {
-                let search = try WindowSearch.plan(points, window: duration, start: s, end: e)
-                let (windows, best, now) = (search.windows, search.best, search.startingNow)
-                var chosen = best[0]
-                var slices: [TimedValue]? = nil
-                if interruptible {
-                    let plan = try InterruptibleSearch.plan(points, duration: duration, minimumSlice: minSliceMinutes * 60, start: s, end: e)
-                    slices = plan.slices
-                    chosen = TimedValue(start: plan.slices[0].start, duration: plan.slices.last!.end - plan.slices[0].start, value: plan.meanIntensity)
-                }
-                let m = c.series.metadata
-                let plan = RegionPlan(
-                    region: m.region, forecast: m.origin, factor: m.factor.rawValue, signal: m.signal.rawValue, best: window(chosen), allBest: best.map(window),
-                    slices: slices?.map(window), startingNow: window(now), windowsCompared: windows.count,
-                    savingPercent: percentBelow(chosen.value, now.value)
-                )
-                plans.append((plan, chosen, slices))
-            } catch let error as InterruptibleSearch.Failure {
-                throw CLIError(message: "\(what): \(error)")
-            } catch {
-                throw Schedule.explain(error, what)
-            }
+        let plan: CarbonPlan
+        do {
+            plan = try CarbonPlanner.plan(candidates.map(\.series), duration: duration, start: s, end: e, interruptible: interruptible,
+                                          minimumSlice: minSliceMinutes * 60)
+        } catch let error as CarbonPlanError {
+            throw CLIError(message: error.description)
         }
         let factors = Set(candidates.map { "\($0.series.metadata.signal.rawValue) \($0.series.metadata.factor.rawValue)" })
         if factors.count > 1 {
             FileHandle.standardError.write(Data("warning: the regions' forecasts differ in signal or factor type (\(factors.sorted().joined(separator: "; "))): their intensities are not strictly comparable\n".utf8))
         }
-        // The lowest region wins; the first listed among equals.
-        let winner = plans.indices.min { (plans[$0].1.value, $0) < (plans[$1].1.value, $1) }!
-        let (plan, chosen, slices) = plans[winner]
-        let baseline = plans[0].0.startingNow
-        let searchStart = s ?? candidates.map(\.series.start).min()!
-        let searchEnd = e ?? candidates.map(\.series.end).max()!
+        let regions = plan.regions.map { r in
+            RegionPlan(
+                region: r.metadata.region, forecast: r.metadata.origin, factor: r.metadata.factor.rawValue, signal: r.metadata.signal.rawValue,
+                best: window(r.chosen), allBest: r.best.map(window), slices: r.slices?.map(window), startingNow: window(r.startingNow),
+                windowsCompared: r.windowsCompared, savingPercent: r.savingPercent
+            )
+        }
+        let chosen = regions[plan.winner]
+        let emissions = energy.map { plan.emissionsKg(energyKWh: $0) }
         var result = Result(
-            forecast: plan.forecast, region: plan.region, windowMinutes: duration / 60, energyKWh: energy, interruptible: interruptible,
-            searchStart: isoString(searchStart), searchEnd: isoString(searchEnd), best: plan.best, allBest: plan.allBest, slices: plan.slices,
-            startingNow: baseline, baselineRegion: plans[0].0.region,
-            savingPercent: percentBelow(chosen.value, baseline.intensityGramsPerKWh),
-            emissionsKg: energy.map { $0 * chosen.value / 1000 }, emissionsStartingNowKg: energy.map { $0 * baseline.intensityGramsPerKWh / 1000 },
-            windowsCompared: plans.reduce(0) { $0 + $1.0.windowsCompared }, regions: plans.map(\.0), storedJobId: nil
+            forecast: chosen.forecast, region: chosen.region, windowMinutes: duration / 60, energyKWh: energy, interruptible: interruptible,
+            searchStart: isoString(plan.searchStart), searchEnd: isoString(plan.searchEnd), best: chosen.best, allBest: chosen.allBest,
+            slices: chosen.slices, startingNow: window(plan.baseline), baselineRegion: regions[0].region, savingPercent: plan.savingPercent,
+            emissionsKg: emissions?.planned, emissionsStartingNowKg: emissions?.startingNow, windowsCompared: plan.windowsCompared,
+            regions: regions, storedJobId: nil
         )
         if store {
             guard let energy else { throw CLIError(message: "--store needs the job's energy: --energy-kwh or --scenario") }
-            let c = candidates[winner]
+            let c = candidates[plan.winner]
+            let w = plan.chosen
             result.storedJobId = try failing {
                 let l = try Ledger(path: ledger.db)
                 let now = Date().timeIntervalSince1970
                 let seriesId = try c.storedId ?? l.store(c.series, at: now)
                 return try l.store(ScheduledJob(
-                    name: name ?? scenario ?? "job", createdAt: now, region: plan.region, signal: c.series.metadata.signal, forecastSeriesId: seriesId,
-                    forecastOrigin: c.series.metadata.origin, earliestStart: searchStart, deadline: searchEnd, durationSeconds: duration, energyKWh: energy,
-                    interruptible: interruptible, slices: slices ?? [chosen], forecastGramsPerKWh: chosen.value,
-                    baselineRegion: plans[0].0.region, startNowGramsPerKWh: baseline.intensityGramsPerKWh
+                    name: name ?? scenario ?? "job", createdAt: now, region: w.metadata.region, signal: c.series.metadata.signal, forecastSeriesId: seriesId,
+                    forecastOrigin: c.series.metadata.origin, earliestStart: plan.searchStart, deadline: plan.searchEnd, durationSeconds: duration,
+                    energyKWh: energy, interruptible: interruptible, slices: w.slices ?? [w.chosen], forecastGramsPerKWh: w.chosen.value,
+                    baselineRegion: regions[0].region, startNowGramsPerKWh: plan.baseline.value
                 ))
             }
         }
@@ -291,10 +248,7 @@ struct Plan: AsyncParsableCommand {
             switch source {
             case .ledger:
                 let l = try failing { try Ledger(path: ledger.db, mustExist: true) }
-                let found = try failing { () -> (StoredSeries, CarbonSeries)? in
-                    try l.newestSeries(SeriesFilter(region: r, signal: signal, kind: .forecast))
-                        ?? l.newestSeries(SeriesFilter(region: r, signal: signal, kind: .actual))
-                }
+                let found = try failing { try l.planningSeries(region: r, signal: signal) }
                 guard let (stored, series) = found else {
                     throw CLIError(message: "no \(signal.rawValue) series for region \(r) in \(ledger.db): `joule carbon fetch` or `joule carbon import` one, or use --source profile")
                 }
@@ -405,10 +359,10 @@ struct Review: ParsableCommand {
                     id: job.id!, name: job.name, region: job.region, start: isoString(job.slices.first?.start ?? job.earliestStart), slices: job.slices.count,
                     energyKWh: job.energyKWh, forecastGramsPerKWh: job.forecastGramsPerKWh, realisedGramsPerKWh: realised?.gramsPerKWh,
                     forecastKg: forecastKg, realisedKg: realised.map { job.energyKWh * $0.gramsPerKWh / 1000 },
-                    forecastErrorPercent: realised.map { -percentBelow(job.forecastGramsPerKWh, $0.gramsPerKWh) },
-                    forecastSavingPercent: percentBelow(job.forecastGramsPerKWh, job.startNowGramsPerKWh),
+                    forecastErrorPercent: realised.map { -CarbonPlan.percentBelow(job.forecastGramsPerKWh, $0.gramsPerKWh) },
+                    forecastSavingPercent: CarbonPlan.percentBelow(job.forecastGramsPerKWh, job.startNowGramsPerKWh),
                     realisedBaselineGramsPerKWh: baseline?.gramsPerKWh,
-                    realisedSavingPercent: realised.flatMap { r in baseline.map { percentBelow(r.gramsPerKWh, $0.gramsPerKWh) } },
+                    realisedSavingPercent: realised.flatMap { r in baseline.map { CarbonPlan.percentBelow(r.gramsPerKWh, $0.gramsPerKWh) } },
                     actualsFrom: realised.map { "series \($0.series.id) (\($0.series.metadata.source))" },
                     status: realised == nil ? "waiting for actuals" : "realised"
                 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Catalog
 import Foundation
 import Ledger
+import Accounting
 import Serving
 
 struct Simulate: ParsableCommand {

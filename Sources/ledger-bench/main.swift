@@ -9,6 +9,7 @@ import Foundation
 import GRDBSQLite
 import Ledger
 import MoE
+import Accounting
 import Serving
 
 func benchmark() throws {
@@ -72,7 +73,7 @@ func benchmark() throws {
         guard sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else { fatalError("open \(file)") }
         defer { sqlite3_close_v2(db) }
         sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL", nil, nil, nil)
-        let columns = RequestRow.Columns.names
+        let columns = RequestRow.columns
         let sql = "INSERT INTO request (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { fatalError(String(cString: sqlite3_errmsg(db))) }

@@ -1,5 +1,6 @@
 import CarbonData
 import Foundation
+import Accounting
 import Scheduling
 import Testing
 

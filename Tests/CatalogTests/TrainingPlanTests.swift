@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import MoE
+import Accounting
 import Serving
 import Testing
 import Units

@@ -4,6 +4,7 @@ import Foundation
 import Ledger
 import Logging
 import MoE
+import Accounting
 import Serving
 import Testing
 
@@ -106,7 +107,7 @@ struct DaemonRunTests {
 
     /// Every stored request and interval, by job name, in a stable order.
     func contents(_ ledger: Ledger) throws -> [String] {
-        try ledger.read { db in
+        try ledger.sql { db in
             try String.fetchAll(db, sql: """
                 SELECT r.name || ' ' || q.requestId || ' ' || q.facilityJoules || ' ' || q.operationalCarbonGrams || ' ' || coalesce(q.finishSeconds, '-')
                 FROM request q JOIN run r ON r.id = q.runId ORDER BY r.name, q.requestId

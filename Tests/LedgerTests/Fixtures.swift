@@ -1,8 +1,9 @@
 import Catalog
 import Foundation
 import GRDB
-import Ledger
+@testable import Ledger
 import MoE
+import Accounting
 import Serving
 
 /// The repository's Data directory, found from this file's path.

@@ -1,7 +1,8 @@
 import Catalog
 import Foundation
 import GRDB
-import Ledger
+@testable import Ledger
+import Accounting
 import Serving
 import Testing
 
@@ -121,8 +122,8 @@ struct LedgerStorageTests {
         let (requestColumns, intervalColumns) = try ledger.read { db in
             (try db.columns(in: "request").map(\.name), try db.columns(in: "clusterInterval").map(\.name))
         }
-        #expect(requestColumns == ["id"] + RequestRow.Columns.names)
-        #expect(intervalColumns == ["id"] + IntervalRow.Columns.names)
+        #expect(requestColumns == ["id"] + RequestRow.columns)
+        #expect(intervalColumns == ["id"] + IntervalRow.columns)
     }
 }
 
@@ -162,7 +163,7 @@ struct AuditChainTests {
             hostJoules, facilityOverheadJoules, facilityJoules, gpuSeconds, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams,
             meanPowerWatts, trainingTokens, trainingFacilityJoules, trainingCarbonGrams, trainingGPUSeconds FROM request WHERE id = 10
             """, kind: .insertedRow, table: "request", rowID: -1),
-        // A training share set on a row that had none: the absent extension columns were left out of its digest.
+        // A training share set on a row that had none: its NULL training columns are part of its digest.
         Case(name: "a training share added to a request", sql: "UPDATE request SET trainingCarbonGrams = 1 WHERE id = 10", kind: .changedRow, table: "request", rowID: 10),
         Case(name: "a batch's checkpoint edited", sql: "UPDATE auditBatch SET pendingFacilityJoules = 0 WHERE seq = 3",
              kind: .changedBatch, table: "auditBatch", rowID: 3),

@@ -4,6 +4,7 @@ import GRDB
 import Ledger
 import MoE
 import Reports
+import Accounting
 import Serving
 import Testing
 
@@ -52,17 +53,17 @@ struct ReportTests {
     func numbersAreQueries() throws {
         let (ledger, report) = Self.fixture
         for c in [report.baseline] + report.candidates {
-            let q = try ledger.read { db in
+            let q = try ledger.sql { db in
                 try Row.fetchOne(db, sql: """
                     SELECT count(*) AS n, avg(facilityJoules) AS meanJ, sum(facilityJoules) AS sumJ, sum(outputTokens) AS outTokens,
                            sum(promptTokens) AS inTokens, sum(operationalCarbonGrams) + sum(embodiedCarbonGrams) AS grams
                     FROM request WHERE runId = ? AND inFlight = 0
                     """, arguments: [c.run])!
             }
-            let cluster = try ledger.read { db in
+            let cluster = try ledger.sql { db in
                 try Double.fetchOne(db, sql: "SELECT sum(facilityJoules) FROM clusterInterval WHERE runId = ?", arguments: [c.run])!
             }
-            let median = try ledger.read { db in
+            let median = try ledger.sql { db in
                 try Double.fetchOne(db, sql: """
                     SELECT facilityJoules FROM request WHERE runId = ? AND inFlight = 0 ORDER BY facilityJoules
                     LIMIT 1 OFFSET (SELECT (count(*) + 1) / 2 - 1 FROM request WHERE runId = ? AND inFlight = 0)
@@ -123,12 +124,12 @@ struct SustainabilityTests {
         let (ledger, _) = ReportTests.fixture
         let plain = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to)
         let market = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, market: (0, "wind PPA"))
-        let q = try ledger.read { db in
+        let q = try ledger.sql { db in
             try Row.fetchOne(db, sql: """
                 SELECT sum(facilityJoules) AS j, sum(operationalCarbonGrams) AS g FROM clusterInterval WHERE startEpochSeconds >= ? AND startEpochSeconds < ?
                 """, arguments: [Self.from, Self.to])!
         }
-        let r = try ledger.read { db in
+        let r = try ledger.sql { db in
             try Row.fetchOne(db, sql: """
                 SELECT count(*) AS n, sum(operationalCarbonGrams) + sum(embodiedCarbonGrams) AS g FROM request
                 WHERE inFlight = 0 AND arrivalEpochSeconds >= ? AND arrivalEpochSeconds < ?

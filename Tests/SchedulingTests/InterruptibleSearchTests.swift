@@ -1,3 +1,4 @@
+import Accounting
 import Scheduling
 import Units
 import Testing

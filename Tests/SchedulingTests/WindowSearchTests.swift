@@ -1,4 +1,5 @@
 import Foundation
+import Accounting
 import Scheduling
 import Testing
 

@@ -10,6 +10,7 @@ import Logging
 import MoE
 import Scheduling
 import Server
+import Accounting
 import Serving
 import Testing
 
@@ -107,12 +108,12 @@ struct ServerTests {
             seen += (page["items"] as! [[String: Any]]).map { $0["row"] as! Int }
             cursor = page["nextCursor"] as? String
         } while cursor != nil
-        let count = try f.ledger.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM request WHERE runId = ?", arguments: [f.runId])! }
+        let count = try f.ledger.sql { try Int.fetchOne($0, sql: "SELECT count(*) FROM request WHERE runId = ?", arguments: [f.runId])! }
         #expect(seen.count == count && Set(seen).count == count && seen == seen.sorted())
         let (_, data) = try await f.get("/api/runs/\(f.runId)/requests?limit=1000&minEnergyWh=0.2&minLatencySeconds=1")
         let items = (try f.json(data) as! [String: Any])["items"] as! [[String: Any]]
         #expect(!items.isEmpty)
-        #expect(items.allSatisfy { ($0["facilityJoules"] as! Double) >= 720 && ($0["latencySeconds"] as! Double) >= 1 })
+        #expect(items.allSatisfy { ($0["facilityJoules"] as! Double) >= 720 && ($0["endToEnd"] as! Double) >= 1 })
     }
 
     @Test("A bad parameter is a 400 that names it; nothing reaches SQL", arguments: [
@@ -132,7 +133,7 @@ struct ServerTests {
         let f = try await shared.value
         let (_, page) = try await f.get("/api/runs/\(f.runId)/requests?limit=1")
         let first = ((try f.json(page) as! [String: Any])["items"] as! [[String: Any]])[0]
-        let (status, data) = try await f.get("/api/runs/\(f.runId)/requests/\(first["requestId"] as! Int)")
+        let (status, data) = try await f.get("/api/runs/\(f.runId)/requests/\(first["id"] as! Int)")
         #expect(status == 200)
         #expect(String(decoding: data, as: UTF8.self).contains("\"scenario\""))
     }
@@ -221,7 +222,7 @@ struct MetricsTests {
         func total(_ name: String, _ where: (String, String)? = nil) -> Double {
             samples.filter { s in s.name == name && (`where`.map { w in s.labels[w.0] == w.1 } ?? true) }.reduce(0) { $0 + $1.value }
         }
-        let (requests, facility) = try f.ledger.read { db in
+        let (requests, facility) = try f.ledger.sql { db in
             (try Int.fetchOne(db, sql: "SELECT count(*) FROM request WHERE inFlight = 0")!,
              try Double.fetchOne(db, sql: "SELECT sum(facilityJoules) FROM clusterInterval")!)
         }

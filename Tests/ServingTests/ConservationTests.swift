@@ -39,9 +39,10 @@ import Testing
         return (s, requests)
     }
 
-    @Test(arguments: 1...24 as ClosedRange<UInt64>)
-    func requestsAddUpToWhatTheClusterDrew(seed: UInt64) throws {
-        let (s, requests) = Self.randomCase(seed)
+    @Test(arguments: 1...24 as ClosedRange<UInt64>, AttributionPolicies.all.map(\.id))
+    func requestsAddUpToWhatTheClusterDrew(seed: UInt64, policy: String) throws {
+        var (s, requests) = Self.randomCase(seed)
+        s.attribution = AttributionPolicies.named(policy)!
         let (summary, records, intervals) = try simulate(s, requests)
         let pue = s.site.pue
 
@@ -96,5 +97,24 @@ import Testing
                 #expect(r.intensityGramsPerKWh >= 20 && r.intensityGramsPerKWh <= 900)
             }
         }
+    }
+
+    @Test("The policy chooses who carries idle energy, never how much there is")
+    func policiesMoveIdleEnergyBetweenRequestsOnly() throws {
+        var moved = 0
+        for seed in 1...8 as ClosedRange<UInt64> {
+            var (s, requests) = Self.randomCase(seed)
+            s.attribution = ProportionalToActive()
+            let (a, recordsA, intervalsA) = try simulate(s, requests)
+            s.attribution = EqualPerRequestSecond()
+            let (b, recordsB, intervalsB) = try simulate(s, requests)
+            // The cluster is the same simulation: intervals, active energy, summary totals.
+            #expect(intervalsA == intervalsB)
+            #expect(a.energyKWh == b.energyKWh && a.requests == b.requests && b.attributionPolicy == "equal-per-request-second")
+            #expect(zip(recordsA, recordsB).allSatisfy { $0.id == $1.id && $0.gpuActiveJoules == $1.gpuActiveJoules })
+            // Idle energy lands differently on at least some requests.
+            if zip(recordsA, recordsB).contains(where: { abs($0.gpuIdleJoules - $1.gpuIdleJoules) > 1e-9 * max($0.facilityJoules, 1e-300) }) { moved += 1 }
+        }
+        #expect(moved > 0)
     }
 }

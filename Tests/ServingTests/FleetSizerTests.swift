@@ -1,5 +1,6 @@
 import Hardware
 import MoE
+import Accounting
 import Serving
 import Testing
 import Units

@@ -1,6 +1,7 @@
 import Hardware
 import MoE
 import Routing
+import Accounting
 import Serving
 import Testing
 

@@ -1,5 +1,6 @@
 import Units
 import Foundation
+import Accounting
 import Serving
 import Testing
 

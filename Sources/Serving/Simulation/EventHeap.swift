@@ -1,3 +1,4 @@
+import Accounting
 /// Events the simulator schedules ahead: a unit's step ending, a KV transfer arriving.
 struct ScheduledEvent {
     enum Kind: UInt8 {

@@ -1,3 +1,4 @@
+import Accounting
 import Foundation
 
 /// Quantiles of a stream in bounded memory: values land in geometric buckets 1 % wide, so any

@@ -1,3 +1,4 @@
+import Accounting
 /// How a request picks one of several units that could take it.
 public protocol RoutingPolicy: Sendable {
     /// The index (into `loads`) of the unit to use. `loads` are the candidates' current loads in

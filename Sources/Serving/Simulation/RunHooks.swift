@@ -18,34 +18,6 @@ public enum RunOutcome: Sendable {
     case stopped(at: Double)
 }
 
-/// Where the books of a run stand at an interval close, or at its end.
-///
-/// The law it carries: the energy of all intervals emitted equals the energy of all records emitted
-/// plus `pendingFacilityJoules` plus `unattributedFacilityJoules` (all facility joules).
-public struct Checkpoint: Hashable, Sendable, Codable {
-    /// Simulated seconds since the run's start.
-    public var time: Double
-    /// Records and unit intervals emitted so far, counted from the run's start.
-    public var records: Int
-    public var intervals: Int
-    /// Requests the simulator still holds, and the energy they have drawn up to `time`.
-    public var pendingRequests: Int
-    public var pendingFacilityJoules: Double
-    /// Idle energy of intervals in which no unit worked, waiting for an interval with work.
-    public var unattributedFacilityJoules: Double
-
-    public init(
-        time: Double, records: Int, intervals: Int, pendingRequests: Int, pendingFacilityJoules: Double, unattributedFacilityJoules: Double
-    ) {
-        self.time = time
-        self.records = records
-        self.intervals = intervals
-        self.pendingRequests = pendingRequests
-        self.pendingFacilityJoules = pendingFacilityJoules
-        self.unattributedFacilityJoules = unattributedFacilityJoules
-    }
-}
-
 /// Optional hooks into a run.
 public struct RunHooks {
     /// Called before each event with its simulated time (pacing, stopping, carbon refresh).

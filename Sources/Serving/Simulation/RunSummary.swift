@@ -1,3 +1,4 @@
+import Accounting
 /// What a run served and what it cost, as `joule simulate` reports it.
 ///
 /// Latencies (`ttft…`, `tpot…`, `e2e…`, `queueWait…`) are seconds, from a bounded-memory sketch

@@ -50,7 +50,7 @@ extension ServingSimulator {
         if !units[u].stepping {
             let gpu = model.idleGPUWatts * dt
             let host = model.idleHostWatts * dt
-            units[u].account.idle += Overhead(
+            units[u].account.idle += Draw(
                 gpuIdleJoules: gpu, hostIdleJoules: host, carbonGrams: (gpu + host) * gramsPerJoule, gpuSeconds: gpuSeconds
             )
         } else {
@@ -64,17 +64,20 @@ extension ServingSimulator {
             units[u].account.busySeconds += dt
             if units[u].stepIsPrefill {
                 let total = Double(units[u].chunkTokens)
+                units[u].account.weight += policy.weight(StepWork(activeGPUJoules: gpu, requestSeconds: dt * Double(units[u].chunks.count)))
                 for (slot, tokens) in units[u].chunks {
                     let f = Double(tokens) / total
-                    flights[Int(slot)].direct += Share(
+                    let share = Draw(
                         gpuActiveJoules: gpu * f, hostActiveJoules: host * f, carbonGrams: carbon * f,
                         gpuSeconds: gpuSeconds * f, stepSeconds: dt, intensitySeconds: dt * grams
                     )
-                    units[u].pieces.append((slot, gpu * f))
+                    flights[Int(slot)].direct += share
+                    units[u].pieces.append((slot, weight(of: share)))
                 }
             } else {
                 let b = Double(units[u].stepBatch)
-                units[u].totals += Share(
+                units[u].account.weight += policy.weight(StepWork(activeGPUJoules: gpu, requestSeconds: dt * b))
+                units[u].totals += Draw(
                     gpuActiveJoules: gpu / b, hostActiveJoules: host / b, carbonGrams: carbon / b,
                     gpuSeconds: gpuSeconds / b, stepSeconds: dt, intensitySeconds: dt * grams
                 )
@@ -83,34 +86,29 @@ extension ServingSimulator {
         units[u].accruedUntil = t
     }
 
+    /// The attribution policy's weight of a request's direct draw.
+    func weight(of share: Draw) -> Double {
+        policy.weight(StepWork(activeGPUJoules: share.gpuActiveJoules, requestSeconds: share.stepSeconds))
+    }
+
     /// Closes the accounting interval ending at `t`: attributes each unit's idle energy to the
-    /// requests it served in the interval (in proportion to GPU active energy), pools the idle energy
-    /// of units that did no work over the whole cluster's requests, emits the units' interval
-    /// records, and writes the records of requests that finished in the interval.
+    /// requests it served in the interval (by the policy's weights, through `IdleAttribution`),
+    /// emits the units' interval records, and writes the records of requests that finished in the
+    /// interval.
     mutating func closeInterval(at t: Double, onRecord: (RequestRecord) -> Void, onInterval: (ClusterInterval) -> Void) {
         for u in units.indices where units[u].inService { accrue(u, to: t) }
-        var pooled = carry
-        var totalActive = 0.0
-        for u in units.indices {
-            if units[u].account.gpuActive > 0 {
-                totalActive += units[u].account.gpuActive
-            } else {
-                pooled += units[u].account.idle
-            }
-        }
-        let poolRatio = totalActive > 0 ? pooled * (1 / totalActive) : Overhead()
-        carry = totalActive > 0 ? Overhead() : pooled
+        let (rates, carried) = IdleAttribution.rates(units.map(\.account.books), carry: carry)
+        carry = carried
         for u in units.indices {
             let account = units[u].account
-            if account.gpuActive > 0 {
-                let ratio = account.idle * (1 / account.gpuActive) + poolRatio
-                for (slot, joules) in units[u].pieces {
-                    flights[Int(slot)].overhead += ratio * joules
+            if let rate = rates[u] {
+                for (slot, weight) in units[u].pieces {
+                    flights[Int(slot)].overhead += rate * weight
                 }
-                let a = units[u].totals.gpuActiveJoules
+                let a = weight(of: units[u].totals)
                 for slot in units[u].batch {
                     let i = Int(slot)
-                    flights[i].overhead += ratio * (a - flights[i].mark)
+                    flights[i].overhead += rate * (a - flights[i].mark)
                     flights[i].mark = a
                 }
             }
@@ -274,7 +272,7 @@ extension ServingSimulator {
             conservationResidual: facility > 0 ? abs(accounted - facility) / facility : 0,
             meanNodes: now > 0 ? nodeSeconds / now : 0, gpuHours: s.gpuSeconds / 3600,
             steps: s.steps, stepShapesCosted: models.map(\.memoisedShapes).reduce(0, +), wallSeconds: 0,
-            attributionPolicy: scenario.attribution.rawValue, carbonRegion: scenario.carbon.region,
+            attributionPolicy: scenario.attribution.id, carbonRegion: scenario.carbon.region,
             carbonSignal: scenario.carbon.signal.rawValue
         )
         summary.experts = scenario.experts

@@ -1,3 +1,4 @@
+import Accounting
 /// Batch steps: forming them, costing them, and what their ends do to requests.
 extension ServingSimulator {
     /// Starts a step on unit `u` if it is idle and has work. Colocated units alternate prefill and
@@ -157,7 +158,7 @@ extension ServingSimulator {
             flights[i].batchIndex = Int32(units[u].batch.count)
             units[u].batch.append(slot)
             flights[i].joinTotals = units[u].totals
-            flights[i].mark = units[u].totals.gpuActiveJoules
+            flights[i].mark = weight(of: units[u].totals)
             units[u].sumContext += flights[i].request.promptTokens + 1
             units[u].finishing.push(FinishingStep(step: units[u].stepCounter + flights[i].request.outputTokens - 1, slot: slot))
         }
@@ -168,7 +169,7 @@ extension ServingSimulator {
         let i = Int(slot)
         let totals = units[u].totals
         flights[i].direct += totals - flights[i].joinTotals
-        units[u].pieces.append((slot, totals.gpuActiveJoules - flights[i].mark))
+        units[u].pieces.append((slot, weight(of: totals) - flights[i].mark))
         let position = Int(flights[i].batchIndex)
         let last = units[u].batch.removeLast()
         if position < units[u].batch.count {

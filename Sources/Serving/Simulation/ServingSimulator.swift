@@ -44,11 +44,13 @@ public struct ServingSimulator {
     var heap = MinHeap<ScheduledEvent>()
     var sequence = 0
     var awaiting: [Int32] = []
-    var carry = Overhead()
+    var carry = Draw()
     var stats = RunStatistics()
     var now = 0.0
     var intervalStart = 0.0
     let pue: Double
+    /// How idle energy is shared over requests.
+    let policy: any AttributionPolicy
     /// The grid intensity in use: the scenario's, until a run's `pace` hook supplies a newer series.
     var carbon: IntensitySeries
     /// Records and intervals emitted so far, for checkpoints.
@@ -61,6 +63,7 @@ public struct ServingSimulator {
         guard problems.isEmpty else { throw SimulationError.invalidScenario(problems.map { "\($0.field): \($0.message)" }) }
         self.scenario = scenario
         self.pue = scenario.site.pue
+        self.policy = scenario.attribution
         self.carbon = scenario.carbon
         models = scenario.topology.pools.map { UnitModel(pool: $0, model: scenario.model, node: scenario.node, site: scenario.site) }
         routing = scenario.routing.make()

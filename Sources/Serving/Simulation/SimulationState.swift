@@ -14,11 +14,12 @@ struct Flight {
     var scheduled = 0
     /// Whether its KV cache is reserved on a colocated unit.
     var holdsReservation = false
-    var direct = Share()
-    var overhead = Overhead()
+    /// What it drew in its steps, and the idle draw attributed to it.
+    var direct = Draw()
+    var overhead = Draw()
     /// The decode unit's per-slot totals when it joined the batch.
-    var joinTotals = Share()
-    /// The decode unit's per-slot GPU active energy at the last interval close (or join).
+    var joinTotals = Draw()
+    /// The attribution weight of the decode unit's per-slot totals at the last interval close (or join).
     var mark = 0.0
     /// Position in the decode unit's batch, or −1.
     var batchIndex: Int32 = -1
@@ -33,11 +34,14 @@ struct IntervalAccount {
     var hostActive = 0.0
     var activeCarbon = 0.0
     var activeGpuSeconds = 0.0
-    var idle = Overhead()
+    var idle = Draw()
+    /// Σ attribution weight of the requests the unit served in the interval.
+    var weight = 0.0
     var busySeconds = 0.0
     var inServiceSeconds = 0.0
 
     var itJoules: Double { gpuActive + hostActive + idle.gpuIdleJoules + idle.hostIdleJoules }
+    var books: IdleAttribution.UnitBooks { IdleAttribution.UnitBooks(idle: idle, weight: weight) }
 }
 
 /// One deployment unit's state.
@@ -74,14 +78,15 @@ struct UnitState {
     var finishing = MinHeap<FinishingStep>()
     var stepCounter = 0
     /// Running totals per batch slot: each decode step adds its share ÷ batch size.
-    var totals = Share()
+    var totals = Draw()
     var sumContext = 0
     /// KV tokens reserved by the batch (colocated: and by held requests).
     var reserved = 0
 
     var account = IntervalAccount()
-    /// Prefill chunks' GPU active energy in the open interval, per request.
-    var pieces: [(slot: Int32, joules: Double)] = []
+    /// Attribution weights earned in the open interval by requests that left the unit's steps
+    /// (prefill chunks, requests that left the decode batch).
+    var pieces: [(slot: Int32, weight: Double)] = []
 
     init(pool: Int, role: UnitRole) {
         self.pool = pool

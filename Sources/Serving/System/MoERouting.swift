@@ -1,3 +1,4 @@
+import Accounting
 import Hardware
 import MoE
 import Routing

@@ -1,14 +1,5 @@
+import Accounting
 import MoE
-
-/// What a deployment unit does.
-public enum UnitRole: String, CaseIterable, Codable, Hashable, Sendable {
-    /// Computes prompts, then hands the KV cache to a decode unit.
-    case prefill
-    /// Generates output tokens with continuous batching.
-    case decode
-    /// Does both, on the same GPUs.
-    case colocated
-}
 
 /// A pool of identical deployment units (DeepSeek's "prefill instance" or "decode instance").
 public struct PoolSpec: Hashable, Sendable {

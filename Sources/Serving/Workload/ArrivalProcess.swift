@@ -1,3 +1,4 @@
+import Accounting
 import Units
 /// How requests arrive: a renewal process whose mean rate may follow a daily profile.
 public enum ArrivalProcess: Hashable, Sendable {

@@ -1,3 +1,4 @@
+import Accounting
 /// One request as a workload gives it: when it arrives and how many tokens it has.
 public struct ServingRequest: Hashable, Sendable {
     /// Identifier, unique within a run, assigned by the workload in arrival order.

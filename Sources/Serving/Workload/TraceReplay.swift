@@ -1,3 +1,4 @@
+import Accounting
 /// How a recorded trace is replayed: which part, how fast, how long its requests are.
 public struct ReplayOptions: Hashable, Sendable {
     /// Keep requests whose original arrival (seconds after the trace's first) is at least this.

@@ -1,3 +1,4 @@
+import Accounting
 import Units
 /// A seeded synthetic workload: arrivals from a renewal process shaped by a daily profile, lengths
 /// from distributions, and a share of each prompt found in the prefix cache.

@@ -151,6 +151,85 @@ public struct ClusterInterval: Hashable, Sendable, Codable {
     public var inServiceSeconds: Double
     /// Nodes in the unit.
     public var nodes: Int
+    public init(
+        unit: Int, role: UnitRole, start: Double, end: Double, gpuActiveJoules: Double, hostActiveJoules: Double, gpuIdleJoules: Double,
+        hostIdleJoules: Double, facilityJoules: Double, operationalCarbonGrams: Double, gpuSeconds: Double, busyFraction: Double,
+        inServiceSeconds: Double, nodes: Int
+    ) {
+        self.unit = unit
+        self.role = role
+        self.start = start
+        self.end = end
+        self.gpuActiveJoules = gpuActiveJoules
+        self.hostActiveJoules = hostActiveJoules
+        self.gpuIdleJoules = gpuIdleJoules
+        self.hostIdleJoules = hostIdleJoules
+        self.facilityJoules = facilityJoules
+        self.operationalCarbonGrams = operationalCarbonGrams
+        self.gpuSeconds = gpuSeconds
+        self.busyFraction = busyFraction
+        self.inServiceSeconds = inServiceSeconds
+        self.nodes = nodes
+    }
+
     /// IT energy.
     public var itJoules: Double { gpuActiveJoules + hostActiveJoules + gpuIdleJoules + hostIdleJoules }
+    /// Mean facility power over the interval.
+    public var meanFacilityWatts: Double { end > start ? facilityJoules / (end - start) : 0 }
+    /// Operational carbon per facility kWh: the grid intensity the interval ran under.
+    public var intensityGramsPerKWh: Double { facilityJoules > 0 ? operationalCarbonGrams / (facilityJoules / 3.6e6) : 0 }
+}
+
+/// Where the books of a run stand at an interval close, or at its end.
+///
+/// The law it carries: the energy of all intervals emitted equals the energy of all records emitted
+/// plus `pendingFacilityJoules` plus `unattributedFacilityJoules` (all facility joules).
+public struct Checkpoint: Hashable, Sendable, Codable {
+    /// Simulated seconds since the run's start.
+    public var time: Double
+    /// Records and unit intervals emitted so far, counted from the run's start.
+    public var records: Int
+    public var intervals: Int
+    /// Requests the simulator still holds, and the energy they have drawn up to `time`.
+    public var pendingRequests: Int
+    public var pendingFacilityJoules: Double
+    /// Idle energy of intervals in which no unit worked, waiting for an interval with work.
+    public var unattributedFacilityJoules: Double
+
+    public init(
+        time: Double, records: Int, intervals: Int, pendingRequests: Int, pendingFacilityJoules: Double, unattributedFacilityJoules: Double
+    ) {
+        self.time = time
+        self.records = records
+        self.intervals = intervals
+        self.pendingRequests = pendingRequests
+        self.pendingFacilityJoules = pendingFacilityJoules
+        self.unattributedFacilityJoules = unattributedFacilityJoules
+    }
+}
+
+/// What a deployment unit does.
+public enum UnitRole: String, CaseIterable, Codable, Hashable, Sendable {
+    /// Computes prompts, then hands the KV cache to a decode unit.
+    case prefill
+    /// Generates output tokens with continuous batching.
+    case decode
+    /// Does both, on the same GPUs.
+    case colocated
+}
+
+/// One request's share of its model's training footprint.
+public struct TrainingShare: Hashable, Sendable, Encodable {
+    /// Tokens it was charged for (prompt and output).
+    public var tokens: Double
+    public var facilityJoules: Double
+    public var carbonGrams: Double
+    public var gpuSeconds: Double
+
+    public init(tokens: Double, facilityJoules: Double, carbonGrams: Double, gpuSeconds: Double) {
+        self.tokens = tokens
+        self.facilityJoules = facilityJoules
+        self.carbonGrams = carbonGrams
+        self.gpuSeconds = gpuSeconds
+    }
 }

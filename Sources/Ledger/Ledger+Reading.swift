@@ -1,0 +1,191 @@
+import Accounting
+import Foundation
+import GRDB
+import Serving
+
+/// Sums over a run's cluster intervals.
+public struct IntervalTotals: Sendable, Hashable {
+    public var facilityJoules = 0.0
+    public var gpuActiveJoules = 0.0
+    public var gpuIdleJoules = 0.0
+    public var hostJoules = 0.0
+    public var operationalCarbonGrams = 0.0
+    public var intervals = 0
+}
+
+/// Where to stream rows from; nil fields do not filter.
+public struct RowScope: Sendable, Hashable {
+    /// Only these runs (empty: every run).
+    public var runs: [Int64]
+    /// Wall-clock bounds, seconds since 1970: request arrival, or interval start.
+    public var from: Double?
+    public var to: Double?
+    /// Requests only: finished ones (not those in flight at a run's end).
+    public var finishedOnly: Bool
+
+    public init(runs: [Int64] = [], from: Double? = nil, to: Double? = nil, finishedOnly: Bool = false) {
+        self.runs = runs
+        self.from = from
+        self.to = to
+        self.finishedOnly = finishedOnly
+    }
+
+    /// One run's rows.
+    public static func run(_ id: Int64, finishedOnly: Bool = false) -> RowScope { RowScope(runs: [id], finishedOnly: finishedOnly) }
+}
+
+extension RowScope {
+    /// The WHERE clause and its arguments, on `timeColumn`.
+    func clause(time timeColumn: String, requests: Bool) -> (sql: String, arguments: StatementArguments) {
+        var parts: [String] = []
+        var arguments: [DatabaseValueConvertible?] = []
+        if !runs.isEmpty {
+            parts.append("runId IN (\(runs.map { _ in "?" }.joined(separator: ",")))")
+            arguments += runs.map { $0 as DatabaseValueConvertible? }
+        }
+        if let from {
+            parts.append("\(timeColumn) >= ?")
+            arguments.append(from)
+        }
+        if let to {
+            parts.append("\(timeColumn) < ?")
+            arguments.append(to)
+        }
+        if requests && finishedOnly { parts.append("inFlight = 0") }
+        return (parts.isEmpty ? "" : " WHERE " + parts.joined(separator: " AND "), StatementArguments(arguments))
+    }
+}
+
+extension Ledger {
+    /// Every request row in `scope`, in row order, one at a time (bounded memory).
+    public func forEachRequest(_ scope: RowScope, _ body: (RequestRow) throws -> Void) throws {
+        let (clause, arguments) = scope.clause(time: "arrivalEpochSeconds", requests: true)
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: RequestRow.selectAll + clause + " ORDER BY id", arguments: arguments)
+            while let row = try rows.next() { try body(RequestRow.stored(row)) }
+        }
+    }
+
+    /// Every cluster interval in `scope` (by start), in row order, one at a time.
+    public func forEachInterval(_ scope: RowScope, _ body: (IntervalRow) throws -> Void) throws {
+        let (clause, arguments) = scope.clause(time: "startEpochSeconds", requests: false)
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: IntervalRow.selectAll + clause + " ORDER BY id", arguments: arguments)
+            while let row = try rows.next() { try body(IntervalRow.stored(row)) }
+        }
+    }
+
+    /// Sums over run `id`'s cluster intervals.
+    public func intervalTotals(run id: Int64) throws -> IntervalTotals {
+        try pool.read { db in
+            let r = try Row.fetchOne(db, sql: """
+                SELECT count(*) AS n, total(facilityJoules) AS f, total(gpuActiveJoules) AS ga, total(gpuIdleJoules) AS gi,
+                       total(hostActiveJoules + hostIdleJoules) AS h, total(operationalCarbonGrams) AS c
+                FROM clusterInterval WHERE runId = ?
+                """, arguments: [id])!
+            return IntervalTotals(
+                facilityJoules: r["f"], gpuActiveJoules: r["ga"], gpuIdleJoules: r["gi"], hostJoules: r["h"], operationalCarbonGrams: r["c"],
+                intervals: r["n"]
+            )
+        }
+    }
+
+    /// Embodied grams per GPU-second that run `id` charged. A run charges one rate (its embodied
+    /// model), so a bounded sample of its rows gives it; 0 for a run with no GPU-time recorded.
+    public func embodiedGramsPerGPUSecond(run id: Int64) throws -> Double {
+        try pool.read { db in
+            let r = try Row.fetchOne(db, sql: """
+                SELECT total(embodiedCarbonGrams) AS g, total(gpuSeconds) AS s
+                FROM (SELECT embodiedCarbonGrams, gpuSeconds FROM request WHERE runId = ? LIMIT 1000)
+                """, arguments: [id])
+            let g: Double = r?["g"] ?? 0, s: Double = r?["s"] ?? 0
+            return s > 0 ? g / s : 0
+        }
+    }
+
+    /// Request rows run `id` committed, counted from its audit batches (no scan of the rows).
+    public func committedRequests(run id: Int64) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT coalesce(sum(requestCount), 0) FROM auditBatch WHERE runId = ?", arguments: [id]) ?? 0
+        }
+    }
+
+    /// Up to `limit` of run `id`'s latest finished request rows, newest first, read by the row
+    /// ranges its audit batches name (quick however long the run).
+    public func latestFinishedRequests(run id: Int64, limit: Int) throws -> [RequestRow] {
+        try pool.read { db in
+            var out: [RequestRow] = []
+            for range in try Ledger.requestRanges(run: id, db).reversed() where out.count < limit {
+                out += try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id BETWEEN ? AND ? AND inFlight = 0 ORDER BY id DESC LIMIT ?",
+                                        arguments: [range.first, range.first + Int64(range.count) - 1, limit - out.count]).map(RequestRow.stored)
+            }
+            return out
+        }
+    }
+
+    /// About `count` of run `id`'s finished request rows, evenly spread over the run in row order.
+    public func spreadRequests(run id: Int64, count: Int) throws -> [RequestRow] {
+        try pool.read { db in
+            let ranges = try Ledger.requestRanges(run: id, db)
+            let total = ranges.reduce(0) { $0 + $1.count }
+            guard total > 0, count > 0 else { return [] }
+            let step = max(1, total / count)
+            var ids: [Int64] = []
+            var k = 0
+            for r in ranges {
+                var offset = (step - k % step) % step
+                while offset < r.count {
+                    ids.append(r.first + Int64(offset))
+                    offset += step
+                }
+                k += r.count
+            }
+            var out: [RequestRow] = []
+            for chunk in stride(from: 0, to: ids.count, by: 500) {
+                let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
+                out += try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id IN (\(part.map { _ in "?" }.joined(separator: ","))) AND inFlight = 0 ORDER BY id",
+                                        arguments: StatementArguments(part)).map(RequestRow.stored)
+            }
+            return out
+        }
+    }
+
+    /// The request row ranges of run `id`'s audit batches, in commit order.
+    static func requestRanges(run id: Int64, _ db: Database) throws -> [(first: Int64, count: Int)] {
+        try Row.fetchAll(db, sql: "SELECT firstRequestRow AS a, requestCount AS n FROM auditBatch WHERE runId = ? AND requestCount > 0 ORDER BY seq",
+                         arguments: [id]).map { (first: $0["a"] as Int64, count: $0["n"] as Int) }
+    }
+
+    /// Up to `limit` request rows committed after row `after`, every run, in row order: for
+    /// followers that catch up incrementally (the metrics endpoint).
+    public func requests(after: Int64, limit: Int) throws -> [RequestRow] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map(RequestRow.stored)
+        }
+    }
+
+    /// Up to `limit` cluster intervals committed after row `after`, every run, in row order.
+    public func intervals(after: Int64, limit: Int) throws -> [IntervalRow] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: IntervalRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map(IntervalRow.stored)
+        }
+    }
+
+    /// Each run's last commit time (wall clock, seconds since 1970), by run id.
+    public func lastCommits() throws -> [Int64: Double] {
+        try pool.read { db in
+            var out: [Int64: Double] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT runId, max(committedAt) AS t FROM auditBatch GROUP BY runId") {
+                out[r["runId"]] = r["t"]
+            }
+            return out
+        }
+    }
+}
+
+extension StoredRun {
+    /// The run's summary, when it finished and its JSON decodes.
+    public var decodedSummary: RunSummary? {
+        summary.flatMap { try? JSONDecoder().decode(RunSummary.self, from: Data($0.utf8)) }
+    }
+}

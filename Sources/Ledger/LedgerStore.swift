@@ -1,0 +1,92 @@
+import Accounting
+import CarbonData
+
+/// Writing runs into a ledger: runs, their batches of records and intervals with the audit chain,
+/// carbon-intensity series and scheduled jobs.
+public protocol LedgerWriter: Sendable {
+    /// Records the start of a run; returns its id.
+    func beginRun(_ spec: RunSpec, at wallClock: Double) throws -> Int64
+    /// Sets a run's status (and message, and summary JSON when it finished).
+    func setStatus(_ status: RunStatus, run id: Int64, at wallClock: Double, message: String?, summary: String?) throws
+    /// Commits a batch for a run, with its audit-chain entry: all of it or none.
+    @discardableResult
+    func append(_ batch: LedgerBatch, run runID: Int64, startEpochSeconds: Double, at wallClock: Double) throws -> AuditBatch
+    /// Stores a carbon-intensity series; returns its id.
+    func store(_ series: CarbonSeries, at wallClock: Double) throws -> Int64
+    func store(_ series: IntensitySeries, at wallClock: Double) throws -> Int64
+    /// Stores a scheduled job; returns its id.
+    func store(_ job: ScheduledJob) throws -> Int64
+}
+
+/// Reading a ledger: every query Reports, the server, metrics, the daemon and the CLI need, by
+/// name and with typed results.
+public protocol LedgerQueries: Sendable {
+    /// Where the ledger lives (a file path, or a URL without credentials), for messages.
+    var location: String { get }
+    func runs() throws -> [StoredRun]
+    func run(_ id: Int64) throws -> StoredRun
+    func newestRun(scenarioHash: String, name: String) throws -> StoredRun?
+    func overview(_ run: StoredRun) throws -> RunOverview
+    func overviews() throws -> [RunOverview]
+    func progress(run id: Int64) throws -> Ledger.RunProgress
+    func requests(run: Int64, _ q: RequestQuery) throws -> (items: [RequestRow], next: Int64?)
+    func breakdown(request id: Int, run: Int64?) throws -> RequestBreakdown
+    func forEachRequest(_ scope: RowScope, _ body: (RequestRow) throws -> Void) throws
+    func forEachInterval(_ scope: RowScope, _ body: (IntervalRow) throws -> Void) throws
+    func intervalTotals(run id: Int64) throws -> IntervalTotals
+    func embodiedGramsPerGPUSecond(run id: Int64) throws -> Double
+    func committedRequests(run id: Int64) throws -> Int
+    func latestFinishedRequests(run id: Int64, limit: Int) throws -> [RequestRow]
+    func spreadRequests(run id: Int64, count: Int) throws -> [RequestRow]
+    func requests(after: Int64, limit: Int) throws -> [RequestRow]
+    func intervals(after: Int64, limit: Int) throws -> [IntervalRow]
+    func lastCommits() throws -> [Int64: Double]
+    func storedSeries(region: String?) throws -> [StoredSeries]
+    func matchingSeries(_ filter: SeriesFilter) throws -> [StoredSeries]
+    func series(id: Int64, from: Double?, to: Double?) throws -> CarbonSeries?
+    func newestSeries(_ filter: SeriesFilter, from: Double?, to: Double?) throws -> (stored: StoredSeries, series: CarbonSeries)?
+    func scheduledJobs() throws -> [ScheduledJob]
+    func realisedIntensity(region: String, signal: CarbonSignal, spans: [(start: Double, end: Double)]) throws -> (gramsPerKWh: Double, series: StoredSeries)?
+}
+
+/// Checking a ledger's books: the audit chain and each run's energy balance.
+public protocol LedgerAudit: Sendable {
+    func verify(limit: Int) throws -> AuditVerification
+    func reconcile(run id: Int64, tolerance: Double) throws -> Reconciliation
+}
+
+/// The ledger contract: what every store (SQLite now, PostgreSQL for fleets) provides.
+public typealias LedgerStore = LedgerWriter & LedgerQueries & LedgerAudit
+
+extension Ledger: LedgerWriter, LedgerQueries, LedgerAudit {
+    public var location: String { path }
+}
+
+extension LedgerWriter {
+    public func setStatus(_ status: RunStatus, run id: Int64, at wallClock: Double) throws {
+        try setStatus(status, run: id, at: wallClock, message: nil, summary: nil)
+    }
+}
+
+extension LedgerQueries {
+    public func storedSeries() throws -> [StoredSeries] { try storedSeries(region: nil) }
+    public func series(id: Int64) throws -> CarbonSeries? { try series(id: id, from: nil, to: nil) }
+    public func newestSeries(_ filter: SeriesFilter) throws -> (stored: StoredSeries, series: CarbonSeries)? {
+        try newestSeries(filter, from: nil, to: nil)
+    }
+}
+
+extension LedgerAudit {
+    public func verify() throws -> AuditVerification { try verify(limit: 20) }
+    public func reconcile(run id: Int64) throws -> Reconciliation { try reconcile(run: id, tolerance: 1e-9) }
+}
+
+extension LedgerQueries {
+    /// The one rule for which stored series answers a planning query, shared by the CLI, the API,
+    /// the dashboard and the Carbon Aware routes: the newest forecast for the region and signal,
+    /// else its newest actuals.
+    public func planningSeries(region: String, signal: CarbonSignal = .average) throws -> (stored: StoredSeries, series: CarbonSeries)? {
+        try newestSeries(SeriesFilter(region: region, signal: signal, kind: .forecast), from: nil, to: nil)
+            ?? newestSeries(SeriesFilter(region: region, signal: signal, kind: .actual), from: nil, to: nil)
+    }
+}
