@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Ledger", "Catalog", "Serving", "Accounting", "MoE", "CarbonData", "CarbonLive", "Server",
+                "Ledger", "Catalog", "Serving", "Accounting", "MoE", "CarbonData", "CarbonLive",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -80,6 +80,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

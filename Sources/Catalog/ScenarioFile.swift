@@ -26,7 +26,7 @@ public struct LoadedScenario: Sendable {
 
 extension Catalog {
     /// The text of the file at `path`, or `CatalogError.unreadable` naming it.
-    static func readText(at path: String) throws -> String {
+    public static func readText(at path: String) throws -> String {
         do {
             return try String(contentsOfFile: path, encoding: .utf8)
         } catch {

@@ -4,13 +4,13 @@ import Yams
 
 /// Reads typed fields out of a YAML mapping, turning every mistake into a `CatalogError` that
 /// names the file, the dotted field path and the line.
-struct YAMLReader {
+public struct YAMLReader {
     let file: String
     let node: Node
     let path: String
 
     /// Parses `text` from `file` into a reader over its top-level mapping.
-    static func parse(_ text: String, file: String) throws -> YAMLReader {
+    public static func parse(_ text: String, file: String) throws -> YAMLReader {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -37,13 +37,13 @@ struct YAMLReader {
     }
 
     /// Whether the mapping has `key`.
-    func has(_ key: String) -> Bool { node.mapping?[key] != nil }
+    public func has(_ key: String) -> Bool { node.mapping?[key] != nil }
 
     /// The mapping's keys, in file order.
     var keys: [String] { node.mapping?.keys.compactMap(\.string) ?? [] }
 
     /// A nested mapping.
-    func child(_ key: String) throws -> YAMLReader {
+    public func child(_ key: String) throws -> YAMLReader {
         let child = try value(key)
         guard child.mapping != nil else {
             throw CatalogError.invalidField(file: file, field: fieldPath(key), line: child.mark?.line, message: "expected a mapping")
@@ -52,7 +52,7 @@ struct YAMLReader {
     }
 
     /// The items of a sequence, each as a reader.
-    func items(_ key: String) throws -> [YAMLReader] {
+    public func items(_ key: String) throws -> [YAMLReader] {
         let child = try value(key)
         guard let sequence = child.sequence else {
             throw CatalogError.invalidField(file: file, field: fieldPath(key), line: child.mark?.line, message: "expected a list")
@@ -61,7 +61,7 @@ struct YAMLReader {
     }
 
     /// A string field.
-    func string(_ key: String) throws -> String {
+    public func string(_ key: String) throws -> String {
         let child = try value(key)
         guard let s = child.scalar?.string, !s.isEmpty else {
             throw CatalogError.invalidField(file: file, field: fieldPath(key), line: child.mark?.line, message: "expected a non-empty text")
@@ -70,7 +70,7 @@ struct YAMLReader {
     }
 
     /// This node as a number (an item of a list of numbers).
-    func scalarDouble() throws -> Double {
+    public func scalarDouble() throws -> Double {
         guard let s = node.scalar?.string, let d = Double(s.replacingOccurrences(of: "_", with: "")), d.isFinite else {
             throw CatalogError.invalidField(file: file, field: path, line: node.mark?.line, message: "expected a number, got '\(node.scalar?.string ?? "a non-scalar")'")
         }
@@ -78,7 +78,7 @@ struct YAMLReader {
     }
 
     /// A number field (integers are accepted).
-    func double(_ key: String) throws -> Double {
+    public func double(_ key: String) throws -> Double {
         let child = try value(key)
         guard let s = child.scalar?.string, let d = Double(s.replacingOccurrences(of: "_", with: "")), d.isFinite else {
             throw CatalogError.invalidField(
@@ -90,7 +90,7 @@ struct YAMLReader {
     }
 
     /// A whole-number field.
-    func int(_ key: String) throws -> Int {
+    public func int(_ key: String) throws -> Int {
         let child = try value(key)
         guard let s = child.scalar?.string, let i = Int(s) else {
             throw CatalogError.invalidField(
@@ -102,7 +102,7 @@ struct YAMLReader {
     }
 
     /// A yes/no field.
-    func bool(_ key: String) throws -> Bool {
+    public func bool(_ key: String) throws -> Bool {
         let child = try value(key)
         switch child.scalar?.string.lowercased() {
         case "true", "yes": return true
@@ -113,7 +113,7 @@ struct YAMLReader {
     }
 
     /// A field that must be one of `choices`.
-    func choice<T: RawRepresentable>(_ key: String, as: T.Type) throws -> T where T.RawValue == String, T: CaseIterable {
+    public func choice<T: RawRepresentable>(_ key: String, as: T.Type) throws -> T where T.RawValue == String, T: CaseIterable {
         let raw = try string(key)
         guard let value = T(rawValue: raw) else {
             throw CatalogError.invalidField(
@@ -125,7 +125,7 @@ struct YAMLReader {
     }
 
     /// An attribution policy named by its id.
-    func attributionPolicy(_ key: String) throws -> any AttributionPolicy {
+    public func attributionPolicy(_ key: String) throws -> any AttributionPolicy {
         let raw = try string(key)
         guard let policy = AttributionPolicies.named(raw) else {
             throw CatalogError.invalidField(
@@ -137,22 +137,22 @@ struct YAMLReader {
     }
 
     /// A number field inside an optional mapping, or `nil` when absent.
-    func optionalDouble(_ key: String) throws -> Double? { has(key) ? try double(key) : nil }
+    public func optionalDouble(_ key: String) throws -> Double? { has(key) ? try double(key) : nil }
     /// A whole-number field, or `nil` when absent.
-    func optionalInt(_ key: String) throws -> Int? { has(key) ? try int(key) : nil }
+    public func optionalInt(_ key: String) throws -> Int? { has(key) ? try int(key) : nil }
     /// A text field, or `nil` when absent.
-    func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
+    public func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
 
     /// The line of `key`'s value (or of this mapping).
-    func line(of key: String) -> Int? { node.mapping?[key]?.mark?.line ?? line }
+    public func line(of key: String) -> Int? { node.mapping?[key]?.mark?.line ?? line }
 
     /// An error about `key` in this mapping.
-    func error(_ key: String, _ message: String) -> CatalogError {
+    public func error(_ key: String, _ message: String) -> CatalogError {
         CatalogError.invalidField(file: file, field: key.isEmpty ? path : fieldPath(key), line: line(of: key), message: message)
     }
 
     /// Rejects keys not in `allowed`, so that a misspelt field is an error rather than silently ignored.
-    func onlyKeys(_ allowed: [String]) throws {
+    public func onlyKeys(_ allowed: [String]) throws {
         guard let mapping = node.mapping else { return }
         for (key, value) in mapping {
             guard let name = key.scalar?.string else { continue }

@@ -5,7 +5,6 @@ import Foundation
 import Ledger
 import Logging
 import MoE
-import Server
 import ServiceLifecycle
 
 /// The measurement daemon: one `SimulationDriver` per job and a `CarbonRefresher`, as a service
@@ -16,7 +15,8 @@ public struct Daemon: Sendable {
     public let drivers: [SimulationDriver]
     public let refresher: CarbonRefresher
     let logger: Logger
-    let server: (host: String, port: Int)?
+    /// Where the configuration asks the daemon to serve the ledger (nil: no server).
+    public let server: (host: String, port: Int)?
 
     /// Reads every job's scenario (all errors surface here, before anything runs) and opens the ledger.
     public init(
@@ -54,18 +54,16 @@ public struct Daemon: Sendable {
     }
 
     /// Runs until every job has ended or a signal stops them. Throws the first job's error.
-    public func run(signals: Bool = true) async throws {
+    ///
+    /// `serving` is a service that serves the ledger alongside the jobs (the HTTP server, built
+    /// by the composition root from `server`): when it ends, the daemon ends.
+    public func run(signals: Bool = true, serving: (any Service)? = nil) async throws {
         var services = drivers.map {
             ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
         }
         services.append(.init(service: refresher, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
-        if let server {
-            let logger = self.logger
-            let app = JouleServer(ledger: ledger, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"])
-                .application(host: server.host, port: server.port, logger: logger) { port in
-                    logger.info("serving the API, dashboard and /metrics", metadata: ["url": "http://\(server.host):\(port)"])
-                }
-            services.append(.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        if let serving {
+            services.append(.init(service: serving, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         if signals {

@@ -49,16 +49,17 @@ struct RowReader: ColumnVisitor {
     mutating func derived(_ name: StaticString, _ value: Double) { index += 1 }
 }
 
-extension StoredTable {
-    /// `SELECT id, <columns> FROM <table>`, for `read(_:)`.
+extension StoredRow where Record: StoredRecord {
+    /// `SELECT id, <columns> FROM <table>`, for `stored(_:)`.
     static var selectAll: String { "SELECT id, \(columnNames.joined(separator: ", ")) FROM \(table)" }
 
-    /// The record of a row selected by `selectAll`, with its row id.
-    static func read(_ row: Row) -> (id: Int64, record: Self) {
-        var record = blank
+    /// The stored row of a `selectAll` result.
+    static func stored(_ row: Row) -> StoredRow {
+        var stored = blank
         var reader = RowReader(row)
-        record.visit(&reader)
-        return (row[0], record)
+        stored.visit(&reader)
+        stored.rowID = row[0]
+        return stored
     }
 }
 

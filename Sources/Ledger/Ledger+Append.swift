@@ -111,13 +111,13 @@ final class DigestJob: @unchecked Sendable {
         var encoder = CanonicalEncoder()
         for record in batch.records {
             encoder.beginRow(table: RequestRow.table)
-            var row = RequestRow(runID: run, startEpochSeconds: startEpochSeconds, record: record)
+            var row = RequestRow(runID: run, runStartEpochSeconds: startEpochSeconds, record: record)
             row.visit(&encoder)
             out.append(contentsOf: SHA256.hash(data: encoder.bytes))
         }
         for interval in batch.intervals {
             encoder.beginRow(table: IntervalRow.table)
-            var row = IntervalRow(runID: run, runStartEpochSeconds: startEpochSeconds, interval: interval)
+            var row = IntervalRow(runID: run, runStartEpochSeconds: startEpochSeconds, record: interval)
             row.visit(&encoder)
             out.append(contentsOf: SHA256.hash(data: encoder.bytes))
         }
@@ -191,10 +191,10 @@ extension Ledger {
             let previous: Data = head?["hash"] ?? AuditBatch.genesis
 
             let firstRequest = try Ledger.insert(batch.records, as: RequestRow.self, db) { r in
-                RequestRow(runID: runID, startEpochSeconds: startEpochSeconds, record: r)
+                RequestRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: r)
             }
             let firstInterval = try Ledger.insert(batch.intervals, as: IntervalRow.self, db) { i in
-                IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, interval: i)
+                IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: i)
             }
             group.wait()
 
@@ -222,9 +222,9 @@ extension Ledger {
     /// Inserts `items` into `table` with one prepared statement; returns the first row's id (nil
     /// when there are none). The rows of one transaction get consecutive ids: the audit batch names
     /// them by that range.
-    static func insert<T, R: StoredTable>(_ items: [T], as: R.Type, _ db: Database, row: (T) -> R) throws -> Int64? {
+    static func insert<T, R: StoredRecord>(_ items: [T], as: StoredRow<R>.Type, _ db: Database, row: (T) -> StoredRow<R>) throws -> Int64? {
         guard !items.isEmpty else { return nil }
-        let statement = try db.cachedStatement(sql: insertSQL(table: R.table, columns: R.columnNames))
+        let statement = try db.cachedStatement(sql: insertSQL(table: R.table, columns: StoredRow<R>.columnNames))
         var first: Int64?
         for item in items {
             var binder = StatementBinder(statement: statement.sqliteStatement)

@@ -17,15 +17,40 @@ protocol ColumnVisitor {
     mutating func derived(_ name: StaticString, _ value: Double)
 }
 
-/// A table's stored record: its fields' one walk.
-protocol StoredTable {
+/// A record a table stores: its table, a blank to read into, and the one walk of its fields.
+protocol StoredRecord: Hashable, Sendable {
     static var table: String { get }
     /// A record with every field at its zero, for reading into.
     static var blank: Self { get }
-    mutating func visit<V: ColumnVisitor>(_ v: inout V)
+    /// Seconds after the run's start the row's wall-clock column holds (arrival, interval start).
+    var runSeconds: Double { get }
+    /// Visits the row's columns after `id` in schema order: the run, the record's fields, and
+    /// `epochSeconds` (the wall clock) where the schema has it.
+    static func visit<V: ColumnVisitor>(_ v: inout V, run: inout Int64, epochSeconds: inout Double, record: inout Self)
 }
 
-extension StoredTable {
+/// A stored row: a record with its row id, its run and its time on the wall clock (seconds since
+/// 1970), for time-range queries. `RequestRow` and `IntervalRow` are the two kinds.
+public struct StoredRow<Record: Hashable & Sendable>: Hashable, Sendable {
+    /// The row id (the audit chain names rows by it; the API pages by it).
+    public var rowID: Int64
+    public var runID: Int64
+    public var epochSeconds: Double
+    public var record: Record
+}
+
+extension StoredRow where Record: StoredRecord {
+    init(rowID: Int64 = 0, runID: Int64, runStartEpochSeconds: Double, record: Record) {
+        self.init(rowID: rowID, runID: runID, epochSeconds: runStartEpochSeconds + record.runSeconds, record: record)
+    }
+
+    static var table: String { Record.table }
+    static var blank: StoredRow { StoredRow(runID: 0, runStartEpochSeconds: 0, record: Record.blank) }
+
+    mutating func visit<V: ColumnVisitor>(_ v: inout V) {
+        Record.visit(&v, run: &runID, epochSeconds: &epochSeconds, record: &record)
+    }
+
     /// The columns after `id`, in schema order.
     static var columnNames: [String] {
         var names = NameCollector()
@@ -33,6 +58,16 @@ extension StoredTable {
         row.visit(&names)
         return names.names
     }
+}
+
+extension StoredRow where Record == RequestRecord {
+    /// The `request` table's columns after `id`, in schema order.
+    public static var columns: [String] { columnNames }
+}
+
+extension StoredRow where Record == ClusterInterval {
+    /// The `clusterInterval` table's columns after `id`, in schema order.
+    public static var columns: [String] { columnNames }
 }
 
 /// Collects column names.
@@ -53,141 +88,113 @@ struct NameCollector: ColumnVisitor {
 /// The record's times are seconds after the run's start; `arrivalEpochSeconds` is the same
 /// arrival on the wall clock (seconds since 1970), for time-range queries. Latencies are the
 /// record's (`ttft`, `tpot`, `endToEnd`, `queueWait`), derived from its times in one place.
-public struct RequestRow: Hashable, Sendable, Encodable, StoredTable {
-    /// The row id (the audit chain names rows by it; the API pages by it).
-    public var rowID: Int64
-    public var runID: Int64
-    public var arrivalEpochSeconds: Double
-    public var record: RequestRecord
+public typealias RequestRow = StoredRow<RequestRecord>
 
-    public init(rowID: Int64 = 0, runID: Int64, startEpochSeconds: Double, record: RequestRecord) {
-        self.rowID = rowID
-        self.runID = runID
-        self.arrivalEpochSeconds = startEpochSeconds + record.arrival
-        self.record = record
-    }
+/// A stored unit interval: the `clusterInterval` table, one row per unit per accounting interval.
+public typealias IntervalRow = StoredRow<ClusterInterval>
 
+extension RequestRecord: StoredRecord {
     static let table = "request"
-    static let blank = RequestRow(runID: 0, startEpochSeconds: 0, record: RequestRecord(
+    static let blank = RequestRecord(
         id: 0, inFlight: false, arrival: 0, prefillStart: nil, firstToken: nil, finish: nil, prefillUnit: nil, decodeUnit: nil,
         promptTokens: 0, cachedTokens: 0, outputTokens: 0, gpuActiveJoules: 0, gpuIdleJoules: 0, hostJoules: 0,
         facilityOverheadJoules: 0, facilityJoules: 0, gpuSeconds: 0, intensityGramsPerKWh: 0, operationalCarbonGrams: 0,
         embodiedCarbonGrams: 0, meanPowerWatts: 0
-    ))
-    /// The columns after `id`, in schema order.
-    public static let columns = columnNames
+    )
+    var runSeconds: Double { arrival }
 
-    mutating func visit<V: ColumnVisitor>(_ v: inout V) {
-        v.integer("runId", &runID)
-        v.integer("requestId", &record.id)
-        v.flag("inFlight", &record.inFlight)
-        v.real("arrivalSeconds", &record.arrival)
-        v.real("arrivalEpochSeconds", &arrivalEpochSeconds)
-        v.real("prefillStartSeconds", &record.prefillStart)
-        v.real("firstTokenSeconds", &record.firstToken)
-        v.real("finishSeconds", &record.finish)
-        v.integer("prefillUnit", &record.prefillUnit)
-        v.integer("decodeUnit", &record.decodeUnit)
-        v.integer("promptTokens", &record.promptTokens)
-        v.integer("cachedTokens", &record.cachedTokens)
-        v.integer("outputTokens", &record.outputTokens)
-        v.real("gpuActiveJoules", &record.gpuActiveJoules)
-        v.real("gpuIdleJoules", &record.gpuIdleJoules)
-        v.real("hostJoules", &record.hostJoules)
-        v.real("facilityOverheadJoules", &record.facilityOverheadJoules)
-        v.real("facilityJoules", &record.facilityJoules)
-        v.real("gpuSeconds", &record.gpuSeconds)
-        v.real("intensityGramsPerKWh", &record.intensityGramsPerKWh)
-        v.real("operationalCarbonGrams", &record.operationalCarbonGrams)
-        v.real("embodiedCarbonGrams", &record.embodiedCarbonGrams)
-        v.real("meanPowerWatts", &record.meanPowerWatts)
+    static func visit<V: ColumnVisitor>(_ v: inout V, run: inout Int64, epochSeconds: inout Double, record r: inout RequestRecord) {
+        v.integer("runId", &run)
+        v.integer("requestId", &r.id)
+        v.flag("inFlight", &r.inFlight)
+        v.real("arrivalSeconds", &r.arrival)
+        v.real("arrivalEpochSeconds", &epochSeconds)
+        v.real("prefillStartSeconds", &r.prefillStart)
+        v.real("firstTokenSeconds", &r.firstToken)
+        v.real("finishSeconds", &r.finish)
+        v.integer("prefillUnit", &r.prefillUnit)
+        v.integer("decodeUnit", &r.decodeUnit)
+        v.integer("promptTokens", &r.promptTokens)
+        v.integer("cachedTokens", &r.cachedTokens)
+        v.integer("outputTokens", &r.outputTokens)
+        v.real("gpuActiveJoules", &r.gpuActiveJoules)
+        v.real("gpuIdleJoules", &r.gpuIdleJoules)
+        v.real("hostJoules", &r.hostJoules)
+        v.real("facilityOverheadJoules", &r.facilityOverheadJoules)
+        v.real("facilityJoules", &r.facilityJoules)
+        v.real("gpuSeconds", &r.gpuSeconds)
+        v.real("intensityGramsPerKWh", &r.intensityGramsPerKWh)
+        v.real("operationalCarbonGrams", &r.operationalCarbonGrams)
+        v.real("embodiedCarbonGrams", &r.embodiedCarbonGrams)
+        v.real("meanPowerWatts", &r.meanPowerWatts)
         // v3: the request's share of its model's training footprint (NULL when none is charged).
-        var tokens = record.training?.tokens, joules = record.training?.facilityJoules
-        var grams = record.training?.carbonGrams, seconds = record.training?.gpuSeconds
+        var tokens = r.training?.tokens, joules = r.training?.facilityJoules
+        var grams = r.training?.carbonGrams, seconds = r.training?.gpuSeconds
         v.real("trainingTokens", &tokens)
         v.real("trainingFacilityJoules", &joules)
         v.real("trainingCarbonGrams", &grams)
         v.real("trainingGPUSeconds", &seconds)
-        record.training = tokens.map { TrainingShare(tokens: $0, facilityJoules: joules ?? 0, carbonGrams: grams ?? 0, gpuSeconds: seconds ?? 0) }
+        r.training = tokens.map { TrainingShare(tokens: $0, facilityJoules: joules ?? 0, carbonGrams: grams ?? 0, gpuSeconds: seconds ?? 0) }
     }
+}
 
+extension ClusterInterval: StoredRecord {
+    static let table = "clusterInterval"
+    static let blank = ClusterInterval(
+        unit: 0, role: .prefill, start: 0, end: 0, gpuActiveJoules: 0, hostActiveJoules: 0, gpuIdleJoules: 0, hostIdleJoules: 0,
+        facilityJoules: 0, operationalCarbonGrams: 0, gpuSeconds: 0, busyFraction: 0, inServiceSeconds: 0, nodes: 0
+    )
+    var runSeconds: Double { start }
+
+    static func visit<V: ColumnVisitor>(_ v: inout V, run: inout Int64, epochSeconds: inout Double, record i: inout ClusterInterval) {
+        var role = i.role.rawValue
+        v.integer("runId", &run)
+        v.integer("unit", &i.unit)
+        v.text("role", &role)
+        i.role = UnitRole(rawValue: role) ?? .colocated
+        v.real("startSeconds", &i.start)
+        v.real("endSeconds", &i.end)
+        v.real("startEpochSeconds", &epochSeconds)
+        v.integer("nodes", &i.nodes)
+        v.real("gpuActiveJoules", &i.gpuActiveJoules)
+        v.real("hostActiveJoules", &i.hostActiveJoules)
+        v.real("gpuIdleJoules", &i.gpuIdleJoules)
+        v.real("hostIdleJoules", &i.hostIdleJoules)
+        v.real("facilityJoules", &i.facilityJoules)
+        v.derived("meanPowerWatts", i.meanFacilityWatts)
+        v.real("busyFraction", &i.busyFraction)
+        v.real("inServiceSeconds", &i.inServiceSeconds)
+        v.real("gpuSeconds", &i.gpuSeconds)
+        v.derived("intensityGramsPerKWh", i.intensityGramsPerKWh)
+        v.real("operationalCarbonGrams", &i.operationalCarbonGrams)
+    }
+}
+
+extension StoredRow: Encodable where Record == RequestRecord {
     /// The row's identity, then every field of its record (with the derived latencies and totals),
     /// under the record's names: what the API returns.
     public func encode(to encoder: Encoder) throws {
-        enum Key: String, CodingKey { case row, run, arrivalEpochSeconds }
-        var c = encoder.container(keyedBy: Key.self)
+        var c = encoder.container(keyedBy: RequestRowKey.self)
         try c.encode(rowID, forKey: .row)
         try c.encode(runID, forKey: .run)
-        try c.encode(arrivalEpochSeconds, forKey: .arrivalEpochSeconds)
+        try c.encode(epochSeconds, forKey: .arrivalEpochSeconds)
         try record.encode(to: encoder)
     }
 }
 
-/// A stored unit interval: the `clusterInterval` table, one row per unit per accounting interval.
-public struct IntervalRow: Hashable, Sendable, StoredTable {
-    public var rowID: Int64
-    public var runID: Int64
-    /// The interval's start on the wall clock (seconds since 1970).
-    public var startEpochSeconds: Double
-    public var interval: ClusterInterval
+private enum RequestRowKey: String, CodingKey { case row, run, arrivalEpochSeconds }
 
-    public init(rowID: Int64 = 0, runID: Int64, runStartEpochSeconds: Double, interval: ClusterInterval) {
-        self.rowID = rowID
-        self.runID = runID
-        self.startEpochSeconds = runStartEpochSeconds + interval.start
-        self.interval = interval
-    }
-
-    static let table = "clusterInterval"
-    static let blank = IntervalRow(runID: 0, runStartEpochSeconds: 0, interval: ClusterInterval(
-        unit: 0, role: .prefill, start: 0, end: 0, gpuActiveJoules: 0, hostActiveJoules: 0, gpuIdleJoules: 0, hostIdleJoules: 0,
-        facilityJoules: 0, operationalCarbonGrams: 0, gpuSeconds: 0, busyFraction: 0, inServiceSeconds: 0, nodes: 0
-    ))
-    /// The columns after `id`, in schema order.
-    public static let columns = columnNames
-
-    mutating func visit<V: ColumnVisitor>(_ v: inout V) {
-        var role = interval.role.rawValue
-        v.integer("runId", &runID)
-        v.integer("unit", &interval.unit)
-        v.text("role", &role)
-        interval.role = UnitRole(rawValue: role) ?? .colocated
-        v.real("startSeconds", &interval.start)
-        v.real("endSeconds", &interval.end)
-        v.real("startEpochSeconds", &startEpochSeconds)
-        v.integer("nodes", &interval.nodes)
-        v.real("gpuActiveJoules", &interval.gpuActiveJoules)
-        v.real("hostActiveJoules", &interval.hostActiveJoules)
-        v.real("gpuIdleJoules", &interval.gpuIdleJoules)
-        v.real("hostIdleJoules", &interval.hostIdleJoules)
-        v.real("facilityJoules", &interval.facilityJoules)
-        v.derived("meanPowerWatts", interval.meanFacilityWatts)
-        v.real("busyFraction", &interval.busyFraction)
-        v.real("inServiceSeconds", &interval.inServiceSeconds)
-        v.real("gpuSeconds", &interval.gpuSeconds)
-        v.derived("intensityGramsPerKWh", interval.intensityGramsPerKWh)
-        v.real("operationalCarbonGrams", &interval.operationalCarbonGrams)
-    }
-}
-
-extension RequestRow {
-    /// A row selected by `selectAll`, its row id set.
-    static func stored(_ row: Row) -> RequestRow {
-        var (id, r) = read(row)
-        r.rowID = id
-        return r
-    }
+extension StoredRow where Record == RequestRecord {
+    /// The arrival on the wall clock, seconds since 1970.
+    public var arrivalEpochSeconds: Double { epochSeconds }
 
     /// The record's end-to-end latency (`RequestRecord.endToEnd`) as SQL over the stored columns,
     /// for filters: NULL while in flight.
     static let endToEndSQL = "CASE WHEN inFlight = 0 THEN finishSeconds - arrivalSeconds END"
 }
 
-extension IntervalRow {
-    /// A row selected by `selectAll`, its row id set.
-    static func stored(_ row: Row) -> IntervalRow {
-        var (id, r) = read(row)
-        r.rowID = id
-        return r
-    }
+extension StoredRow where Record == ClusterInterval {
+    /// The interval's start on the wall clock, seconds since 1970.
+    public var startEpochSeconds: Double { epochSeconds }
+    public var interval: ClusterInterval { record }
 }

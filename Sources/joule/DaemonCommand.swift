@@ -2,8 +2,11 @@ import ArgumentParser
 import Catalog
 import Daemon
 import Foundation
+import Hummingbird
 import Ledger
 import Logging
+import Server
+import ServiceLifecycle
 
 struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +53,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (daemon, logger) = try failing {
-            var configuration = try config.map { try Catalog.loadDaemonConfiguration(at: $0) } ?? DaemonConfiguration()
+            var configuration = try config.map { try DaemonConfiguration.load(at: $0) } ?? DaemonConfiguration()
             if let db { configuration.database = db }
             if let logFormat {
                 guard ["text", "json"].contains(logFormat) else { throw CLIError(message: "--log-format: expected text or json, got '\(logFormat)'") }
@@ -73,8 +76,16 @@ struct DaemonCommand: AsyncParsableCommand {
             let (library, directory) = try Composition.library(data)
             return (try Daemon(configuration: configuration, library: library, dataDirectory: directory, logger: logger), logger)
         }
+        // The daemon serves the ledger when its configuration says so; the server is composed here,
+        // so the Daemon module does not depend on the Server module.
+        let serving = daemon.server.map { server in
+            JouleServer(ledger: daemon.ledger, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"])
+                .application(host: server.host, port: server.port, logger: logger) { port in
+                    logger.info("serving the API, dashboard and /metrics", metadata: ["url": "http://\(server.host):\(port)"])
+                }
+        }
         do {
-            try await daemon.run()
+            try await daemon.run(serving: serving)
         } catch {
             logger.error("daemon stopped by an error", metadata: ["error": "\(error)"])
             throw CLIError(message: "\(error)")

@@ -60,7 +60,7 @@ struct DaemonConfigurationTests {
                 intervalSeconds: 5
                 resume: false
             """)
-        let c = try Catalog.loadDaemonConfiguration(at: file)
+        let c = try DaemonConfiguration.load(at: file)
         #expect(c.database == "x.sqlite" && c.commitSeconds == 0.5 && c.maximumDatabaseMB == 10)
         #expect(c.logLevel == "debug" && c.logFormat == "json" && c.carbonRefreshSeconds == 60 && c.carbonSource == "ledger")
         let job = try #require(c.jobs.first)
@@ -80,7 +80,7 @@ struct DaemonConfigurationTests {
         let folder = TemporaryFolder()
         let file = folder.write("d.yaml", yaml)
         #expect {
-            try Catalog.loadDaemonConfiguration(at: file)
+            try DaemonConfiguration.load(at: file)
         } throws: { error in
             guard case .invalidField(let f, let k, let l, let message) = error as? CatalogError else { return false }
             return f == file && k == field && l == line && message.contains(expected)

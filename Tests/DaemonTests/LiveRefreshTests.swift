@@ -78,12 +78,12 @@ struct LiveCarbonConfigurationTests {
     func live() throws {
         let folder = TemporaryFolder()
         let good = folder.write("g.yaml", "carbon: {source: electricitymaps, zone: DE, query: history}\n")
-        let c = try Catalog.loadDaemonConfiguration(at: good)
+        let c = try DaemonConfiguration.load(at: good)
         #expect(c.carbonSource == "electricitymaps" && c.carbonZone == "DE" && c.carbonQuery == "history")
         let bad = folder.write("b.yaml", "carbon: {source: carbonhack}\n")
-        #expect { try Catalog.loadDaemonConfiguration(at: bad) } throws: { "\($0)".contains("source") && "\($0)".contains("ukci") }
+        #expect { try DaemonConfiguration.load(at: bad) } throws: { "\($0)".contains("source") && "\($0)".contains("ukci") }
         let badQuery = folder.write("q.yaml", "carbon: {source: ukci, query: tomorrow}\n")
-        #expect { try Catalog.loadDaemonConfiguration(at: badQuery) } throws: { "\($0)".contains("query") }
+        #expect { try DaemonConfiguration.load(at: badQuery) } throws: { "\($0)".contains("query") }
     }
 }
 
@@ -92,9 +92,9 @@ struct DaemonServerConfigurationTests {
     @Test("server: {port, host} turns the server on; a bad port names the key")
     func server() throws {
         let folder = TemporaryFolder()
-        let c = try Catalog.loadDaemonConfiguration(at: folder.write("s.yaml", "server: {port: 8080, host: 0.0.0.0}\n"))
+        let c = try DaemonConfiguration.load(at: folder.write("s.yaml", "server: {port: 8080, host: 0.0.0.0}\n"))
         #expect(c.serverPort == 8080 && c.serverHost == "0.0.0.0")
-        #expect(try Catalog.loadDaemonConfiguration(at: folder.write("n.yaml", "jobs: [{scenario: mixtral-single-node}]\n")).serverPort == nil)
-        #expect { try Catalog.loadDaemonConfiguration(at: folder.write("b.yaml", "server: {port: 70000}\n")) } throws: { "\($0)".contains("server.port") }
+        #expect(try DaemonConfiguration.load(at: folder.write("n.yaml", "jobs: [{scenario: mixtral-single-node}]\n")).serverPort == nil)
+        #expect { try DaemonConfiguration.load(at: folder.write("b.yaml", "server: {port: 70000}\n")) } throws: { "\($0)".contains("server.port") }
     }
 }

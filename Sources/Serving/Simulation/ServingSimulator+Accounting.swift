@@ -18,13 +18,8 @@ struct RunStatistics {
     var finishedCarbonGrams = 0.0
     var training = TrainingShare(tokens: 0, facilityJoules: 0, carbonGrams: 0, gpuSeconds: 0)
     var inFlightFacilityJoules = 0.0
-    // Cluster totals, from the intervals (IT joules unless named).
-    var gpuActive = 0.0
-    var hostActive = 0.0
-    var gpuIdle = 0.0
-    var hostIdle = 0.0
-    var operationalCarbon = 0.0
-    var gpuSeconds = 0.0
+    /// Cluster totals, from the intervals (IT joules; carbon operational).
+    var cluster = Draw()
     var nodeSecondsByRole: [UnitRole: Double] = [:]
 }
 
@@ -146,12 +141,12 @@ extension ServingSimulator {
 
     private mutating func record(interval a: IntervalAccount, unit u: Int, start: Double, end: Double, onInterval: (ClusterInterval) -> Void) {
         let nodes = models[units[u].pool].nodes
-        stats.gpuActive += a.gpuActive
-        stats.hostActive += a.hostActive
-        stats.gpuIdle += a.idle.gpuIdleJoules
-        stats.hostIdle += a.idle.hostIdleJoules
-        stats.operationalCarbon += a.activeCarbon + a.idle.carbonGrams
-        stats.gpuSeconds += a.activeGpuSeconds + a.idle.gpuSeconds
+        stats.cluster.gpuActiveJoules += a.gpuActive
+        stats.cluster.hostActiveJoules += a.hostActive
+        stats.cluster.gpuIdleJoules += a.idle.gpuIdleJoules
+        stats.cluster.hostIdleJoules += a.idle.hostIdleJoules
+        stats.cluster.carbonGrams += a.activeCarbon + a.idle.carbonGrams
+        stats.cluster.gpuSeconds += a.activeGpuSeconds + a.idle.gpuSeconds
         stats.nodeSecondsByRole[units[u].role, default: 0] += a.inServiceSeconds * Double(nodes)
         intervalsEmitted += 1
         onInterval(ClusterInterval(
@@ -241,11 +236,12 @@ extension ServingSimulator {
 
     func summary(inFlight: Int) -> RunSummary {
         let s = stats
-        let it = s.gpuActive + s.hostActive + s.gpuIdle + s.hostIdle
+        let c = s.cluster
+        let it = c.gpuActiveJoules + c.hostActiveJoules + c.gpuIdleJoules + c.hostIdleJoules
         let facility = it * pue
         let unattributed = (carry.gpuIdleJoules + carry.hostIdleJoules) * pue
         let accounted = s.finishedFacilityJoules + s.inFlightFacilityJoules + unattributed
-        let embodied = scenario.embodied.share(gpuSeconds: s.gpuSeconds).grams
+        let embodied = scenario.embodied.share(gpuSeconds: c.gpuSeconds).grams
         let prefillRole: UnitRole = models[entryPool].pool.role
         let decodeRole: UnitRole = models[decodePool].pool.role
         let prefillNodeSeconds = s.nodeSecondsByRole[prefillRole] ?? 0
@@ -261,16 +257,16 @@ extension ServingSimulator {
             e2eP50: s.e2e.quantile(0.5), e2eP99: s.e2e.quantile(0.99),
             queueWaitP50: s.queueWait.quantile(0.5), queueWaitP99: s.queueWait.quantile(0.99),
             energyKWh: facility / 3.6e6, itEnergyKWh: it / 3.6e6,
-            gpuActiveKWh: s.gpuActive / 3.6e6, gpuIdleKWh: s.gpuIdle / 3.6e6, hostKWh: (s.hostActive + s.hostIdle) / 3.6e6,
+            gpuActiveKWh: c.gpuActiveJoules / 3.6e6, gpuIdleKWh: c.gpuIdleJoules / 3.6e6, hostKWh: (c.hostActiveJoules + c.hostIdleJoules) / 3.6e6,
             facilityOverheadKWh: (facility - it) / 3.6e6,
-            carbonKg: (s.operationalCarbon + embodied) / 1e3, operationalCarbonKg: s.operationalCarbon / 1e3, embodiedCarbonKg: embodied / 1e3,
-            meanIntensityGramsPerKWh: facility > 0 ? s.operationalCarbon / (facility / 3.6e6) : 0,
+            carbonKg: (c.carbonGrams + embodied) / 1e3, operationalCarbonKg: c.carbonGrams / 1e3, embodiedCarbonKg: embodied / 1e3,
+            meanIntensityGramsPerKWh: facility > 0 ? c.carbonGrams / (facility / 3.6e6) : 0,
             joulesPerOutputToken: s.outputTokens > 0 ? s.finishedFacilityJoules / Double(s.outputTokens) : 0,
             whPerRequest: s.finished > 0 ? s.finishedFacilityJoules / 3600 / Double(s.finished) : 0,
             carbonGramsPerRequest: s.finished > 0 ? s.finishedCarbonGrams / Double(s.finished) : 0,
             inFlightEnergyKWh: s.inFlightFacilityJoules / 3.6e6, unattributedEnergyKWh: unattributed / 3.6e6,
             conservationResidual: facility > 0 ? abs(accounted - facility) / facility : 0,
-            meanNodes: now > 0 ? nodeSeconds / now : 0, gpuHours: s.gpuSeconds / 3600,
+            meanNodes: now > 0 ? nodeSeconds / now : 0, gpuHours: c.gpuSeconds / 3600,
             steps: s.steps, stepShapesCosted: models.map(\.memoisedShapes).reduce(0, +), wallSeconds: 0,
             attributionPolicy: scenario.attribution.id, carbonRegion: scenario.carbon.region,
             carbonSignal: scenario.carbon.signal.rawValue

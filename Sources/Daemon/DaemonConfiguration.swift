@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import Accounting
 import Serving
@@ -114,10 +115,10 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }
 
-extension Catalog {
+extension DaemonConfiguration {
     /// Reads a daemon configuration file (YAML), reporting the first mistake by key and line.
-    public static func loadDaemonConfiguration(at path: String) throws -> DaemonConfiguration {
-        let text = try readText(at: path)
+    public static func load(at path: String) throws -> DaemonConfiguration {
+        let text = try Catalog.readText(at: path)
         let r = try YAMLReader.parse(text, file: path)
         try r.onlyKeys(["database", "commitSeconds", "maxDatabaseMB", "log", "carbon", "progressSeconds", "jobs", "server"])
         var c = DaemonConfiguration()
