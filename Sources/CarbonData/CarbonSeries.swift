@@ -1,96 +1,21 @@
 import Accounting
 
-/// Whether a series records what the grid did or what a forecaster expected it to do.
-public enum SeriesKind: String, CaseIterable, Codable, Hashable, Sendable {
-    case actual
-    case forecast
-}
-
-/// What a carbon-intensity series is: where and what it measures, and where it came from.
-public struct SeriesMetadata: Hashable, Sendable, Codable {
-    /// Grid region or zone (`GB`, `DE`, `US-CAL-CISO`, `CAISO_NORTH`, `CN-BJ`, …).
-    public var region: String
-    public var signal: CarbonSignal
-    public var factor: EmissionFactorType
-    public var kind: SeriesKind
-    /// Who publishes the figures (`electricitymaps`, `watttime`, `ukci`, `lets-wait-awhile`, `joule-csv`, …).
-    public var source: String
-    /// For forecasts: when the forecast was issued (seconds since 1970, UTC).
-    public var issuedAt: Double?
-    /// The usual length of one point, in seconds (the most common duration in the series).
-    public var resolutionSeconds: Double
-    /// The file or URL the points were read from.
-    public var origin: String
-
-    public init(
-        region: String, signal: CarbonSignal, factor: EmissionFactorType, kind: SeriesKind, source: String,
-        issuedAt: Double? = nil, resolutionSeconds: Double = 0, origin: String
-    ) {
-        self.region = region
-        self.signal = signal
-        self.factor = factor
-        self.kind = kind
-        self.source = source
-        self.issuedAt = issuedAt
-        self.resolutionSeconds = resolutionSeconds
-        self.origin = origin
-    }
-}
-
-/// A checked carbon-intensity series: points in gCO₂e/kWh, in time order, each with a positive
-/// duration, none overlapping the next (gaps are allowed and reported by `gaps`).
-public struct CarbonSeries: Hashable, Sendable {
-    public var metadata: SeriesMetadata
-    public private(set) var points: [TimedValue]
-
-    /// A series from points that `PointChecker` has already put in order.
-    public init(metadata: SeriesMetadata, checkedPoints points: [TimedValue]) {
-        precondition(!points.isEmpty, "a carbon series needs at least one point")
-        self.metadata = metadata
-        self.points = points
-        if self.metadata.resolutionSeconds <= 0 { self.metadata.resolutionSeconds = PointChecker.typicalDuration(points) }
-    }
-
-    public var start: Double { points[0].start }
-    public var end: Double { points[points.count - 1].end }
-
-    /// Spans between consecutive points that no point covers.
-    public var gaps: [(start: Double, end: Double)] {
-        zip(points, points.dropFirst()).compactMap { a, b in b.start > a.end ? (a.end, b.start) : nil }
-    }
-
-    /// The points that overlap [from, to).
-    public func clipped(from: Double?, to: Double?) -> [TimedValue] {
-        points.filter { p in (from.map { p.end > $0 } ?? true) && (to.map { p.start < $0 } ?? true) }
-    }
-
-    /// The series as the accounting step function. A gap holds the value of the point before it
-    /// (the accounting needs a value at every instant; `gaps` lists where that happened).
-    public var intensitySeries: IntensitySeries {
-        IntensitySeries(
-            region: metadata.region, signal: metadata.signal, source: metadata.sourceLabel,
-            points: points.map { IntensitySeries.Point(epochSeconds: $0.start, intensity: CarbonIntensity(gramsPerKWh: $0.value)) }
-        )
-    }
-}
-
-extension SeriesMetadata {
-    /// `source[/factor][/forecast]`, the label stored with each request's carbon.
-    public var sourceLabel: String {
-        var label = source
-        if factor != .unspecified { label += "/\(factor.rawValue)" }
-        if kind == .forecast { label += "/forecast" }
-        return label
-    }
-}
-
 /// Something a reader repaired, or noticed, on the way in: never silent.
 public struct CarbonDataWarning: Hashable, Sendable, CustomStringConvertible {
+    /// Whether the reader changed the data (sorted it, dropped duplicates) or only noticed
+    /// something about it (a gap, which it keeps).
+    public enum Kind: Hashable, Sendable {
+        case repaired
+        case notice
+    }
+
     public var file: String
     public var message: String
-    public init(file: String, message: String) {
+    public var kind: Kind
+    public init(file: String, message: String, kind: Kind = .notice) {
         self.file = file
         self.message = message
+        self.kind = kind
     }
     public var description: String { "\(file): \(message)" }
 }
@@ -131,7 +56,8 @@ public enum PointChecker {
             sorted.sort { ($0.point.start, $0.place) < ($1.point.start, $1.place) }
             warnings.append(CarbonDataWarning(
                 file: file,
-                message: "points were out of time order (first: \(placeName) \(firstOut.1.place) comes before \(placeName) \(firstOut.0.place)); sorted by time"
+                message: "points were out of time order (first: \(placeName) \(firstOut.1.place) comes before \(placeName) \(firstOut.0.place)); sorted by time",
+                kind: .repaired
             ))
         }
         var out: [RawPoint] = []
@@ -160,7 +86,8 @@ public enum PointChecker {
         if !droppedDuplicates.isEmpty {
             warnings.append(CarbonDataWarning(
                 file: file,
-                message: "dropped \(droppedDuplicates.count) exact duplicate point(s) (first: \(placeName) \(droppedDuplicates[0]))"
+                message: "dropped \(droppedDuplicates.count) exact duplicate point(s) (first: \(placeName) \(droppedDuplicates[0]))",
+                kind: .repaired
             ))
         }
         let points = out.map(\.point)
@@ -175,11 +102,7 @@ public enum PointChecker {
     }
 
     /// The most common point duration (the smallest among equally common ones).
-    public static func typicalDuration(_ points: [TimedValue]) -> Double {
-        var counts: [Double: Int] = [:]
-        for p in points { counts[p.duration, default: 0] += 1 }
-        return counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key ?? 0
-    }
+    public static func typicalDuration(_ points: [TimedValue]) -> Double { CarbonSeries.typicalDuration(points) }
 
     /// Points that each last until the next distinct start, but never longer than the typical
     /// step (a longer step is a gap), the last as long as the typical step (for formats that
@@ -199,22 +122,5 @@ public enum PointChecker {
     static func formatDuration(_ seconds: Double) -> String {
         if seconds >= 3600 { return "\((seconds / 3600).formatted()) h" }
         return "\((seconds / 60).formatted()) min"
-    }
-}
-
-extension CarbonSeries {
-    /// An accounting step function as an actual series of unspecified factor type: each point
-    /// lasts until the next, the last as long as the one before it (an hour for a constant).
-    public init(intensitySeries s: IntensitySeries, origin: String) {
-        let starts = s.points.enumerated().map { (place: $0.offset + 1, start: $0.element.epochSeconds, value: $0.element.intensity.gramsPerKWh) }
-        var points: [TimedValue] = []
-        for (i, p) in starts.enumerated() {
-            let duration = i + 1 < starts.count ? starts[i + 1].start - p.start : (i > 0 ? p.start - starts[i - 1].start : 3600)
-            points.append(TimedValue(start: p.start, duration: duration, value: p.value))
-        }
-        self.init(
-            metadata: SeriesMetadata(region: s.region, signal: s.signal, factor: .unspecified, kind: .actual, source: s.source, origin: origin),
-            checkedPoints: points
-        )
     }
 }

@@ -64,21 +64,34 @@ extension Catalog {
         return try TraceParser.parse(text, file: path, format: format, skipBadLines: skipBadLines)
     }
 
-    /// Reads a carbon-intensity CSV with header `timestamp,gco2_per_kwh` (ISO 8601 times; no zone means UTC).
-    public static func loadIntensityCSV(at path: String, region: String, signal: CarbonSignal, source: String) throws -> IntensitySeries {
-        let rows: [TimeSeriesCSV.Row]
+    /// Reads a carbon-intensity CSV with header `timestamp,gco2_per_kwh` (ISO 8601 times; no zone
+    /// means UTC) with the one reader `joule carbon import --format joule` uses. What an import
+    /// repairs with a warning (rows out of order, duplicate rows) is an error here: a scenario's
+    /// series must say exactly what it means. A gap is not: each row holds until the next.
+    public static func loadIntensityCSV(at path: String, region: String, signal: CarbonSignal, source: String) throws -> CarbonSeries {
+        let text = try readText(at: path)
+        let result: CarbonImport
         do {
-            rows = try TimeSeriesCSV.parse(try readText(at: path), file: path, header: ("timestamp", "gco2_per_kwh"))
+            result = try CarbonFormat.joule.read(Data(text.utf8), file: path, options: CarbonImportOptions(region: region, signal: signal))
         } catch let error as CarbonDataError {
             switch error {
             case .invalidPoint(_, let line, let field, let message):
                 throw CatalogError.invalidField(file: path, field: field, line: line, message: message)
-            default:
+            case .empty:
                 throw CatalogError.invalidField(file: path, field: "(file)", line: nil, message: "expected at least one intensity row")
+            default:
+                throw CatalogError.invalidField(file: path, field: "(file)", line: nil, message: "\(error)")
             }
         }
-        let points = rows.map { IntensitySeries.Point(epochSeconds: $0.epochSeconds, intensity: CarbonIntensity(gramsPerKWh: $0.value)) }
-        return IntensitySeries(region: region, signal: signal, source: source, points: points)
+        if let warning = result.warnings.first(where: { $0.kind == .repaired }) {
+            throw CatalogError.invalidField(
+                file: path, field: "(file)", line: nil, message: "\(warning.message) (a scenario's series is read strictly: fix the file)"
+            )
+        }
+        var series = result.series[0]
+        series.metadata.source = source
+        series.metadata.origin = "scenario"
+        return series
     }
 
     /// Loads the embodied-emission models (`embodied/*.yaml`) by id.

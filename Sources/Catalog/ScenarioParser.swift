@@ -319,7 +319,7 @@ struct ScenarioFile {
 
     // MARK: - Carbon
 
-    private func carbonSeries(_ c: YAMLReader) throws -> IntensitySeries {
+    private func carbonSeries(_ c: YAMLReader) throws -> CarbonSeries {
         try c.onlyKeys(["region", "signal", "gramsPerKWh", "series", "grid", "factor", "source"])
         let region = try c.string("region")
         let signal = c.has("signal") ? try c.choice("signal", as: CarbonSignal.self) : .average

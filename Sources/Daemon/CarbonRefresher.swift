@@ -14,9 +14,9 @@ public struct CarbonRefresher: Service {
         public var signal: CarbonSignal
         public var feed: CarbonFeed
         /// Used when the source has nothing (the scenario's own series).
-        public var fallback: IntensitySeries
+        public var fallback: CarbonSeries
 
-        public init(job: String, region: String, signal: CarbonSignal, feed: CarbonFeed, fallback: IntensitySeries) {
+        public init(job: String, region: String, signal: CarbonSignal, feed: CarbonFeed, fallback: CarbonSeries) {
             self.job = job
             self.region = region
             self.signal = signal
@@ -48,7 +48,7 @@ public struct CarbonRefresher: Service {
                 do {
                     let series = try await source.series(region: s.region, signal: s.signal)
                     try ledger.store(series, at: Date().timeIntervalSince1970)
-                    s.feed.publish(series.intensitySeries)
+                    s.feed.publish(series)
                     known[s.job] = true
                     logger.debug("carbon intensity refreshed", metadata: [
                         "job": "\(s.job)", "source": "\(series.metadata.sourceLabel)", "points": "\(series.points.count)",
@@ -60,7 +60,7 @@ public struct CarbonRefresher: Service {
                         ])
                     } else {
                         logger.warning("carbon source has nothing yet; using the scenario's series", metadata: [
-                            "job": "\(s.job)", "source": "\(source.name)", "error": "\(error)", "fallback": "\(s.fallback.source)",
+                            "job": "\(s.job)", "source": "\(source.name)", "error": "\(error)", "fallback": "\(s.fallback.metadata.sourceLabel)",
                         ])
                         known[s.job] = true
                     }

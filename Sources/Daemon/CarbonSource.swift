@@ -16,11 +16,11 @@ public protocol CarbonSource: Sendable {
 
 /// The series each job's scenario names (a constant, or a CSV it points at): it never changes.
 public struct ScenarioCarbonSource: CarbonSource {
-    let series: [String: IntensitySeries]
+    let series: [String: CarbonSeries]
     public var name: String { "scenario" }
 
     public init(plans: [JobPlan]) {
-        var map: [String: IntensitySeries] = [:]
+        var map: [String: CarbonSeries] = [:]
         for p in plans {
             let s = p.prepared.scenario.carbon
             map["\(s.region)|\(s.signal.rawValue)"] = s
@@ -30,7 +30,7 @@ public struct ScenarioCarbonSource: CarbonSource {
 
     public func series(region: String, signal: CarbonSignal) async throws -> CarbonSeries {
         guard let s = series["\(region)|\(signal.rawValue)"] else { throw LedgerCarbonSource.NoPoints(region: region, signal: signal) }
-        return CarbonSeries(intensitySeries: s, origin: "scenario")
+        return s
     }
 }
 
@@ -82,17 +82,17 @@ public struct LiveCarbonSource: CarbonSource {
 
 /// The latest series for one job, handed from the carbon refresher to the simulation thread.
 public final class CarbonFeed: Sendable {
-    private let state = Mutex<(version: Int, series: IntensitySeries?)>((0, nil))
+    private let state = Mutex<(version: Int, series: CarbonSeries?)>((0, nil))
 
     public init() {}
 
     /// Publishes a newer series.
-    public func publish(_ series: IntensitySeries) {
+    public func publish(_ series: CarbonSeries) {
         state.withLock { $0 = ($0.version + 1, series) }
     }
 
     /// The series published after `version`, if any, with its version.
-    public func newer(than version: Int) -> (version: Int, series: IntensitySeries)? {
+    public func newer(than version: Int) -> (version: Int, series: CarbonSeries)? {
         state.withLock { s in
             guard s.version > version, let series = s.series else { return nil }
             return (s.version, series)

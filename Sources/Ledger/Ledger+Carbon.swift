@@ -67,11 +67,6 @@ extension Ledger {
         }
     }
 
-    /// Stores an accounting series (a scenario's, say) as an actual series of unspecified factor type.
-    @discardableResult
-    public func store(_ series: IntensitySeries, at wallClock: Double) throws -> Int64 {
-        try store(CarbonSeries(intensitySeries: series, origin: "scenario"), at: wallClock)
-    }
 
     static func storedSeries(_ row: Row) -> StoredSeries {
         StoredSeries(
@@ -137,13 +132,13 @@ extension Ledger {
     }
 
     /// The accounting series for `region` and `signal` from whichever series was stored last.
-    public func newestIntensitySeries(region: String, signal: CarbonSignal) throws -> IntensitySeries? {
+    public func newestIntensitySeries(region: String, signal: CarbonSignal) throws -> CarbonSeries? {
         let newest = try read { db in
             try Int64.fetchOne(db, sql: """
                 SELECT id FROM intensitySeries WHERE region = ? AND signal = ? ORDER BY storedAt DESC, id DESC LIMIT 1
                 """, arguments: [region, signal.rawValue])
         }
         guard let newest else { return nil }
-        return try series(id: newest)?.intensitySeries
+        return try series(id: newest)
     }
 }

@@ -13,7 +13,6 @@ public protocol LedgerWriter: Sendable {
     func append(_ batch: LedgerBatch, run runID: Int64, startEpochSeconds: Double, at wallClock: Double) throws -> AuditBatch
     /// Stores a carbon-intensity series; returns its id.
     func store(_ series: CarbonSeries, at wallClock: Double) throws -> Int64
-    func store(_ series: IntensitySeries, at wallClock: Double) throws -> Int64
     /// Stores a scheduled job; returns its id.
     func store(_ job: ScheduledJob) throws -> Int64
 }

@@ -20,7 +20,7 @@ public struct ServingScenario: Sendable {
     /// Simulated seconds to run (nil: until the last request of a trace has finished).
     public var duration: Double?
     public var seed: UInt64
-    public var carbon: IntensitySeries
+    public var carbon: CarbonSeries
     public var embodied: EmbodiedModel
     /// Length of an accounting interval, in seconds.
     public var intervalSeconds: Double
@@ -36,7 +36,7 @@ public struct ServingScenario: Sendable {
     public init(
         name: String, model: ModelArchitecture, node: NodeSpec, site: SiteSpec, topology: ServingTopology,
         schedule: NodeSchedule? = nil, routing: RoutingChoice = .leastLoaded, startEpochSeconds: Double,
-        duration: Double?, seed: UInt64, carbon: IntensitySeries, embodied: EmbodiedModel,
+        duration: Double?, seed: UInt64, carbon: CarbonSeries, embodied: EmbodiedModel,
         intervalSeconds: Double = 60, attribution: any AttributionPolicy = AttributionPolicies.default
     ) {
         self.name = name

@@ -3,7 +3,7 @@ import Testing
 import Units
 
 @Suite struct IntensitySeriesTests {
-    static let series = IntensitySeries(region: "T", signal: .average, source: "test", points: [
+    static let series = CarbonSeries(region: "T", signal: .average, source: "test", points: [
         .init(epochSeconds: 100, intensity: CarbonIntensity(gramsPerKWh: 300)),
         .init(epochSeconds: 200, intensity: CarbonIntensity(gramsPerKWh: 100)),
         .init(epochSeconds: 400, intensity: CarbonIntensity(gramsPerKWh: 500)),
@@ -15,7 +15,7 @@ import Units
     }
 
     @Test func lookupAgreesWithALinearScanAtRandomTimes() {
-        var points: [IntensitySeries.Point] = []
+        var points: [CarbonSeries.Step] = []
         var t = 0.0
         var state: UInt64 = 42
         func next() -> Double {
@@ -26,7 +26,7 @@ import Units
             t += 1 + next() * 1800
             points.append(.init(epochSeconds: t, intensity: CarbonIntensity(gramsPerKWh: next() * 800)))
         }
-        let series = IntensitySeries(region: "R", signal: .marginal, source: "random", points: points)
+        let series = CarbonSeries(region: "R", signal: .marginal, source: "random", points: points)
         for _ in 0..<1000 {
             let q = next() * (t + 3600) - 1800
             let expected = points.last { $0.epochSeconds <= q }?.intensity ?? points[0].intensity
@@ -37,7 +37,7 @@ import Units
     @Test func timeWeightedMeanWeighsEachStepByItsDuration() {
         // [150, 450): 50 s at 300, 200 s at 100, 50 s at 500 → (15,000 + 20,000 + 25,000) / 300 = 200.
         #expect(abs(Self.series.meanIntensity(fromEpochSeconds: 150, to: 450).gramsPerKWh - 200) < 1e-12)
-        let flat = IntensitySeries.constant(CarbonIntensity(gramsPerKWh: 582.3), region: "CN", signal: .average, source: "test")
+        let flat = CarbonSeries.constant(CarbonIntensity(gramsPerKWh: 582.3), region: "CN", signal: .average, source: "test")
         #expect(flat.meanIntensity(fromEpochSeconds: -5, to: 1e6).gramsPerKWh == 582.3)
     }
 

@@ -68,8 +68,8 @@ struct GridDefaultsTests {
             return path
         }
         let good = try Catalog.loadScenario(at: try scenario("{region: CN-BJ, grid: CN-BJ}"), library: ScenarioTests.library, dataDirectory: repositoryData)
-        #expect(good.scenario.carbon.points[0].intensity.gramsPerKWh == grids.annual(region: "CN-BJ")!.gramsPerKWh)
-        #expect(good.scenario.carbon.source.hasPrefix("mee-2023"))
+        #expect(good.scenario.carbon.points[0].value == grids.annual(region: "CN-BJ")!.gramsPerKWh)
+        #expect(good.scenario.carbon.metadata.sourceLabel.hasPrefix("mee-2023"))
         #expect {
             try Catalog.loadScenario(at: try scenario("{region: XX, grid: XX-NOWHERE}"), library: ScenarioTests.library, dataDirectory: repositoryData)
         } throws: { "\($0)".contains("carbon.grid") && "\($0)".contains("XX-NOWHERE") }

@@ -83,8 +83,8 @@ import Testing
     @Test func intensitySeriesLoadFromCSVAndReportBadRows() throws {
         let good = try scratchScenario("timestamp,gco2_per_kwh\n2025-02-27T00:00:00Z,500\n2025-02-27T02:00:00+01:00,400\n2025-02-27T02:00:00Z,300\n")
         let series = try Catalog.loadIntensityCSV(at: good, region: "X", signal: .marginal, source: "test")
-        #expect(series.points.map(\.intensity.gramsPerKWh) == [500, 400, 300])
-        #expect(series.points[1].epochSeconds - series.points[0].epochSeconds == 3600)
+        #expect(series.points.map(\.value) == [500, 400, 300])
+        #expect(series.points[1].start - series.points[0].start == 3600)
         let bad = try scratchScenario("timestamp,gco2_per_kwh\n2025-02-27T00:00:00Z,500\n2025-02-27T01:00:00Z,lots\n")
         #expect {
             try Catalog.loadIntensityCSV(at: bad, region: "X", signal: .average, source: "test")
@@ -92,7 +92,11 @@ import Testing
         let unordered = try scratchScenario("timestamp,gco2_per_kwh\n2025-02-27T01:00:00Z,500\n2025-02-27T00:00:00Z,400\n")
         #expect {
             try Catalog.loadIntensityCSV(at: unordered, region: "X", signal: .average, source: "test")
-        } throws: { "\($0)".contains("increasing order") }
+        } throws: { "\($0)".contains("out of time order") && "\($0)".contains("read strictly") }
+        // The same rows with a gap are a step function: each holds until the next.
+        let gap = try scratchScenario("timestamp,gco2_per_kwh\n2025-02-27T00:00:00Z,500\n2025-02-27T01:00:00Z,400\n2025-02-27T05:00:00Z,300\n")
+        let stepped = try Catalog.loadIntensityCSV(at: gap, region: "X", signal: .average, source: "test")
+        #expect(stepped.intensity(atEpochSeconds: stepped.points[1].start + 7200).gramsPerKWh == 400)
     }
 
     @Test func theAzureScenarioStartsAtItsTracesFirstTimestamp() throws {

@@ -48,7 +48,7 @@ struct LiveRefreshTests {
             now: { 1_678_881_700 }  // 2023-03-15T12:01:40Z
         )
         let feed = CarbonFeed()
-        let fallback = IntensitySeries.constant(CarbonIntensity(gramsPerKWh: 500), region: "GB", signal: .average, source: "scenario")
+        let fallback = CarbonSeries.constant(CarbonIntensity(gramsPerKWh: 500), region: "GB", signal: .average, source: "scenario")
         let jobs = JobTracker(jobs: 1)
         let log = WarningLog()
         let refresher = CarbonRefresher(
@@ -64,8 +64,8 @@ struct LiveRefreshTests {
 
         let published = try #require(feed.newer(than: 0))
         #expect(published.version == 1)
-        #expect(published.series.points.map(\.intensity.gramsPerKWh) == [210, 180, 150, 150, 190])
-        #expect(published.series.source == "ukci/direct/forecast")
+        #expect(published.series.points.map(\.value) == [210, 180, 150, 150, 190])
+        #expect(published.series.metadata.sourceLabel == "ukci/direct/forecast")
         let stored = try ledger.matchingSeries(SeriesFilter(region: "GB", source: "ukci"))
         #expect(stored.count == 1 && stored[0].pointCount == 5)
         #expect(log.all.contains { $0.contains("keeping the last known series") && $0.contains("HTTP 500") })

@@ -16,13 +16,13 @@ import Testing
             )
             : .colocated(litePool(.colocated, units: r.int(1...3), ep: 8, maxBatchPerRank: r.int(1...32), tokenBudgetPerRank: r.int(256...4096)))
         let start = 1_740_628_800.0 + r.double(0...86_400)
-        var points: [IntensitySeries.Point] = []
+        var points: [CarbonSeries.Step] = []
         var t = start - 600
         for _ in 0..<40 {
             points.append(.init(epochSeconds: t, intensity: CarbonIntensity(gramsPerKWh: r.double(20...900))))
             t += r.double(30...900)
         }
-        let carbon = IntensitySeries(region: "R", signal: r.bool() ? .average : .marginal, source: "random", points: points)
+        let carbon = CarbonSeries(region: "R", signal: r.bool() ? .average : .marginal, source: "random", points: points)
         var schedule: NodeSchedule?
         if r.bool() {
             // Changes every few minutes of local time, so that units leave and rejoin during the run.

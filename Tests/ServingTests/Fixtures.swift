@@ -42,7 +42,7 @@ func litePool(_ role: UnitRole, units: Int, ep: Int, maxBatchPerRank: Int = 64, 
 }
 
 func scenario(
-    _ topology: ServingTopology, duration: Double? = nil, interval: Double = 60, carbon: IntensitySeries? = nil,
+    _ topology: ServingTopology, duration: Double? = nil, interval: Double = 60, carbon: CarbonSeries? = nil,
     schedule: NodeSchedule? = nil, routing: RoutingChoice = .leastLoaded, start: Double = 1_740_628_800, model: String = "deepseek-v2-lite"
 ) -> ServingScenario {
     ServingScenario(

@@ -61,7 +61,7 @@ import Testing
     @Test func carbonFollowsTheIntensityAtEachStepsTime() throws {
         // Clean for the first 30 s, dirty after: identical requests cost more carbon later.
         let start = 1_740_628_800.0
-        let carbon = IntensitySeries(region: "R", signal: .average, source: "test", points: [
+        let carbon = CarbonSeries(region: "R", signal: .average, source: "test", points: [
             .init(epochSeconds: start, intensity: CarbonIntensity(gramsPerKWh: 100)),
             .init(epochSeconds: start + 30, intensity: CarbonIntensity(gramsPerKWh: 800)),
         ])

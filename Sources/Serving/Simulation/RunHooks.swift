@@ -7,7 +7,7 @@ public enum PaceDecision: Sendable {
     /// Stop before this event; the run returns `RunOutcome.stopped`.
     case stop
     /// Go on with this carbon-intensity series from now on (a refreshed forecast, say).
-    case useCarbon(IntensitySeries)
+    case useCarbon(CarbonSeries)
 }
 
 /// How a run ended.

@@ -272,7 +272,7 @@ extension ServingSimulator {
             carbonSignal: scenario.carbon.signal.rawValue
         )
         summary.experts = scenario.experts
-        summary.carbonSource = scenario.carbon.source
+        summary.carbonSource = scenario.carbon.metadata.sourceLabel
         summary.embodiedModel = "\(scenario.embodied.id) (\(scenario.embodied.source))"
         summary.pue = pue
         if let t = scenario.training {

@@ -52,7 +52,7 @@ public struct ServingSimulator {
     /// How idle energy is shared over requests.
     let policy: any AttributionPolicy
     /// The grid intensity in use: the scenario's, until a run's `pace` hook supplies a newer series.
-    var carbon: IntensitySeries
+    var carbon: CarbonSeries
     /// Records and intervals emitted so far, for checkpoints.
     var recordsEmitted = 0
     var intervalsEmitted = 0
