@@ -3,14 +3,12 @@ import Foundation
 import GRDB
 import Serving
 
-/// Sums over a run's cluster intervals.
+/// Sums over a run's cluster intervals: what the units drew (IT energy by kind, operational
+/// carbon, GPU-seconds), at the facility meter, and how many intervals.
 public struct IntervalTotals: Sendable, Hashable {
-    public var facilityJoules = 0.0
-    public var gpuActiveJoules = 0.0
-    public var gpuIdleJoules = 0.0
-    public var hostJoules = 0.0
-    public var operationalCarbonGrams = 0.0
-    public var intervals = 0
+    public var drawn: Draw
+    public var facilityJoules: Double
+    public var intervals: Int
 }
 
 /// Where to stream rows from; nil fields do not filter.
@@ -79,14 +77,15 @@ extension Ledger {
     public func intervalTotals(run id: Int64) throws -> IntervalTotals {
         try pool.read { db in
             let r = try Row.fetchOne(db, sql: """
-                SELECT count(*) AS n, total(facilityJoules) AS f, total(gpuActiveJoules) AS ga, total(gpuIdleJoules) AS gi,
-                       total(hostActiveJoules + hostIdleJoules) AS h, total(operationalCarbonGrams) AS c
+                SELECT count(*) AS n, total(facilityJoules) AS f, total(gpuActiveJoules) AS ga, total(hostActiveJoules) AS ha,
+                       total(gpuIdleJoules) AS gi, total(hostIdleJoules) AS hi, total(operationalCarbonGrams) AS c, total(gpuSeconds) AS s
                 FROM clusterInterval WHERE runId = ?
                 """, arguments: [id])!
-            return IntervalTotals(
-                facilityJoules: r["f"], gpuActiveJoules: r["ga"], gpuIdleJoules: r["gi"], hostJoules: r["h"], operationalCarbonGrams: r["c"],
-                intervals: r["n"]
+            let drawn = Draw(
+                gpuActiveJoules: r["ga"], hostActiveJoules: r["ha"], gpuIdleJoules: r["gi"], hostIdleJoules: r["hi"], carbonGrams: r["c"],
+                gpuSeconds: r["s"]
             )
+            return IntervalTotals(drawn: drawn, facilityJoules: r["f"], intervals: r["n"])
         }
     }
 

@@ -1,6 +1,19 @@
 import Accounting
 import CarbonData
 
+/// A planned window as the CLI's and the API's JSON give it: ISO 8601 bounds and the mean.
+public struct PlanWindow: Encodable, Sendable, Hashable {
+    public var start: String
+    public var end: String
+    public var intensityGramsPerKWh: Double
+
+    public init(_ v: TimedValue) {
+        start = WallClock.string(v.start)
+        end = WallClock.string(v.end)
+        intensityGramsPerKWh = v.value
+    }
+}
+
 /// One region's answer to a planning query.
 public struct RegionWindowPlan: Sendable, Hashable {
     public var metadata: SeriesMetadata

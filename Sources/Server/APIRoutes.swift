@@ -38,11 +38,7 @@ struct ScheduleJob: Decodable, Sendable {
 }
 
 struct SchedulePlanJSON: Encodable, Sendable {
-    struct Window: Encodable, Sendable {
-        var start: String
-        var end: String
-        var intensityGramsPerKWh: Double
-    }
+    typealias Window = PlanWindow
     var region: String
     var seriesId: Int64
     var best: Window
@@ -136,7 +132,7 @@ extension JouleServer {
             do {
                 let plan = try CarbonPlanner.plan([found.series], duration: job.windowMinutes * 60, start: s, end: e)
                 let r = plan.chosen
-                func w(_ v: TimedValue) -> SchedulePlanJSON.Window { .init(start: iso(v.start), end: iso(v.end), intensityGramsPerKWh: v.value) }
+                let w = PlanWindow.init
                 let emissions = job.energyKWh.map { plan.emissionsKg(energyKWh: $0) }
                 return JSONBody(value: SchedulePlanJSON(
                     region: job.region, seriesId: found.stored.id, best: w(r.chosen), allBest: r.best.map(w), startingNow: w(r.startingNow),

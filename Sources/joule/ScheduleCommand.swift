@@ -98,11 +98,7 @@ struct Plan: AsyncParsableCommand {
     @OptionGroup var ledger: LedgerOptions
     @OptionGroup var data: DataOptions
 
-    struct Window: Encodable {
-        var start: String
-        var end: String
-        var intensityGramsPerKWh: Double
-    }
+    typealias Window = PlanWindow
 
     struct RegionPlan: Encodable {
         var region: String
@@ -144,9 +140,7 @@ struct Plan: AsyncParsableCommand {
         var storedId: Int64?
     }
 
-    func window(_ v: TimedValue) -> Window {
-        Window(start: isoString(v.start), end: isoString(v.end), intensityGramsPerKWh: v.value)
-    }
+    func window(_ v: TimedValue) -> Window { PlanWindow(v) }
 
     func run() async throws {
         let s = try parseTime(start, "--start"), e = try parseTime(end, "--end")
