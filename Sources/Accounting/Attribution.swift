@@ -4,13 +4,12 @@ import Units
 /// per-interval accounting. Energies are IT joules (before PUE); carbon is grams CO₂e of the
 /// facility energy at the grid intensity it was drawn under; times are seconds.
 ///
-/// A request's direct draw fills the active fields (and `stepSeconds`, `intensitySeconds`); the
-/// idle energy an attribution policy hands it fills the idle fields.
+/// Whether a draw is active (in steps) or idle is said by where it is held: a request's direct
+/// draw and its attributed idle share are two `Draw`s. Only direct draws fill `stepSeconds` and
+/// `intensitySeconds`.
 public struct Draw: Hashable, Sendable {
-    public var gpuActiveJoules = 0.0
-    public var hostActiveJoules = 0.0
-    public var gpuIdleJoules = 0.0
-    public var hostIdleJoules = 0.0
+    public var gpuJoules = 0.0
+    public var hostJoules = 0.0
     public var carbonGrams = 0.0
     public var gpuSeconds = 0.0
     /// Wall time of the steps a request was in (not divided among the batch).
@@ -18,14 +17,13 @@ public struct Draw: Hashable, Sendable {
     /// Σ step time × grid intensity (gCO₂e/kWh), for a time-weighted intensity.
     public var intensitySeconds = 0.0
 
+    @inlinable
     public init(
-        gpuActiveJoules: Double = 0, hostActiveJoules: Double = 0, gpuIdleJoules: Double = 0, hostIdleJoules: Double = 0,
-        carbonGrams: Double = 0, gpuSeconds: Double = 0, stepSeconds: Double = 0, intensitySeconds: Double = 0
+        gpuJoules: Double = 0, hostJoules: Double = 0, carbonGrams: Double = 0, gpuSeconds: Double = 0, stepSeconds: Double = 0,
+        intensitySeconds: Double = 0
     ) {
-        self.gpuActiveJoules = gpuActiveJoules
-        self.hostActiveJoules = hostActiveJoules
-        self.gpuIdleJoules = gpuIdleJoules
-        self.hostIdleJoules = hostIdleJoules
+        self.gpuJoules = gpuJoules
+        self.hostJoules = hostJoules
         self.carbonGrams = carbonGrams
         self.gpuSeconds = gpuSeconds
         self.stepSeconds = stepSeconds
@@ -36,31 +34,43 @@ public struct Draw: Hashable, Sendable {
     public static let zero = Draw()
 
     /// IT energy.
-    public var it: Energy { Energy(joules: gpuActiveJoules + hostActiveJoules + gpuIdleJoules + hostIdleJoules) }
+    public var it: Energy { Energy(joules: gpuJoules + hostJoules) }
     public var carbon: CarbonMass { CarbonMass(grams: carbonGrams) }
-    /// Idle energy only: what an attribution policy shares out.
-    public var idle: Draw { Draw(gpuIdleJoules: gpuIdleJoules, hostIdleJoules: hostIdleJoules, carbonGrams: carbonGrams, gpuSeconds: gpuSeconds) }
 
+    @inlinable
     public static func + (a: Draw, b: Draw) -> Draw {
         Draw(
-            gpuActiveJoules: a.gpuActiveJoules + b.gpuActiveJoules, hostActiveJoules: a.hostActiveJoules + b.hostActiveJoules,
-            gpuIdleJoules: a.gpuIdleJoules + b.gpuIdleJoules, hostIdleJoules: a.hostIdleJoules + b.hostIdleJoules,
-            carbonGrams: a.carbonGrams + b.carbonGrams, gpuSeconds: a.gpuSeconds + b.gpuSeconds,
-            stepSeconds: a.stepSeconds + b.stepSeconds, intensitySeconds: a.intensitySeconds + b.intensitySeconds
+            gpuJoules: a.gpuJoules + b.gpuJoules, hostJoules: a.hostJoules + b.hostJoules, carbonGrams: a.carbonGrams + b.carbonGrams,
+            gpuSeconds: a.gpuSeconds + b.gpuSeconds, stepSeconds: a.stepSeconds + b.stepSeconds,
+            intensitySeconds: a.intensitySeconds + b.intensitySeconds
         )
     }
 
+    @inlinable
     public static func - (a: Draw, b: Draw) -> Draw { a + b * -1 }
 
+    @inlinable
     public static func * (a: Draw, k: Double) -> Draw {
         Draw(
-            gpuActiveJoules: a.gpuActiveJoules * k, hostActiveJoules: a.hostActiveJoules * k, gpuIdleJoules: a.gpuIdleJoules * k,
-            hostIdleJoules: a.hostIdleJoules * k, carbonGrams: a.carbonGrams * k, gpuSeconds: a.gpuSeconds * k,
+            gpuJoules: a.gpuJoules * k, hostJoules: a.hostJoules * k, carbonGrams: a.carbonGrams * k, gpuSeconds: a.gpuSeconds * k,
             stepSeconds: a.stepSeconds * k, intensitySeconds: a.intensitySeconds * k
         )
     }
 
+    @inlinable
     public static func += (a: inout Draw, b: Draw) { a = a + b }
+}
+
+/// A request's (or a unit's) draw in an interval, as attribution leaves it: what it drew in
+/// steps, and the idle draw attributed to it (or, for a unit, what it drew idle).
+public struct AttributedDraw: Hashable, Sendable {
+    public var direct = Draw()
+    public var idle = Draw()
+    public init(direct: Draw = Draw(), idle: Draw = Draw()) {
+        self.direct = direct
+        self.idle = idle
+    }
+    public var total: Draw { direct + idle }
 }
 
 /// What a request did in one unit's steps over part of an interval: the weight an attribution
@@ -71,6 +81,7 @@ public struct StepWork: Hashable, Sendable {
     /// Seconds it spent in the steps (each request in a step spends the step's whole length).
     public var requestSeconds: Double
 
+    @inlinable
     public init(activeGPUJoules: Double, requestSeconds: Double) {
         self.activeGPUJoules = activeGPUJoules
         self.requestSeconds = requestSeconds
@@ -166,42 +177,43 @@ public struct AttributionBook<Request: Hashable & Sendable>: Sendable {
     public let policy: any AttributionPolicy
     /// Idle draw of intervals in which no unit worked, waiting for one that did.
     public private(set) var carried = Draw.zero
-    private var units: [Int: (idle: Draw, weight: Double, drawn: Draw)] = [:]
+    private var units: [Int: (drawn: AttributedDraw, weight: Double)] = [:]
     private var work: [Int: [Request: (direct: Draw, weight: Double)]] = [:]
 
     public init(policy: any AttributionPolicy) { self.policy = policy }
 
-    /// Unit `unit` ran a step of `seconds` drawing `draw` (active fields), shared by `requests`
-    /// in the given parts (which should sum to 1).
+    /// Unit `unit` ran a step of `seconds` drawing `draw`, shared by `requests` in the given parts
+    /// (which should sum to 1).
     public mutating func step(unit: Int, draw: Draw, seconds: Double, requests: [(request: Request, part: Double)]) {
-        units[unit, default: (.zero, 0, .zero)].drawn += draw
+        units[unit, default: (AttributedDraw(), 0)].drawn.direct += draw
         for (request, part) in requests {
             let direct = Draw(
-                gpuActiveJoules: draw.gpuActiveJoules * part, hostActiveJoules: draw.hostActiveJoules * part,
-                carbonGrams: draw.carbonGrams * part, gpuSeconds: draw.gpuSeconds * part, stepSeconds: seconds
+                gpuJoules: draw.gpuJoules * part, hostJoules: draw.hostJoules * part, carbonGrams: draw.carbonGrams * part,
+                gpuSeconds: draw.gpuSeconds * part, stepSeconds: seconds
             )
-            let w = policy.weight(StepWork(activeGPUJoules: direct.gpuActiveJoules, requestSeconds: seconds))
+            let w = policy.weight(StepWork(activeGPUJoules: direct.gpuJoules, requestSeconds: seconds))
             units[unit]!.weight += w
             work[unit, default: [:]][request, default: (.zero, 0)].direct += direct
             work[unit]![request]!.weight += w
         }
     }
 
-    /// Unit `unit` drew `draw` (idle fields) with no step running.
+    /// Unit `unit` drew `draw` with no step running.
     public mutating func idle(unit: Int, draw: Draw) {
-        units[unit, default: (.zero, 0, .zero)].idle += draw.idle
-        units[unit]!.drawn += draw.idle
+        units[unit, default: (AttributedDraw(), 0)].drawn.idle += draw
     }
 
     /// Closes the interval: each request's draw in it (summed over units), and each unit's draw.
-    public mutating func close() -> (requests: [Request: Draw], units: [Int: Draw]) {
+    public mutating func close() -> (requests: [Request: AttributedDraw], units: [Int: AttributedDraw]) {
         let ids = units.keys.sorted()
-        let (rates, carry) = IdleAttribution.rates(ids.map { IdleAttribution.UnitBooks(idle: units[$0]!.idle, weight: units[$0]!.weight) }, carry: carried)
+        let books = ids.map { IdleAttribution.UnitBooks(idle: units[$0]!.drawn.idle, weight: units[$0]!.weight) }
+        let (rates, carry) = IdleAttribution.rates(books, carry: carried)
         carried = carry
-        var out: [Request: Draw] = [:]
+        var out: [Request: AttributedDraw] = [:]
         for (k, u) in ids.enumerated() {
             for (request, w) in work[u] ?? [:] {
-                out[request, default: .zero] += w.direct + (rates[k].map { $0 * w.weight } ?? .zero)
+                out[request, default: AttributedDraw()].direct += w.direct
+                if let rate = rates[k] { out[request]!.idle += rate * w.weight }
             }
         }
         let drawn = units.mapValues(\.drawn)

@@ -6,6 +6,7 @@ public struct CarbonIntensity: Hashable, Comparable, Sendable, CustomStringConve
     public var gramsPerKWh: Double
 
     /// Creates an intensity of `gramsPerKWh` gCO₂e/kWh.
+    @inlinable
     public init(gramsPerKWh: Double) { self.gramsPerKWh = gramsPerKWh }
 
     /// Converts a WattTime-style figure in pounds per MWh (1 lb = 453.59237 g; REFERENCE.md §6).

@@ -123,6 +123,7 @@ extension CarbonSeries {
     /// The accounting's step function: the intensity at `epochSeconds` is that of the last point
     /// starting at or before it (the first point's before the series; a gap holds the value of the
     /// point before it, since the accounting needs a value at every instant). O(log n).
+    @inlinable
     public func intensity(atEpochSeconds t: Double) -> CarbonIntensity {
         var low = 0
         var high = points.count - 1

@@ -3,11 +3,12 @@ import Foundation
 import GRDB
 import Serving
 
-/// Sums over a run's cluster intervals: what the units drew (IT energy by kind, operational
-/// carbon, GPU-seconds), at the facility meter, and how many intervals.
+/// Sums over a run's cluster intervals: what the units drew in steps and idle (IT energy), at
+/// the facility meter, their operational carbon, and how many intervals.
 public struct IntervalTotals: Sendable, Hashable {
-    public var drawn: Draw
+    public var drawn: AttributedDraw
     public var facilityJoules: Double
+    public var operationalCarbonGrams: Double
     public var intervals: Int
 }
 
@@ -78,14 +79,11 @@ extension Ledger {
         try pool.read { db in
             let r = try Row.fetchOne(db, sql: """
                 SELECT count(*) AS n, total(facilityJoules) AS f, total(gpuActiveJoules) AS ga, total(hostActiveJoules) AS ha,
-                       total(gpuIdleJoules) AS gi, total(hostIdleJoules) AS hi, total(operationalCarbonGrams) AS c, total(gpuSeconds) AS s
+                       total(gpuIdleJoules) AS gi, total(hostIdleJoules) AS hi, total(operationalCarbonGrams) AS c
                 FROM clusterInterval WHERE runId = ?
                 """, arguments: [id])!
-            let drawn = Draw(
-                gpuActiveJoules: r["ga"], hostActiveJoules: r["ha"], gpuIdleJoules: r["gi"], hostIdleJoules: r["hi"], carbonGrams: r["c"],
-                gpuSeconds: r["s"]
-            )
-            return IntervalTotals(drawn: drawn, facilityJoules: r["f"], intervals: r["n"])
+            let drawn = AttributedDraw(direct: Draw(gpuJoules: r["ga"], hostJoules: r["ha"]), idle: Draw(gpuJoules: r["gi"], hostJoules: r["hi"]))
+            return IntervalTotals(drawn: drawn, facilityJoules: r["f"], operationalCarbonGrams: r["c"], intervals: r["n"])
         }
     }
 

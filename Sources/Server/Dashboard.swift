@@ -164,10 +164,10 @@ extension JouleServer {
                 (latencies[min(latencies.count - 1, Int(Double(latencies.count) * Double(i) / 100.0))], Double(i) / 100)
             }
             let d = totals.drawn
-            let f = totals.facilityJoules, ga = d.gpuActiveJoules, gi = d.gpuIdleJoules, h = d.hostActiveJoules + d.hostIdleJoules
+            let f = totals.facilityJoules, ga = d.direct.gpuJoules, gi = d.idle.gpuJoules, h = d.direct.hostJoules + d.idle.hostJoules
             let latest = starts.last.map { byStart[$0]! }
             return Live(
-                powerKW: latest.map { $0.joules / max($0.length, 1e-9) / 1000 } ?? 0, energyKWh: f / 3.6e6, carbonKg: d.carbonGrams / 1000,
+                powerKW: latest.map { $0.joules / max($0.length, 1e-9) / 1000 } ?? 0, energyKWh: f / 3.6e6, carbonKg: totals.operationalCarbonGrams / 1000,
                 intensity: latest?.intensity ?? 0, requests: count, requestsPerSecond: span > 0 ? Double(finishes.count) / span : 0,
                 joulesPerOutputToken: outputs > 0 ? joules / Double(outputs) : 0,
                 latencyP50: recentLatencies.isEmpty ? 0 : recentLatencies[recentLatencies.count / 2], power: power, latencyCDF: cdf,

@@ -16,9 +16,9 @@ import Units
     }
 
     /// Random intervals of random unit draws: some units idle only, some intervals with no work.
-    static func feed(_ book: inout AttributionBook<Int>, seed: UInt64) -> (requests: Draw, units: Draw, intervals: Int) {
+    static func feed(_ book: inout AttributionBook<Int>, seed: UInt64) -> (requests: AttributedDraw, units: AttributedDraw, intervals: Int) {
         var r = Random(state: seed)
-        var requestTotal = Draw.zero, unitTotal = Draw.zero
+        var requestTotal = AttributedDraw(), unitTotal = AttributedDraw()
         let intervals = r.int(3...12)
         for _ in 0..<intervals {
             let working = r.next() < 0.8
@@ -28,16 +28,16 @@ import Units
                         let n = r.int(1...8)
                         let parts = (0..<n).map { _ in r.next() + 0.01 }
                         let sum = parts.reduce(0, +)
-                        let draw = Draw(gpuActiveJoules: r.next() * 5000, hostActiveJoules: r.next() * 900, carbonGrams: r.next() * 2, gpuSeconds: r.next() * 8)
+                        let draw = Draw(gpuJoules: r.next() * 5000, hostJoules: r.next() * 900, carbonGrams: r.next() * 2, gpuSeconds: r.next() * 8)
                         book.step(unit: unit, draw: draw, seconds: r.next() * 0.5 + 0.01,
                                   requests: parts.enumerated().map { (request: r.int(0...40) * 10 + $0.offset, part: $0.element / sum) })
                     }
                 }
-                book.idle(unit: unit, draw: Draw(gpuIdleJoules: r.next() * 3000, hostIdleJoules: r.next() * 700, carbonGrams: r.next(), gpuSeconds: r.next() * 60))
+                book.idle(unit: unit, draw: Draw(gpuJoules: r.next() * 3000, hostJoules: r.next() * 700, carbonGrams: r.next(), gpuSeconds: r.next() * 60))
             }
             let (requests, units) = book.close()
-            requestTotal = requests.values.reduce(requestTotal, +)
-            unitTotal = units.values.reduce(unitTotal, +)
+            for d in requests.values { requestTotal.direct += d.direct; requestTotal.idle += d.idle }
+            for d in units.values { unitTotal.direct += d.direct; unitTotal.idle += d.idle }
         }
         return (requestTotal, unitTotal, intervals)
     }
@@ -49,11 +49,13 @@ import Units
     func conservation(seed: UInt64, policy: String) {
         var book = AttributionBook<Int>(policy: AttributionPolicies.named(policy)!)
         let (requests, units, _) = Self.feed(&book, seed: seed)
-        let got = requests + book.carried
-        #expect(Self.close(got.it.joules, units.it.joules), "seed \(seed): \(got.it) vs \(units.it)")
-        #expect(Self.close(got.carbonGrams, units.carbonGrams))
-        #expect(Self.close(got.gpuSeconds, units.gpuSeconds))
-        #expect(Self.close(requests.gpuActiveJoules, units.gpuActiveJoules))
+        let got = requests.total + book.carried, drawn = units.total
+        #expect(Self.close(got.it.joules, drawn.it.joules), "seed \(seed): \(got.it) vs \(drawn.it)")
+        #expect(Self.close(got.carbonGrams, drawn.carbonGrams))
+        #expect(Self.close(got.gpuSeconds, drawn.gpuSeconds))
+        // Direct draws are shared out exactly; only idle draws are attributed.
+        #expect(Self.close(requests.direct.gpuJoules, units.direct.gpuJoules))
+        #expect(Self.close(requests.idle.it.joules + book.carried.it.joules, units.idle.it.joules))
     }
 
     @Test("Proportional to active: idle follows active energy; equal per request-second: it follows time")
@@ -61,12 +63,12 @@ import Units
         for policy in AttributionPolicies.all {
             var book = AttributionBook<String>(policy: policy)
             // One step of 1 s: request a draws 3× the active energy of b.
-            book.step(unit: 0, draw: Draw(gpuActiveJoules: 400), seconds: 1, requests: [("a", 0.75), ("b", 0.25)])
+            book.step(unit: 0, draw: Draw(gpuJoules: 400), seconds: 1, requests: [("a", 0.75), ("b", 0.25)])
             // A second step of 1 s in which only b runs.
-            book.step(unit: 0, draw: Draw(gpuActiveJoules: 100), seconds: 1, requests: [("b", 1)])
-            book.idle(unit: 0, draw: Draw(gpuIdleJoules: 900))
+            book.step(unit: 0, draw: Draw(gpuJoules: 100), seconds: 1, requests: [("b", 1)])
+            book.idle(unit: 0, draw: Draw(gpuJoules: 900))
             let (r, _) = book.close()
-            let a = r["a"]!.gpuIdleJoules, b = r["b"]!.gpuIdleJoules
+            let a = r["a"]!.idle.gpuJoules, b = r["b"]!.idle.gpuJoules
             #expect(Self.close(a + b, 900))
             if policy is ProportionalToActive {
                 // Active: a 300 J, b 200 J.
@@ -81,13 +83,13 @@ import Units
     @Test("A unit that did no work hands its idle draw to the cluster's requests; a cluster that did none carries it")
     func idleOfUnitsWithoutWorkIsPooledThenCarried() {
         var book = AttributionBook<Int>(policy: ProportionalToActive())
-        book.idle(unit: 0, draw: Draw(gpuIdleJoules: 100))
+        book.idle(unit: 0, draw: Draw(gpuJoules: 100))
         _ = book.close()
-        #expect(book.carried.gpuIdleJoules == 100)
-        book.step(unit: 1, draw: Draw(gpuActiveJoules: 10), seconds: 1, requests: [(7, 1)])
-        book.idle(unit: 0, draw: Draw(gpuIdleJoules: 50))
+        #expect(book.carried.gpuJoules == 100)
+        book.step(unit: 1, draw: Draw(gpuJoules: 10), seconds: 1, requests: [(7, 1)])
+        book.idle(unit: 0, draw: Draw(gpuJoules: 50))
         let (r, _) = book.close()
-        #expect(Self.close(r[7]!.gpuIdleJoules, 150))
+        #expect(Self.close(r[7]!.idle.gpuJoules, 150))
         #expect(book.carried == .zero)
     }
 

@@ -18,8 +18,11 @@ struct RunStatistics {
     var finishedCarbonGrams = 0.0
     var training = TrainingShare(tokens: 0, facilityJoules: 0, carbonGrams: 0, gpuSeconds: 0)
     var inFlightFacilityJoules = 0.0
-    /// Cluster totals, from the intervals (IT joules; carbon operational).
-    var cluster = Draw()
+    /// Cluster totals, from the intervals: IT joules in steps and idle, operational carbon, GPU-time.
+    var clusterActive = Draw()
+    var clusterIdle = Draw()
+    var operationalCarbon = 0.0
+    var gpuSeconds = 0.0
     var nodeSecondsByRole: [UnitRole: Double] = [:]
 }
 
@@ -45,9 +48,7 @@ extension ServingSimulator {
         if !units[u].stepping {
             let gpu = model.idleGPUWatts * dt
             let host = model.idleHostWatts * dt
-            units[u].account.idle += Draw(
-                gpuIdleJoules: gpu, hostIdleJoules: host, carbonGrams: (gpu + host) * gramsPerJoule, gpuSeconds: gpuSeconds
-            )
+            units[u].account.idle += Draw(gpuJoules: gpu, hostJoules: host, carbonGrams: (gpu + host) * gramsPerJoule, gpuSeconds: gpuSeconds)
         } else {
             let gpu = units[u].stepGPUWatts * dt
             let host = units[u].stepHostWatts * dt
@@ -63,7 +64,7 @@ extension ServingSimulator {
                 for (slot, tokens) in units[u].chunks {
                     let f = Double(tokens) / total
                     let share = Draw(
-                        gpuActiveJoules: gpu * f, hostActiveJoules: host * f, carbonGrams: carbon * f,
+                        gpuJoules: gpu * f, hostJoules: host * f, carbonGrams: carbon * f,
                         gpuSeconds: gpuSeconds * f, stepSeconds: dt, intensitySeconds: dt * grams
                     )
                     flights[Int(slot)].direct += share
@@ -73,7 +74,7 @@ extension ServingSimulator {
                 let b = Double(units[u].stepBatch)
                 units[u].account.weight += policy.weight(StepWork(activeGPUJoules: gpu, requestSeconds: dt * b))
                 units[u].totals += Draw(
-                    gpuActiveJoules: gpu / b, hostActiveJoules: host / b, carbonGrams: carbon / b,
+                    gpuJoules: gpu / b, hostJoules: host / b, carbonGrams: carbon / b,
                     gpuSeconds: gpuSeconds / b, stepSeconds: dt, intensitySeconds: dt * grams
                 )
             }
@@ -83,7 +84,7 @@ extension ServingSimulator {
 
     /// The attribution policy's weight of a request's direct draw.
     func weight(of share: Draw) -> Double {
-        policy.weight(StepWork(activeGPUJoules: share.gpuActiveJoules, requestSeconds: share.stepSeconds))
+        policy.weight(StepWork(activeGPUJoules: share.gpuJoules, requestSeconds: share.stepSeconds))
     }
 
     /// Closes the accounting interval ending at `t`: attributes each unit's idle energy to the
@@ -141,17 +142,16 @@ extension ServingSimulator {
 
     private mutating func record(interval a: IntervalAccount, unit u: Int, start: Double, end: Double, onInterval: (ClusterInterval) -> Void) {
         let nodes = models[units[u].pool].nodes
-        stats.cluster.gpuActiveJoules += a.gpuActive
-        stats.cluster.hostActiveJoules += a.hostActive
-        stats.cluster.gpuIdleJoules += a.idle.gpuIdleJoules
-        stats.cluster.hostIdleJoules += a.idle.hostIdleJoules
-        stats.cluster.carbonGrams += a.activeCarbon + a.idle.carbonGrams
-        stats.cluster.gpuSeconds += a.activeGpuSeconds + a.idle.gpuSeconds
+        stats.clusterActive.gpuJoules += a.gpuActive
+        stats.clusterActive.hostJoules += a.hostActive
+        stats.clusterIdle += a.idle
+        stats.operationalCarbon += a.activeCarbon + a.idle.carbonGrams
+        stats.gpuSeconds += a.activeGpuSeconds + a.idle.gpuSeconds
         stats.nodeSecondsByRole[units[u].role, default: 0] += a.inServiceSeconds * Double(nodes)
         intervalsEmitted += 1
         onInterval(ClusterInterval(
             unit: u, role: units[u].role, start: start, end: end, gpuActiveJoules: a.gpuActive, hostActiveJoules: a.hostActive,
-            gpuIdleJoules: a.idle.gpuIdleJoules, hostIdleJoules: a.idle.hostIdleJoules, facilityJoules: a.itJoules * pue,
+            gpuIdleJoules: a.idle.gpuJoules, hostIdleJoules: a.idle.hostJoules, facilityJoules: a.itJoules * pue,
             operationalCarbonGrams: a.activeCarbon + a.idle.carbonGrams, gpuSeconds: a.activeGpuSeconds + a.idle.gpuSeconds,
             busyFraction: a.inServiceSeconds > 0 ? a.busySeconds / a.inServiceSeconds : 0, inServiceSeconds: a.inServiceSeconds, nodes: nodes
         ))
@@ -159,8 +159,8 @@ extension ServingSimulator {
 
     func makeRecord(_ slot: Int32, inFlight: Bool) -> RequestRecord {
         let f = flights[Int(slot)]
-        let host = f.direct.hostActiveJoules + f.overhead.hostIdleJoules
-        let it = f.direct.gpuActiveJoules + f.overhead.gpuIdleJoules + host
+        let host = f.direct.hostJoules + f.overhead.hostJoules
+        let it = f.direct.gpuJoules + f.overhead.gpuJoules + host
         let facility = it * pue
         let lifetime = (inFlight ? now : f.finish) - f.request.arrival
         var record = RequestRecord(
@@ -171,7 +171,7 @@ extension ServingSimulator {
             prefillUnit: f.prefillUnit >= 0 ? Int(f.prefillUnit) : nil,
             decodeUnit: f.decodeUnit >= 0 ? Int(f.decodeUnit) : nil,
             promptTokens: f.request.promptTokens, cachedTokens: f.request.cachedTokens, outputTokens: f.request.outputTokens,
-            gpuActiveJoules: f.direct.gpuActiveJoules, gpuIdleJoules: f.overhead.gpuIdleJoules, hostJoules: host,
+            gpuActiveJoules: f.direct.gpuJoules, gpuIdleJoules: f.overhead.gpuJoules, hostJoules: host,
             facilityOverheadJoules: facility - it, facilityJoules: facility,
             gpuSeconds: f.direct.gpuSeconds + f.overhead.gpuSeconds,
             intensityGramsPerKWh: f.direct.stepSeconds > 0 ? f.direct.intensitySeconds / f.direct.stepSeconds : intensity(at: f.request.arrival),
@@ -219,29 +219,29 @@ extension ServingSimulator {
         for slot in flights.indices where !held.contains(Int32(slot)) {
             let f = flights[slot]
             pending += 1
-            pendingIT += f.direct.gpuActiveJoules + f.direct.hostActiveJoules + f.overhead.gpuIdleJoules + f.overhead.hostIdleJoules
+            pendingIT += f.direct.gpuJoules + f.direct.hostJoules + f.overhead.gpuJoules + f.overhead.hostJoules
         }
         for u in units.indices {
             for slot in units[u].batch {
                 let open = units[u].totals - flights[Int(slot)].joinTotals
-                pendingIT += open.gpuActiveJoules + open.hostActiveJoules
+                pendingIT += open.gpuJoules + open.hostJoules
             }
         }
         return Checkpoint(
             time: now, records: recordsEmitted, intervals: intervalsEmitted, pendingRequests: pending,
             pendingFacilityJoules: pendingIT * pue,
-            unattributedFacilityJoules: (carry.gpuIdleJoules + carry.hostIdleJoules) * pue
+            unattributedFacilityJoules: (carry.gpuJoules + carry.hostJoules) * pue
         )
     }
 
     func summary(inFlight: Int) -> RunSummary {
         let s = stats
-        let c = s.cluster
-        let it = c.gpuActiveJoules + c.hostActiveJoules + c.gpuIdleJoules + c.hostIdleJoules
+        let active = s.clusterActive, idle = s.clusterIdle
+        let it = active.gpuJoules + active.hostJoules + idle.gpuJoules + idle.hostJoules
         let facility = it * pue
-        let unattributed = (carry.gpuIdleJoules + carry.hostIdleJoules) * pue
+        let unattributed = (carry.gpuJoules + carry.hostJoules) * pue
         let accounted = s.finishedFacilityJoules + s.inFlightFacilityJoules + unattributed
-        let embodied = scenario.embodied.share(gpuSeconds: c.gpuSeconds).grams
+        let embodied = scenario.embodied.share(gpuSeconds: s.gpuSeconds).grams
         let prefillRole: UnitRole = models[entryPool].pool.role
         let decodeRole: UnitRole = models[decodePool].pool.role
         let prefillNodeSeconds = s.nodeSecondsByRole[prefillRole] ?? 0
@@ -257,16 +257,16 @@ extension ServingSimulator {
             e2eP50: s.e2e.quantile(0.5), e2eP99: s.e2e.quantile(0.99),
             queueWaitP50: s.queueWait.quantile(0.5), queueWaitP99: s.queueWait.quantile(0.99),
             energyKWh: facility / 3.6e6, itEnergyKWh: it / 3.6e6,
-            gpuActiveKWh: c.gpuActiveJoules / 3.6e6, gpuIdleKWh: c.gpuIdleJoules / 3.6e6, hostKWh: (c.hostActiveJoules + c.hostIdleJoules) / 3.6e6,
+            gpuActiveKWh: active.gpuJoules / 3.6e6, gpuIdleKWh: idle.gpuJoules / 3.6e6, hostKWh: (active.hostJoules + idle.hostJoules) / 3.6e6,
             facilityOverheadKWh: (facility - it) / 3.6e6,
-            carbonKg: (c.carbonGrams + embodied) / 1e3, operationalCarbonKg: c.carbonGrams / 1e3, embodiedCarbonKg: embodied / 1e3,
-            meanIntensityGramsPerKWh: facility > 0 ? c.carbonGrams / (facility / 3.6e6) : 0,
+            carbonKg: (s.operationalCarbon + embodied) / 1e3, operationalCarbonKg: s.operationalCarbon / 1e3, embodiedCarbonKg: embodied / 1e3,
+            meanIntensityGramsPerKWh: facility > 0 ? s.operationalCarbon / (facility / 3.6e6) : 0,
             joulesPerOutputToken: s.outputTokens > 0 ? s.finishedFacilityJoules / Double(s.outputTokens) : 0,
             whPerRequest: s.finished > 0 ? s.finishedFacilityJoules / 3600 / Double(s.finished) : 0,
             carbonGramsPerRequest: s.finished > 0 ? s.finishedCarbonGrams / Double(s.finished) : 0,
             inFlightEnergyKWh: s.inFlightFacilityJoules / 3.6e6, unattributedEnergyKWh: unattributed / 3.6e6,
             conservationResidual: facility > 0 ? abs(accounted - facility) / facility : 0,
-            meanNodes: now > 0 ? nodeSeconds / now : 0, gpuHours: c.gpuSeconds / 3600,
+            meanNodes: now > 0 ? nodeSeconds / now : 0, gpuHours: s.gpuSeconds / 3600,
             steps: s.steps, stepShapesCosted: models.map(\.memoisedShapes).reduce(0, +), wallSeconds: 0,
             attributionPolicy: scenario.attribution.id, carbonRegion: scenario.carbon.region,
             carbonSignal: scenario.carbon.signal.rawValue

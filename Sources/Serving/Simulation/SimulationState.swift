@@ -40,7 +40,7 @@ struct IntervalAccount {
     var busySeconds = 0.0
     var inServiceSeconds = 0.0
 
-    var itJoules: Double { gpuActive + hostActive + idle.gpuIdleJoules + idle.hostIdleJoules }
+    var itJoules: Double { gpuActive + hostActive + idle.gpuJoules + idle.hostJoules }
     var books: IdleAttribution.UnitBooks { IdleAttribution.UnitBooks(idle: idle, weight: weight) }
 }
 
