@@ -28,8 +28,17 @@ public struct CarbonDataWarning: Hashable, Sendable, CustomStringConvertible {
 /// - A point that starts before the previous one ends: an error.
 /// - A gap between points: kept (window searches skip windows that do not have full data;
 ///   accounting holds the previous value), with one warning giving the count and the largest.
-/// - Values must be finite and ≥ 0, durations > 0.
+/// - Values, durations and times must be finite and inside `Limits`.
 public enum PointChecker {
+    /// The ranges a point must lie in. No grid emits more than about 1,200 gCO2/kWh (lignite); the
+    /// bound leaves room for marginal signals and stops unit mistakes (lb/MWh read as g/kWh × 10).
+    public enum Limits {
+        public static let intensity: ClosedRange<Double> = 0...10_000
+        public static let duration: ClosedRange<Double> = 1...(366 * 86_400)
+        /// 1970-01-01 to 2200-01-01.
+        public static let start: ClosedRange<Double> = 0...7_258_118_400
+    }
+
     /// One point as read, with its place in the file (line or index from 1) for messages.
     public struct RawPoint: Hashable, Sendable {
         public var place: Int
@@ -44,11 +53,22 @@ public enum PointChecker {
         guard !raw.isEmpty else { throw CarbonDataError.empty(file: file) }
         var warnings: [CarbonDataWarning] = []
         for r in raw {
-            guard r.point.value.isFinite, r.point.value >= 0 else {
-                throw CarbonDataError.invalidPoint(file: file, index: r.place, field: "value", message: "expected gCO2/kWh ≥ 0, got \(r.point.value)")
+            guard r.point.value.isFinite, Limits.intensity.contains(r.point.value) else {
+                throw CarbonDataError.invalidPoint(
+                    file: file, index: r.place, field: "value",
+                    message: "expected gCO2/kWh from 0 to \(Int(Limits.intensity.upperBound)), got \(r.point.value)"
+                )
             }
-            guard r.point.duration > 0, r.point.duration.isFinite else {
-                throw CarbonDataError.invalidPoint(file: file, index: r.place, field: "duration", message: "expected a positive duration, got \(r.point.duration) s")
+            guard r.point.duration.isFinite, Limits.duration.contains(r.point.duration) else {
+                throw CarbonDataError.invalidPoint(
+                    file: file, index: r.place, field: "duration",
+                    message: "expected a duration from 1 s to 366 days, got \(r.point.duration) s"
+                )
+            }
+            guard r.point.start.isFinite, Limits.start.contains(r.point.start) else {
+                throw CarbonDataError.invalidPoint(
+                    file: file, index: r.place, field: "start", message: "expected a time from 1970 to 2199, got \(r.point.start) s since 1970"
+                )
             }
         }
         var sorted = raw

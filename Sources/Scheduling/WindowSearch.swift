@@ -12,6 +12,8 @@ public enum WindowSearchError: Error, Hashable, CustomStringConvertible {
     /// No window of this length fits inside the data between the bounds.
     case windowLongerThanData(window: Double, available: Double)
     case nonPositive(field: String, value: Double)
+    /// A parameter outside its range.
+    case outOfRange(field: String, value: Double, expected: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum WindowSearchError: Error, Hashable, CustomStringConvertible {
         case .windowLongerThanData(let w, let a):
             return "a \(w / 60) min window does not fit in the \(a / 60) min of data between the bounds"
         case .nonPositive(let field, let v): return "\(field) must be above 0, got \(v)"
+        case .outOfRange(let field, let v, let expected): return "\(field): expected \(expected), got \(v) s"
         }
     }
 }
@@ -37,6 +40,11 @@ public enum WindowSearchError: Error, Hashable, CustomStringConvertible {
 /// overlaps; it is emitted only when the data covers it fully, and the search stops once a
 /// window's end passes the search end. A zero window returns the points that overlap the bounds.
 public enum WindowSearch {
+    /// The shortest job and window step a search takes, in seconds.
+    public static let shortestWindow = 1.0
+    /// The most windows one search compares (a week of 1-second steps is 604,800).
+    public static let mostWindows = 10_000_000
+
     /// Checks the points: at least one, in time order, positive durations.
     static func validate(_ points: [TimedValue]) throws {
         guard !points.isEmpty else { throw WindowSearchError.noData }
@@ -82,12 +90,21 @@ public enum WindowSearch {
     ) throws -> [TimedValue] {
         try validate(points)
         let (s, e) = try bounds(points, start: start, end: end)
-        guard window >= 0 else { throw WindowSearchError.nonPositive(field: "window", value: window) }
+        guard window.isFinite, window == 0 || window >= WindowSearch.shortestWindow else {
+            throw WindowSearchError.outOfRange(field: "window", value: window, expected: "0, or at least 1 s")
+        }
         if window == 0 {
             return points.filter { $0.end > s && $0.start <= e }
         }
         let step = tick ?? points[0].duration
-        guard step > 0 else { throw WindowSearchError.nonPositive(field: "tick", value: step) }
+        guard step.isFinite, step >= WindowSearch.shortestWindow else {
+            throw WindowSearchError.outOfRange(field: "tick", value: step, expected: "at least 1 s")
+        }
+        guard (e - s) / step <= Double(WindowSearch.mostWindows) else {
+            throw WindowSearchError.outOfRange(
+                field: "tick", value: step, expected: "a step that gives at most \(WindowSearch.mostWindows) windows over the search"
+            )
+        }
         // Tolerance for time arithmetic in seconds (windows are minutes to days long).
         let epsilon = 1e-6
         var windows: [TimedValue] = []
@@ -95,7 +112,7 @@ public enum WindowSearch {
         var t = max(s, points[0].start)
         while t + window <= e + epsilon {
             let (mean, covered) = weightedMean(points, from: t, to: t + window, firstCandidate: &candidate)
-            if covered >= window - epsilon { windows.append(TimedValue(start: t, duration: window, value: mean)) }
+            if covered > 0, covered >= window - epsilon { windows.append(TimedValue(start: t, duration: window, value: mean)) }
             t += step
         }
         return windows
@@ -145,6 +162,7 @@ extension WindowSearch {
     public static func plan(_ points: [TimedValue], window: Double, start: Double? = nil, end: Double? = nil) throws -> Plan {
         let windows = try rollingAverages(points, window: window, start: start, end: end)
         let best = try WindowSearch.best(points, window: window, start: start, end: end)
+        // `best` throws when no window fits, so `windows` is not empty here.
         return Plan(windows: windows, best: best, startingNow: windows[0])
     }
 }

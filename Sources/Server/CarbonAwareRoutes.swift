@@ -77,11 +77,7 @@ extension JouleServer {
             for location in locations {
                 guard let found = try ledger.newestSeries(SeriesFilter(region: location, kind: .actual), from: from, to: to) else { continue }
                 for p in found.series.points {
-                    let seconds = Int(p.duration.rounded())
-                    candidates.append(SDKActual(
-                        location: location, time: iso(p.start), rating: p.value,
-                        duration: String(format: "%02d:%02d:%02d", seconds / 3600, seconds / 60 % 60, seconds % 60)
-                    ))
+                    candidates.append(SDKActual(location: location, time: iso(p.start), rating: p.value, duration: Self.sdkDuration(p.duration)))
                 }
             }
             guard let low = candidates.map(\.rating).min() else {
@@ -89,5 +85,15 @@ extension JouleServer {
             }
             return JSONBody(value: candidates.filter { $0.rating == low })
         }
+    }
+}
+
+extension JouleServer {
+    /// A duration as the SDK writes it, `HH:MM:SS`. Whatever a ledger holds, this never traps: a
+    /// value outside 0 s … 100,000 h (which imports refuse) is shown clamped.
+    static func sdkDuration(_ seconds: Double) -> String {
+        let clamped = seconds.isFinite ? min(max(seconds.rounded(), 0), 359_999_999) : 0
+        let s = Int(clamped)
+        return String(format: "%02d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
     }
 }

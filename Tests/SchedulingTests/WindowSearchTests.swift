@@ -56,6 +56,12 @@ struct WindowSearchTests {
         (sdkPoints, 300.0, minutes(10), minutes(5), .startNotBeforeEnd(start: 600, end: 300)),
         (sdkPoints, 300.0, -60.0, nil, .boundsOutsideData(start: -60, end: 1200, dataStart: 0, dataEnd: 1200)),
         (sdkPoints, minutes(30), nil, nil, .windowLongerThanData(window: 1800, available: 1200)),
+        // A window shorter than a second (1e-9 minutes once trapped: every mean was 0/0), or not finite.
+        (sdkPoints, 6e-8, nil, nil, .outOfRange(field: "window", value: 6e-8, expected: "0, or at least 1 s")),
+        (sdkPoints, .infinity, nil, nil, .outOfRange(field: "window", value: .infinity, expected: "0, or at least 1 s")),
+        // Points a millisecond long would step a search through millions of windows.
+        ([TimedValue(start: 0, duration: 0.001, value: 1), TimedValue(start: 0.001, duration: 1e6, value: 2)], 300.0, nil, nil,
+         .outOfRange(field: "tick", value: 0.001, expected: "at least 1 s")),
     ] as [([TimedValue], Double, Double?, Double?, WindowSearchError)])
     func errors(points: [TimedValue], window: Double, start: Double?, end: Double?, expected: WindowSearchError) {
         #expect(throws: expected) { try WindowSearch.best(points, window: window, start: start, end: end) }

@@ -138,6 +138,23 @@ struct ServerTests {
         #expect(String(decoding: data, as: UTF8.self).contains("\"scenario\""))
     }
 
+    @Test("A value a ledger holds never traps a route: a point lasting 1e300 s, a window of 1e-9 minutes")
+    func absurdValuesAreAnswered() async throws {
+        let f = try await shared.value
+        try f.ledger.store(CarbonSeries(
+            metadata: SeriesMetadata(region: "huge", signal: .average, factor: .direct, kind: .actual, source: "test", origin: "test"),
+            checkedPoints: [TimedValue(start: 1_700_000_000, duration: 1e300, value: 12)]
+        ), at: 1)
+        let (status, data) = try await f.get("/emissions/bylocations/best?location=huge")
+        #expect(status == 200, "\(String(decoding: data, as: UTF8.self))")
+        #expect(String(decoding: data, as: UTF8.self).contains("99999:59:59"))
+        for minutes in ["1e-9", "0.001", "1e300"] {
+            let (status, data) = try await f.post("/api/schedule", "{\"region\": \"sdk\", \"windowMinutes\": \(minutes)}", token: Fixture.token)
+            #expect(status == 400, "windowMinutes \(minutes): \(String(decoding: data, as: UTF8.self))")
+            #expect(String(decoding: data, as: UTF8.self).contains("window"))
+        }
+    }
+
     @Test("The SDK-compatible forecast endpoint gives the SDK's windows on its own test data")
     func carbonAwareForecast() async throws {
         let f = try await shared.value
