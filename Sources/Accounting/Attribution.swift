@@ -123,6 +123,23 @@ public struct EqualPerRequestSecond: AttributionPolicy {
     public func weight(_ work: StepWork) -> Double { work.requestSeconds }
 }
 
+/// A policy's weight as the two coefficients its linearity gives (weight per GPU active joule and
+/// per request-second), for producers that weigh every step: no dynamic dispatch per step.
+public struct LinearWeight: Sendable {
+    public let perActiveJoule: Double
+    public let perRequestSecond: Double
+
+    public init(_ policy: any AttributionPolicy) {
+        perActiveJoule = policy.weight(StepWork(activeGPUJoules: 1, requestSeconds: 0))
+        perRequestSecond = policy.weight(StepWork(activeGPUJoules: 0, requestSeconds: 1))
+    }
+
+    @inlinable
+    public func callAsFunction(activeGPUJoules: Double, requestSeconds: Double) -> Double {
+        perActiveJoule * activeGPUJoules + perRequestSecond * requestSeconds
+    }
+}
+
 /// The attribution policies Joule ships, by id.
 public enum AttributionPolicies {
     public static let all: [any AttributionPolicy] = [ProportionalToActive(), EqualPerRequestSecond()]

@@ -102,6 +102,8 @@ import Units
                 let y = StepWork(activeGPUJoules: r.next() * 1e4, requestSeconds: r.next() * 10)
                 let sum = StepWork(activeGPUJoules: x.activeGPUJoules + y.activeGPUJoules, requestSeconds: x.requestSeconds + y.requestSeconds)
                 #expect(Self.close(policy.weight(sum), policy.weight(x) + policy.weight(y)))
+                // The two coefficients a producer may weigh steps with give the same weight.
+                #expect(Self.close(LinearWeight(policy)(activeGPUJoules: x.activeGPUJoules, requestSeconds: x.requestSeconds), policy.weight(x)))
             }
         }
     }

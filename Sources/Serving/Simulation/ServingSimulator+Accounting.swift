@@ -60,7 +60,7 @@ extension ServingSimulator {
             units[u].account.busySeconds += dt
             if units[u].stepIsPrefill {
                 let total = Double(units[u].chunkTokens)
-                units[u].account.weight += policy.weight(StepWork(activeGPUJoules: gpu, requestSeconds: dt * Double(units[u].chunks.count)))
+                units[u].account.weight += weigh(activeGPUJoules: gpu, requestSeconds: dt * Double(units[u].chunks.count))
                 for (slot, tokens) in units[u].chunks {
                     let f = Double(tokens) / total
                     let share = Draw(
@@ -72,7 +72,7 @@ extension ServingSimulator {
                 }
             } else {
                 let b = Double(units[u].stepBatch)
-                units[u].account.weight += policy.weight(StepWork(activeGPUJoules: gpu, requestSeconds: dt * b))
+                units[u].account.weight += weigh(activeGPUJoules: gpu, requestSeconds: dt * b)
                 units[u].totals += Draw(
                     gpuJoules: gpu / b, hostJoules: host / b, carbonGrams: carbon / b,
                     gpuSeconds: gpuSeconds / b, stepSeconds: dt, intensitySeconds: dt * grams
@@ -84,7 +84,7 @@ extension ServingSimulator {
 
     /// The attribution policy's weight of a request's direct draw.
     func weight(of share: Draw) -> Double {
-        policy.weight(StepWork(activeGPUJoules: share.gpuJoules, requestSeconds: share.stepSeconds))
+        weigh(activeGPUJoules: share.gpuJoules, requestSeconds: share.stepSeconds)
     }
 
     /// Closes the accounting interval ending at `t`: attributes each unit's idle energy to the

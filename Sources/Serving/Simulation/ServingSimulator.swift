@@ -49,8 +49,8 @@ public struct ServingSimulator {
     var now = 0.0
     var intervalStart = 0.0
     let pue: Double
-    /// How idle energy is shared over requests.
-    let policy: any AttributionPolicy
+    /// How idle energy is shared over requests: the scenario's policy, as its linear weight.
+    let weigh: LinearWeight
     /// The grid intensity in use: the scenario's, until a run's `pace` hook supplies a newer series.
     var carbon: CarbonSeries
     /// Records and intervals emitted so far, for checkpoints.
@@ -63,7 +63,7 @@ public struct ServingSimulator {
         guard problems.isEmpty else { throw SimulationError.invalidScenario(problems.map { "\($0.field): \($0.message)" }) }
         self.scenario = scenario
         self.pue = scenario.site.pue
-        self.policy = scenario.attribution
+        self.weigh = LinearWeight(scenario.attribution)
         self.carbon = scenario.carbon
         models = scenario.topology.pools.map { UnitModel(pool: $0, model: scenario.model, node: scenario.node, site: scenario.site) }
         routing = scenario.routing.make()
