@@ -34,7 +34,7 @@ public enum WallClock {
         }
         guard let y = int(0..<4), let mo = int(5..<7), let d = int(8..<10), let h = int(11..<13),
               let mi = int(14..<16), let s = int(17..<19),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+              (1...12).contains(mo), (1...daysIn(month: mo, year: y)).contains(d), h < 24, mi < 60, s < 61 else { return nil }
         var fraction = 0.0
         var rest = 19
         if rest < chars.count && chars[rest] == UInt8(ascii: ".") {
@@ -49,6 +49,16 @@ public enum WallClock {
         if rest < chars.count && chars[rest] == UInt8(ascii: "Z") { rest += 1 }
         guard rest == chars.count else { return nil }
         return Double(daysFromCivil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) + fraction
+    }
+
+    /// Days in `month` (1–12) of `year` in the proleptic Gregorian calendar: dates are checked,
+    /// never normalised (February 30 is an error, not March 2).
+    public static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     /// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).

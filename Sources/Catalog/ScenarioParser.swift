@@ -170,8 +170,13 @@ struct ScenarioFile {
         ])
         let placement = try p.optionalString("placement") ?? "eplb"
         guard ["eplb", "in-order"].contains(placement) else { throw p.error("placement", "expected eplb or in-order, got '\(placement)'") }
-        for key in ["ep", "tp", "dp", "microBatches"] {
+        for key in ["units", "ep", "tp", "dp", "microBatches"] {
             if let v = try p.optionalInt(key), !(1...100_000).contains(v) { throw p.error(key, "expected a whole number from 1 to 100000, got \(v)") }
+        }
+        for (key, most) in [("maxBatchPerRank", 1_000_000), ("tokenBudgetPerRank", TraceLimits.tokens), ("redundantExperts", 100_000)] {
+            if let v = try p.optionalInt(key), !((key == "redundantExperts" ? 0 : 1)...most).contains(v) {
+                throw p.error(key, "expected a whole number from \(key == "redundantExperts" ? 0 : 1) to \(most), got \(v)")
+            }
         }
         let deployment = library.serving.deployment(
             for: model, phase: role == .decode ? .decode : .prefill, ep: try p.optionalInt("ep") ?? 1, tp: try p.optionalInt("tp") ?? 1,

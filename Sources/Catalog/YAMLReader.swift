@@ -144,7 +144,17 @@ public struct YAMLReader {
     public func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
 
     /// The line of `key`'s value (or of this mapping).
-    public func line(of key: String) -> Int? { node.mapping?[key]?.mark?.line ?? line }
+    public func line(of key: String) -> Int? {
+        // A dotted path (`arrivals.cv`) names a field inside a child mapping: its deepest line found.
+        var current = node
+        var found = line
+        for part in key.split(separator: ".") {
+            guard let next = current.mapping?[String(part)] else { break }
+            found = next.mark?.line ?? found
+            current = next
+        }
+        return found
+    }
 
     /// An error about `key` in this mapping.
     public func error(_ key: String, _ message: String) -> CatalogError {

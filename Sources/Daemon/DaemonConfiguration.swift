@@ -136,7 +136,10 @@ extension DaemonConfiguration {
             c.commitSeconds = s
         }
         if let mb = try r.optionalDouble("maxDatabaseMB") {
-            guard mb > 0 else { throw r.error("maxDatabaseMB", "expected a size in megabytes above 0, got \(mb)") }
+            // Up to 1 PB: the limit becomes SQLite's page count, an Int.
+            guard mb.isFinite, mb >= 1, mb <= 1e9 else {
+                throw r.error("maxDatabaseMB", "expected a size from 1 to 1,000,000,000 megabytes, got \(mb)")
+            }
             c.maximumDatabaseMB = mb
         }
         if let s = try r.optionalDouble("progressSeconds") {

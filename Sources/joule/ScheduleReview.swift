@@ -116,8 +116,15 @@ struct Study: ParsableCommand {
 
     func run() throws {
         guard let usual = WallClock.secondOfDay(at) else { throw CLIError(message: "--at: expected a time of day such as 01:00, got '\(at)'") }
-        guard jobMinutes > 0, maxFlexHours >= 0, stepMinutes > 0 else {
-            throw CLIError(message: "--job-minutes and --step-minutes must be above 0, --max-flex-hours at least 0")
+        guard (1970...2199).contains(year) else { throw CLIError(message: "--year: expected 1970 to 2199, got \(year)") }
+        guard jobMinutes.isFinite, (1...1440).contains(jobMinutes) else {
+            throw CLIError(message: "--job-minutes: expected 1 to 1440 minutes, got \(jobMinutes)")
+        }
+        guard maxFlexHours.isFinite, (0...24).contains(maxFlexHours) else {
+            throw CLIError(message: "--max-flex-hours: expected 0 to 24 hours, got \(maxFlexHours)")
+        }
+        guard stepMinutes.isFinite, (1...1440).contains(stepMinutes) else {
+            throw CLIError(message: "--step-minutes: expected 1 to 1440 minutes, got \(stepMinutes)")
         }
         let first = Double(WallClock.daysFromCivil(year, 1, 1) * 86_400)
         let last = Double(WallClock.daysFromCivil(year + 1, 1, 1) * 86_400)

@@ -75,6 +75,9 @@ struct DaemonConfigurationTests {
         ("log:\n  level: loud\n", "log.level", 2, "expected one of trace"),
         ("jobs:\n  - scenario: x\n    start: yesterday\n", "jobs[0].start", 3, "ISO 8601"),
         ("jobs:\n  - scenario: a\n  - scenario: a\n", "jobs", 2, "distinct name"),
+        // A size limit that trapped converting to SQLite's page count.
+        ("maxDatabaseMB: 1e30\n", "maxDatabaseMB", 1, "from 1 to 1,000,000,000 megabytes"),
+        ("maxDatabaseMB: 0.5\n", "maxDatabaseMB", 1, "from 1 to 1,000,000,000 megabytes"),
     ])
     func errors(_ yaml: String, _ field: String, _ line: Int, _ expected: String) {
         let folder = TemporaryFolder()

@@ -51,19 +51,20 @@ public enum LengthDistribution: Hashable, Sendable {
 
     /// Problems with the parameters, by field name relative to the distribution.
     public func validate() -> [(field: String, message: String)] {
+        let most = TraceLimits.tokens
         switch self {
         case .fixed(let n):
-            return n >= 1 ? [] : [("tokens", "expected at least 1, got \(n)")]
+            return (1...most).contains(n) ? [] : [("tokens", "expected 1 to \(most), got \(n)")]
         case .uniform(let lo, let hi):
-            return lo >= 1 && hi >= lo ? [] : [("min", "expected 1 ≤ min ≤ max, got \(lo)…\(hi)")]
+            return lo >= 1 && hi >= lo && hi <= most ? [] : [("min", "expected 1 ≤ min ≤ max ≤ \(most), got \(lo)…\(hi)")]
         case .lognormal(let mean, let sigma, let lo, let hi):
             var p: [(String, String)] = []
-            if !(mean.isFinite && mean >= 1) { p.append(("mean", "expected at least 1 token, got \(mean)")) }
+            if !(mean.isFinite && mean >= 1 && mean <= Double(most)) { p.append(("mean", "expected 1 to \(most) tokens, got \(mean)")) }
             if !(sigma.isFinite && sigma >= 0 && sigma <= 4) { p.append(("sigma", "expected 0 to 4, got \(sigma)")) }
-            if !(lo >= 1 && hi >= lo) { p.append(("min", "expected 1 ≤ min ≤ max, got \(lo)…\(hi)")) }
+            if !(lo >= 1 && hi >= lo && hi <= most) { p.append(("min", "expected 1 ≤ min ≤ max ≤ \(most), got \(lo)…\(hi)")) }
             return p
         case .empirical(let values):
-            return values.isEmpty || values.contains { $0 < 1 } ? [("values", "expected a non-empty list of lengths ≥ 1")] : []
+            return values.isEmpty || values.contains { $0 < 1 || $0 > most } ? [("values", "expected a non-empty list of lengths from 1 to \(most)")] : []
         }
     }
 }

@@ -34,21 +34,33 @@ public struct TraceError: Error, Hashable, CustomStringConvertible {
     /// What was wrong and what was expected.
     public var message: String
 
+    /// Whether the error is about the trace as a whole (its span), so skipping lines cannot help.
+    public var wholeTrace: Bool
+
     /// Creates the error.
-    public init(file: String, line: Int, field: String, message: String) {
+    public init(file: String, line: Int, field: String, message: String, wholeTrace: Bool = false) {
         self.file = file
         self.line = line
         self.field = field
         self.message = message
+        self.wholeTrace = wholeTrace
     }
 
     public var description: String {
-        "\(file):\(line): field '\(field)': \(message)" + (line > 1 ? " (pass --skip-bad-lines to count and skip such lines)" : "")
+        "\(file):\(line): field '\(field)': \(message)" + (line > 1 && field != "(file)" && !wholeTrace ? " (pass --skip-bad-lines to count and skip such lines)" : "")
     }
 }
 
 /// One parsed trace row before scaling: arrival in seconds (absolute for wall-clock formats), lengths,
 /// and either a cached-token count or prefix-block hashes.
+/// What a trace row may hold: Joule simulates requests of up to ten million tokens each, over a
+/// trace at most a year long (a longer span is a typo in a timestamp, and would keep the simulator
+/// closing empty intervals for ages).
+public enum TraceLimits {
+    public static let tokens = 10_000_000
+    public static let spanSeconds = 366.0 * 86_400
+}
+
 public struct TraceRow: Hashable, Sendable {
     public var arrival: Double
     public var promptTokens: Int
@@ -104,6 +116,20 @@ public enum TraceParser {
                 if examples.count < 3 { examples.append(error) }
             }
         }
+        if let first = rows.min(by: { $0.arrival < $1.arrival }), let last = rows.max(by: { $0.arrival < $1.arrival }),
+           last.arrival - first.arrival > TraceLimits.spanSeconds {
+            throw TraceError(
+                file: file, line: last.line, field: format == .azure ? "TIMESTAMP" : format == .mooncake ? "timestamp" : "arrivalSeconds",
+                message: "arrives \(String(format: "%.3g", (last.arrival - first.arrival) / 86_400)) days after line \(first.line); a trace may span at most 366 days",
+                wholeTrace: true
+            )
+        }
+        guard !rows.isEmpty else {
+            throw TraceError(
+                file: file, line: lineNumber, field: "(file)",
+                message: skipped > 0 ? "every one of its \(skipped) request lines was malformed and skipped" : "no requests in the trace"
+            )
+        }
         let start = format == .azure ? rows.map(\.arrival).min() : nil
         return ParsedTrace(rows: rows, skippedLines: skipped, startEpochSeconds: start, skippedExamples: examples)
     }
@@ -132,8 +158,10 @@ public enum TraceParser {
         }
         func count(_ name: String, minimum: Int) throws -> Int {
             let text = try field(name)
-            guard let n = Int(text), n >= minimum else {
-                throw TraceError(file: file, line: line, field: name, message: "expected a whole number ≥ \(minimum), got '\(text)'")
+            guard let n = Int(text), n >= minimum, n <= TraceLimits.tokens else {
+                throw TraceError(
+                    file: file, line: line, field: name, message: "expected a whole number from \(minimum) to \(TraceLimits.tokens), got '\(text)'"
+                )
             }
             return n
         }
@@ -184,8 +212,10 @@ public enum TraceParser {
         }
         func count(_ key: String, minimum: Int) throws -> Int {
             let d = try number(key, minimum: Double(minimum))
-            guard d == d.rounded() else { throw TraceError(file: file, line: line, field: key, message: "expected a whole number, got \(d)") }
-            return Int(d)
+            guard d == d.rounded(), d <= Double(TraceLimits.tokens), let n = Int(exactly: d) else {
+                throw TraceError(file: file, line: line, field: key, message: "expected a whole number from \(minimum) to \(TraceLimits.tokens), got \(d)")
+            }
+            return n
         }
         if format == .mooncake {
             let stamp = try number("timestamp", minimum: 0)
@@ -195,10 +225,10 @@ public enum TraceParser {
             if let raw = object["hash_ids"] {
                 guard let list = raw as? [Any] else { throw TraceError(file: file, line: line, field: "hash_ids", message: "expected a list of block ids") }
                 for item in list {
-                    guard let n = item as? NSNumber, !isJSONBoolean(item), n.doubleValue == n.doubleValue.rounded() else {
+                    guard let n = item as? NSNumber, !isJSONBoolean(item), let id = Int(exactly: n.doubleValue) else {
                         throw TraceError(file: file, line: line, field: "hash_ids", message: "expected whole-number block ids, got \(item)")
                     }
-                    hashes.append(n.intValue)
+                    hashes.append(id)
                 }
             }
             return TraceRow(arrival: stamp / 1000, promptTokens: prompt, outputTokens: output, cachedTokens: nil, blockHashes: hashes, line: line)

@@ -32,8 +32,14 @@ public struct GeneratorSpec: Hashable, Sendable {
     /// Problems, by field relative to the generator.
     public func validate() -> [(field: String, message: String)] {
         var p: [(String, String)] = []
-        if !(ratePerSecond.isFinite && ratePerSecond > 0) { p.append(("ratePerSecond", "expected a positive rate, got \(ratePerSecond)")) }
-        if case .gamma(let cv) = arrivals, !(cv.isFinite && cv > 0) { p.append(("arrivals.cv", "expected a positive coefficient of variation, got \(cv)")) }
+        // One request in 11.6 days up to a million a second: beyond either end a run either never
+        // sees a request or cannot be simulated in memory.
+        if !(ratePerSecond.isFinite && (1e-6...1e6).contains(ratePerSecond)) {
+            p.append(("ratePerSecond", "expected 1e-6 to 1e6 requests per second, got \(ratePerSecond)"))
+        }
+        if case .gamma(let cv) = arrivals, !(cv.isFinite && cv > 0 && cv <= 100) {
+            p.append(("arrivals.cv", "expected a coefficient of variation above 0 and at most 100, got \(cv)"))
+        }
         p += profile.validate().map { ("dailyProfile\($0.field)", $0.message) }
         p += prompt.validate().map { ("prompt.\($0.field)", $0.message) }
         p += output.validate().map { ("output.\($0.field)", $0.message) }
