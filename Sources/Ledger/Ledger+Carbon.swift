@@ -37,36 +37,44 @@ extension Ledger {
     /// transaction: a failure stores nothing. Returns the series' id.
     @discardableResult
     public func store(_ series: CarbonSeries, at wallClock: Double) throws -> Int64 {
-        try write { db in
-            let m = series.metadata
-            let identity: StatementArguments = [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt ?? -1e300]
-            let id: Int64
-            if let existing = try Int64.fetchOne(db, sql: """
-                SELECT id FROM intensitySeries
-                WHERE region = ? AND signal = ? AND factor = ? AND kind = ? AND source = ? AND ifnull(issuedAt, -1e300) = ?
-                """, arguments: identity) {
-                id = existing
-                try db.execute(
-                    sql: "UPDATE intensitySeries SET resolutionSeconds = ?, origin = ?, storedAt = ? WHERE id = ?",
-                    arguments: [m.resolutionSeconds, m.origin, wallClock, id]
-                )
-            } else {
-                try db.execute(sql: """
-                    INSERT INTO intensitySeries (region, signal, factor, kind, source, issuedAt, resolutionSeconds, origin, storedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt, m.resolutionSeconds, m.origin, wallClock])
-                id = db.lastInsertedRowID
-            }
-            let statement = try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO intensitySample (seriesId, startEpochSeconds, durationSeconds, gramsPerKWh) VALUES (?, ?, ?, ?)
-                """)
-            for p in series.points {
-                try statement.execute(arguments: [id, p.start, p.duration, p.value])
-            }
-            return id
-        }
+        try write { db in try Ledger.insert(series, at: wallClock, db) }
     }
 
+    /// Stores several series (one file's, or one response's) in one transaction: all of them, or
+    /// none when any fails. Returns their ids in order.
+    @discardableResult
+    public func store(_ series: [CarbonSeries], at wallClock: Double) throws -> [Int64] {
+        try write { db in try series.map { try Ledger.insert($0, at: wallClock, db) } }
+    }
+
+    static func insert(_ series: CarbonSeries, at wallClock: Double, _ db: Database) throws -> Int64 {
+        let m = series.metadata
+        let identity: StatementArguments = [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt ?? -1e300]
+        let id: Int64
+        if let existing = try Int64.fetchOne(db, sql: """
+            SELECT id FROM intensitySeries
+            WHERE region = ? AND signal = ? AND factor = ? AND kind = ? AND source = ? AND ifnull(issuedAt, -1e300) = ?
+            """, arguments: identity) {
+            id = existing
+            try db.execute(
+                sql: "UPDATE intensitySeries SET resolutionSeconds = ?, origin = ?, storedAt = ? WHERE id = ?",
+                arguments: [m.resolutionSeconds, m.origin, wallClock, id]
+            )
+        } else {
+            try db.execute(sql: """
+                INSERT INTO intensitySeries (region, signal, factor, kind, source, issuedAt, resolutionSeconds, origin, storedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt, m.resolutionSeconds, m.origin, wallClock])
+            id = db.lastInsertedRowID
+        }
+        let statement = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO intensitySample (seriesId, startEpochSeconds, durationSeconds, gramsPerKWh) VALUES (?, ?, ?, ?)
+            """)
+        for p in series.points {
+            try statement.execute(arguments: [id, p.start, p.duration, p.value])
+        }
+        return id
+    }
 
     static func storedSeries(_ row: Row) -> StoredSeries {
         StoredSeries(

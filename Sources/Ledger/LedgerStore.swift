@@ -13,6 +13,8 @@ public protocol LedgerWriter: Sendable {
     func append(_ batch: LedgerBatch, run runID: Int64, startEpochSeconds: Double, at wallClock: Double) throws -> AuditBatch
     /// Stores a carbon-intensity series; returns its id.
     func store(_ series: CarbonSeries, at wallClock: Double) throws -> Int64
+    /// Stores several series in one transaction: all or none.
+    func store(_ series: [CarbonSeries], at wallClock: Double) throws -> [Int64]
     /// Stores a scheduled job; returns its id.
     func store(_ job: ScheduledJob) throws -> Int64
 }

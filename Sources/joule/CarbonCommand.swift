@@ -103,15 +103,14 @@ struct CarbonImportCommand: ParsableCommand {
                 throw CLIError(message: error.description)
             }
         }
+        // Every series of every file in one transaction: a failure (a full disk, a kill) stores none.
         try failing {
             let l = try Ledger(path: ledger.db)
-            let now = Date().timeIntervalSince1970
-            for (_, result) in imports {
-                printWarnings(result.warnings)
-                for s in result.series {
-                    let id = try l.store(s, at: now)
-                    print("stored series \(id): " + describe(s.metadata, points: s.points.count, start: s.start, end: s.end))
-                }
+            let series = imports.flatMap(\.1.series)
+            let ids = try l.store(series, at: Date().timeIntervalSince1970)
+            for (_, result) in imports { printWarnings(result.warnings) }
+            for (id, s) in zip(ids, series) {
+                print("stored series \(id): " + describe(s.metadata, points: s.points.count, start: s.start, end: s.end))
             }
         }
     }

@@ -28,6 +28,24 @@ struct LedgerCarbonTests {
         #expect(clipped.points == Array(s.points[10..<20]))
     }
 
+    @Test("Several series are stored in one transaction: a full disk halfway stores none of them")
+    func multiSeriesIsAtomic() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("l.sqlite")
+        _ = try Ledger(path: path)
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        // A limit a small series fits under and a large one does not.
+        let ledger = try Ledger(path: path, maximumBytes: size + 64 * 1024)
+        let small = series(.actual, values: [100, 120])
+        var big = series(.forecast, issuedAt: 1_700_000_000, values: (0..<20_000).map { Double($0 % 500) }, step: 60)
+        big.metadata.source = "big"
+        #expect(throws: LedgerError.self) { try ledger.store([small, big], at: 1) }
+        #expect(try ledger.storedSeries().isEmpty)
+        // The small one alone fits, and a batch of one is the same as storing it.
+        let ids = try ledger.store([small], at: 2)
+        #expect(try ledger.storedSeries().map(\.id) == ids)
+    }
+
     @Test("The same series stored twice is one series; each forecast issue is its own, newest first")
     func identity() throws {
         let folder = TemporaryFolder()
