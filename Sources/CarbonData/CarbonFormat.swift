@@ -29,6 +29,9 @@ public struct CarbonImportOptions: Sendable {
     public var ukFigure: UKCarbonIntensity.Figure
     /// For forecasts that do not carry their issue time (UK, Joule CSV).
     public var issuedAt: Double?
+    /// Store a series whose data names its region under `region` instead (recorded in its origin,
+    /// with a warning). Without it, a `region` that differs from the data's is an error.
+    public var relabelRegion = false
 
     public init(region: String? = nil, signal: CarbonSignal? = nil, factor: EmissionFactorType? = nil, ukFigure: UKCarbonIntensity.Figure = .forecast, issuedAt: Double? = nil) {
         self.region = region
@@ -73,11 +76,23 @@ extension CarbonFormat {
             return CarbonImport(series: [CarbonSeries(metadata: metadata, checkedPoints: points)], warnings: warnings)
         case .ukci:
             let points = try UKCarbonIntensity.parse(data, file: file, figure: options.ukFigure)
-            let (checked, warnings) = try PointChecker.check(points.enumerated().map { .init(place: $0.offset + 1, point: $0.element) }, file: file)
+            var (checked, warnings) = try PointChecker.check(points.enumerated().map { .init(place: $0.offset + 1, point: $0.element) }, file: file)
             let forecast = options.ukFigure == .forecast
+            // The API's national figures are GB's; another region is a relabelling, said aloud.
+            var region = "GB", origin = file
+            if let r = options.region, r != "GB" {
+                guard options.relabelRegion else {
+                    throw CarbonDataError.syntax(
+                        file: file, message: "the UK Carbon Intensity API's figures are for GB, not \(r); pass --relabel-region to store them as \(r)"
+                    )
+                }
+                region = r
+                origin = "\(file) (GB relabelled \(r))"
+                warnings.append(CarbonDataWarning(file: file, message: "GB figures stored as region \(r) (--relabel-region)", kind: .repaired))
+            }
             let metadata = SeriesMetadata(
-                region: options.region ?? "GB", signal: .average, factor: .direct, kind: forecast ? .forecast : .actual,
-                source: "ukci", issuedAt: forecast ? options.issuedAt : nil, origin: file
+                region: region, signal: .average, factor: .direct, kind: forecast ? .forecast : .actual,
+                source: "ukci", issuedAt: forecast ? options.issuedAt : nil, origin: origin
             )
             return CarbonImport(series: [CarbonSeries(metadata: metadata, checkedPoints: checked)], warnings: warnings)
         case .electricityMaps:

@@ -95,6 +95,10 @@ extension JouleServer {
             guard !candidates.isEmpty, candidates.count == q.strings("candidate").count else {
                 throw HTTPError(.badRequest, message: "candidate: expected one or more run ids")
             }
+            // Each run is read whole (seconds of CPU for a large run): the work per request is capped.
+            guard candidates.count <= Self.mostCompared else {
+                throw HTTPError(.badRequest, message: "candidate: at most \(Self.mostCompared) runs per comparison, got \(candidates.count)")
+            }
             let metrics = try ([baseline] + candidates).map { id in try Self.lookup { try RunMetrics.load(ledger, run: id) } }
             guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "every compared run needs finished requests") }
             return JSONBody(value: Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.location))
@@ -144,6 +148,9 @@ extension JouleServer {
             }
         }
     }
+
+    /// The most candidate runs one `GET /api/compare` reads.
+    static let mostCompared = 4
 
     /// Maps the ledger's "not found" errors to 404, the rest to 500 with the message.
     static func lookup<T>(_ body: () throws -> T) throws -> T {

@@ -80,6 +80,8 @@ struct CarbonImportCommand: ParsableCommand {
     @Argument(help: "The files.") var files: [String]
     @Option(help: "Their format: \(CarbonFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var format: CarbonFormat
     @Option(help: "The region (required for joule and lets-wait-awhile; checked against the file otherwise).") var region: String?
+    @Flag(name: .customLong("relabel-region"), help: "Store a file that names its region (a UK API response) under --region instead; recorded in the series' origin.")
+    var relabelRegion = false
     @Option(help: "The signal, where the format does not say: average or marginal.") var signal: CarbonSignal?
     @Option(help: "The factor type: direct or lifecycle (picks the electricitymaps-csv column; labels joule files).") var factor: EmissionFactorType?
     @Option(help: "UK responses: read the forecast or the actual figure.") var figure: UKCarbonIntensity.Figure = .forecast
@@ -87,7 +89,8 @@ struct CarbonImportCommand: ParsableCommand {
     @OptionGroup var ledger: LedgerOptions
 
     func run() throws {
-        let options = CarbonImportOptions(region: region, signal: signal, factor: factor, ukFigure: figure, issuedAt: try parseTime(issuedAt, "--issued-at"))
+        var options = CarbonImportOptions(region: region, signal: signal, factor: factor, ukFigure: figure, issuedAt: try parseTime(issuedAt, "--issued-at"))
+        options.relabelRegion = relabelRegion
         // Read every file first: one bad file stores nothing.
         var imports: [(String, CarbonImport)] = []
         for file in files {

@@ -83,6 +83,8 @@ struct Plan: AsyncParsableCommand {
     @Option(help: "The forecast files' format: \(CarbonFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var format: CarbonFormat = .ukci
     @Option(help: "A region: names the forecast files' regions in order, or, without --forecast, the regions to plan across (repeat).") var region: [String] = []
     @Option(help: "Without --forecast: ledger, electricitymaps, watttime, ukci or profile.") var source: ForecastSource = .ledger
+    @Flag(name: .customLong("relabel-region"), help: "Plan a forecast file that names its region (a UK API response) as the --region given.")
+    var relabelRegion = false
     @Option(help: "The signal to plan on (ledger and WattTime).") var signal: CarbonSignal = .average
     @Option(name: [.customLong("window-minutes"), .customLong("duration-minutes")], help: "How long the job runs.") var windowMinutes: Double?
     @Option(name: .customLong("energy-kwh"), help: "The job's energy, for its emissions.") var energyKWh: Double?
@@ -231,7 +233,9 @@ struct Plan: AsyncParsableCommand {
             }
             return try forecast.enumerated().map { i, path in
                 let r = region.isEmpty ? nil : region[region.count == 1 ? 0 : i]
-                let (series, warnings) = try Schedule.readSeries(path, format: format, options: CarbonImportOptions(region: r))
+                var options = CarbonImportOptions(region: r)
+                options.relabelRegion = relabelRegion
+                let (series, warnings) = try Schedule.readSeries(path, format: format, options: options)
                 printWarnings(warnings)
                 return Candidate(series: series)
             }

@@ -142,7 +142,7 @@ struct Study: ParsableCommand {
                     throw CLIError(message: "cannot read \(path): \((error as NSError).localizedDescription)")
                 }
             } else {
-                points = try Schedule.readSeries(path, format: format, options: CarbonImportOptions(region: "study")).0.points
+                points = try Schedule.readSeries(path, format: format, options: { var o = CarbonImportOptions(region: "study"); o.relabelRegion = true; return o }()).0.points
             }
             do {
                 let rows = try ShiftingStudy.run(points, days: days, usualStart: usual, jobSeconds: jobMinutes * 60, flexibilities: flexibilities)

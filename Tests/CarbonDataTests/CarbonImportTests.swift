@@ -37,6 +37,21 @@ struct CarbonImportTests {
         #expect(zip(s.points, s.points.dropFirst()).allSatisfy { $0.end <= $1.start })
     }
 
+    @Test("A UK response is GB's: another --region is an error unless relabelling is asked for, and then it is recorded")
+    func relabellingIsExplicit() throws {
+        let data = try fixture("ukci-small.json")
+        #expect {
+            try CarbonFormat.ukci.read(data, file: "uk.json", options: CarbonImportOptions(region: "DE"))
+        } throws: { "\($0)".contains("for GB, not DE") && "\($0)".contains("--relabel-region") }
+        #expect(try CarbonFormat.ukci.read(data, file: "uk.json", options: CarbonImportOptions(region: "GB")).series[0].metadata.region == "GB")
+        var options = CarbonImportOptions(region: "DE")
+        options.relabelRegion = true
+        let relabelled = try CarbonFormat.ukci.read(data, file: "uk.json", options: options)
+        #expect(relabelled.series[0].metadata.region == "DE")
+        #expect(relabelled.series[0].metadata.origin.contains("GB relabelled DE"))
+        #expect(relabelled.warnings.contains { $0.message.contains("stored as region DE") })
+    }
+
     @Test("Joule's CSV needs a region and reads as given")
     func jouleCSV() throws {
         let csv = Data("timestamp,gco2_per_kwh\n2025-02-27T00:00:00Z,500\n2025-02-27T01:00:00Z,400\n".utf8)

@@ -155,6 +155,15 @@ struct ServerTests {
         }
     }
 
+    @Test("A comparison reads at most four candidate runs: more is a 400 naming the limit")
+    func compareIsCapped() async throws {
+        let f = try await shared.value
+        let many = (0..<5).map { _ in "candidate=\(f.runId)" }.joined(separator: "&")
+        let (status, data) = try await f.get("/api/compare?baseline=\(f.runId)&\(many)")
+        #expect(status == 400)
+        #expect(String(decoding: data, as: UTF8.self).contains("at most 4 runs"))
+    }
+
     @Test("The SDK-compatible forecast endpoint gives the SDK's windows on its own test data")
     func carbonAwareForecast() async throws {
         let f = try await shared.value
