@@ -35,7 +35,6 @@ public struct Draw: Hashable, Sendable {
 
     /// IT energy.
     public var it: Energy { Energy(joules: gpuJoules + hostJoules) }
-    public var carbon: CarbonMass { CarbonMass(grams: carbonGrams) }
 
     @inlinable
     public static func + (a: Draw, b: Draw) -> Draw {

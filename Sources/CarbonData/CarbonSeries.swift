@@ -121,8 +121,6 @@ public enum PointChecker {
         return (points, warnings)
     }
 
-    /// The most common point duration (the smallest among equally common ones).
-    public static func typicalDuration(_ points: [TimedValue]) -> Double { CarbonSeries.typicalDuration(points) }
 
     /// Points that each last until the next distinct start, but never longer than the typical
     /// step (a longer step is a gap), the last as long as the typical step (for formats that

@@ -138,15 +138,4 @@ extension Ledger {
         }
         return nil
     }
-
-    /// The accounting series for `region` and `signal` from whichever series was stored last.
-    public func newestIntensitySeries(region: String, signal: CarbonSignal) throws -> CarbonSeries? {
-        let newest = try read { db in
-            try Int64.fetchOne(db, sql: """
-                SELECT id FROM intensitySeries WHERE region = ? AND signal = ? ORDER BY storedAt DESC, id DESC LIMIT 1
-                """, arguments: [region, signal.rawValue])
-        }
-        guard let newest else { return nil }
-        return try series(id: newest)
-    }
 }

@@ -81,7 +81,7 @@ struct LedgerCarbonTests {
         #expect(stored.metadata.source == "grid.csv")
         let s = try #require(try ledger.series(id: stored.id))
         #expect(s.points == [TimedValue(start: 0, duration: 3600, value: 500), TimedValue(start: 3600, duration: 1800, value: 400), TimedValue(start: 5400, duration: 3600, value: 300)])
-        #expect(try ledger.newestIntensitySeries(region: "CN", signal: .average)?.metadata.sourceLabel == "grid.csv")
+        #expect(try ledger.newestSeries(SeriesFilter(region: "CN", signal: .average))?.series.metadata.sourceLabel == "grid.csv")
     }
 }
 
