@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "joule", targets: ["joule"]),
         .executable(name: "ledger-bench", targets: ["ledger-bench"]),
+        .executable(name: "joule-fuzz", targets: ["joule-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -83,6 +84,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The parsers as fuzz targets, shared by `joule-fuzz` (libFuzzer, via Scripts/fuzz) and FuzzTests.
+        .target(name: "FuzzTargets", dependencies: ["Catalog", "CarbonData", "Serving", "Accounting", "MoE"]),
+        .executableTarget(
+            name: "joule-fuzz",
+            dependencies: ["FuzzTargets", "Catalog"],
+            // Entry point by @main (replay) or by libFuzzer's driver; lld links the latter where gold cannot.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])],
+            linkerSettings: [.unsafeFlags(["-use-ld=lld"])]
+        ),
         .executableTarget(
             name: "ledger-bench",
             dependencies: ["Ledger", "Catalog", "Serving", "MoE", .product(name: "GRDBSQLite", package: "GRDB.swift")]
@@ -107,6 +117,7 @@ let package = Package(
             name: "ReportsTests",
             dependencies: ["Reports", "Ledger", "Catalog", "Serving", "MoE", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "Catalog", "Units"]),
         .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Accounting", "Units"]),
         .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),

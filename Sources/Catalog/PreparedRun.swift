@@ -60,7 +60,12 @@ extension Catalog {
     /// Applies `overrides` to `loaded` and reads its workload. Flags beat the file.
     public static func prepare(_ loaded: LoadedScenario, overrides: RunOverrides) throws -> PreparedRun {
         var scenario = loaded.scenario
-        if let d = overrides.duration { scenario.duration = d }
+        if let d = overrides.duration {
+            guard ServingScenario.durationRange.contains(d) else {
+                throw CatalogError.invalidField(file: "--duration", field: "duration", line: nil, message: "expected 0.001 to 31622400 simulated seconds (366 days), got \(d)")
+            }
+            scenario.duration = d
+        }
         if let s = overrides.seed { scenario.seed = s }
         var workload = loaded.workload
         if let path = overrides.trace {

@@ -47,9 +47,14 @@ extension Catalog {
 
     /// Reads and resolves the scenario file at `path`.
     public static func loadScenario(at path: String, library: SpecLibrary, dataDirectory: String) throws -> LoadedScenario {
-        let text = try readText(at: path)
-        let r = try YAMLReader.parse(text, file: path)
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try loadScenario(text: try readText(at: path), file: path, library: library, dataDirectory: dataDirectory)
+    }
+
+    /// Reads and resolves a scenario from `text`, the contents of `file` (relative paths in it are
+    /// taken from the file's folder).
+    public static func loadScenario(text: String, file: String, library: SpecLibrary, dataDirectory: String) throws -> LoadedScenario {
+        let r = try YAMLReader.parse(text, file: file)
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
         return try ScenarioFile(reader: r, library: library, dataDirectory: dataDirectory, folder: folder, text: text).load()
     }
 

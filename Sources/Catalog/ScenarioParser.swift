@@ -32,6 +32,9 @@ struct ScenarioFile {
             start = t
         }
         let duration = try r.optionalDouble("duration")
+        if let d = duration, !ServingScenario.durationRange.contains(d) {
+            throw r.error("duration", "expected 0.001 to 31622400 seconds (366 days), got \(d)")
+        }
         let seed = try r.optionalInt("seed") ?? 1
         guard seed >= 0 else { throw r.error("seed", "expected a whole number ≥ 0, got \(seed)") }
         var (topology, routing) = try deployment(try r.child("deployment"), model: model, node: node)
@@ -62,6 +65,9 @@ struct ScenarioFile {
             let a = try r.child("accounting")
             try a.onlyKeys(["intervalSeconds", "attribution"])
             interval = try a.optionalDouble("intervalSeconds") ?? interval
+            guard ServingScenario.intervalRange.contains(interval) else {
+                throw a.error("intervalSeconds", "expected 0.001 to 86400 seconds, got \(interval)")
+            }
             if a.has("attribution") { attribution = try a.attributionPolicy("attribution") }
         }
         var scenario = ServingScenario(
@@ -84,7 +90,12 @@ struct ScenarioFile {
     private func trainingSection(_ t: YAMLReader) throws -> TrainingAmortisation {
         try t.onlyKeys(["plan", "servedTokens", "lifeMonths", "grid"])
         let name = try t.string("plan")
-        let path = try Catalog.trainingPlanPath(name.hasSuffix(".yaml") ? resolve(name) : name, dataDirectory: dataDirectory)
+        let path: String
+        do {
+            path = try Catalog.trainingPlanPath(name.hasSuffix(".yaml") ? resolve(name) : name, dataDirectory: dataDirectory)
+        } catch let error as CatalogError {
+            throw t.error("plan", "\(error)")
+        }
         let plan = try Catalog.loadTrainingPlan(at: path)
         let served = try t.double("servedTokens")
         guard served.isFinite && served >= 1 else { throw t.error("servedTokens", "expected at least 1 token over the service life, got \(served)") }
@@ -178,6 +189,9 @@ struct ScenarioFile {
                 throw p.error(key, "expected a whole number from \(key == "redundantExperts" ? 0 : 1) to \(most), got \(v)")
             }
         }
+        if let reserve = try p.optionalDouble("memoryReserveFraction"), !(0..<1).contains(reserve) {
+            throw p.error("memoryReserveFraction", "expected a share from 0 up to (not including) 1, got \(reserve)")
+        }
         let deployment = library.serving.deployment(
             for: model, phase: role == .decode ? .decode : .prefill, ep: try p.optionalInt("ep") ?? 1, tp: try p.optionalInt("tp") ?? 1,
             dp: try p.optionalInt("dp"), microBatches: try p.optionalInt("microBatches"),
@@ -201,7 +215,7 @@ struct ScenarioFile {
             let at = try item.string("at")
             guard let second = WallClock.secondOfDay(at) else { throw item.error("at", "expected a time of day like 06:30, got '\(at)'") }
             let nodes = try item.int("nodes")
-            guard nodes >= 1 else { throw item.error("nodes", "expected at least 1, got \(nodes)") }
+            guard (1...100_000).contains(nodes) else { throw item.error("nodes", "expected from 1 to 100000 nodes, got \(nodes)") }
             points.append(.init(second: second, nodes: nodes))
         }
         guard !points.isEmpty else { throw s.error("nodes", "expected at least one {at, nodes} entry") }
@@ -330,7 +344,7 @@ struct ScenarioFile {
         let signal = c.has("signal") ? try c.choice("signal", as: CarbonSignal.self) : .average
         switch (try c.optionalDouble("gramsPerKWh"), try c.optionalString("series"), c.has("grid")) {
         case (let g?, nil, false):
-            guard g >= 0 else { throw c.error("gramsPerKWh", "expected a non-negative intensity, got \(g)") }
+            guard PointChecker.Limits.intensity.contains(g) else { throw c.error("gramsPerKWh", "expected an intensity from 0 to 10000 gCO2e/kWh, got \(g)") }
             return .constant(CarbonIntensity(gramsPerKWh: g), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)")
         case (nil, let path?, false):
             return try Catalog.loadIntensityCSV(at: resolve(path), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)")

@@ -108,7 +108,9 @@ public struct StepCostModel: Sendable {
     public func kvTokensPerRank(memoryReserveFraction reserve: Double) -> Int {
         let free = gpu.memoryBytes * (1 - reserve) - weightBytesPerGPU
         let perRank = free * Double(deployment.tensorParallel) / model.kvCacheBytesPerToken
-        return max(0, Int(perRank.rounded(.down)))
+        // No room (or a deployment that does not hold together) is 0; a count beyond Int is Int.max.
+        guard perRank.isFinite, perRank >= 1 else { return perRank == .infinity ? Int.max : 0 }
+        return Int(exactly: perRank.rounded(.down)) ?? Int.max
     }
 
     /// Time and cost of one step of `workload` (per attention rank) on this deployment.

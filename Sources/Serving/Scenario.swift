@@ -55,24 +55,35 @@ public struct ServingScenario: Sendable {
         self.attribution = attribution
     }
 
+    /// A run's simulated duration: up to a leap year (as a trace's span).
+    public static let durationRange = 1e-3...(366 * 86_400.0)
+    /// An accounting interval: a millisecond (shorter closes millions of empty intervals) to a day.
+    public static let intervalRange = 1e-3...86_400.0
+
     /// Every problem with the scenario, by field path as in a scenario file.
     public func validate() -> [(field: String, message: String)] {
         var problems: [(String, String)] = []
-        if let d = duration, !(d.isFinite && d > 0) { problems.append(("duration", "expected a positive number of seconds, got \(d)")) }
-        if !(intervalSeconds.isFinite && intervalSeconds > 0) {
-            problems.append(("accounting.intervalSeconds", "expected a positive number of seconds, got \(intervalSeconds)"))
+        if let d = duration, !Self.durationRange.contains(d) {
+            problems.append(("duration", "expected 0.001 to 31622400 seconds (366 days), got \(d)"))
+        }
+        if !Self.intervalRange.contains(intervalSeconds) {
+            problems.append(("accounting.intervalSeconds", "expected 0.001 to 86400 seconds, got \(intervalSeconds)"))
         }
         for pool in topology.pools {
-            let key = "deployment.\(pool.role.rawValue)"
+            // As the file names the pool: a colocated deployment's is `unit`.
+            let key = "deployment.\(pool.role == .colocated ? "unit" : pool.role.rawValue)"
             if pool.units < 1 { problems.append(("\(key).units", "expected at least 1, got \(pool.units)")) }
             if pool.maxBatchPerRank < 1 { problems.append(("\(key).maxBatchPerRank", "expected at least 1, got \(pool.maxBatchPerRank)")) }
             if pool.tokenBudgetPerRank < 1 { problems.append(("\(key).tokenBudgetPerRank", "expected at least 1, got \(pool.tokenBudgetPerRank)")) }
             if !(0..<1).contains(pool.memoryReserveFraction) {
                 problems.append(("\(key).memoryReserveFraction", "expected a share from 0 up to 1, got \(pool.memoryReserveFraction)"))
             }
+            let before = problems.count
             for p in pool.deployment.validate(for: model, on: node) {
                 problems.append(("\(key).\(p.field)", p.message))
             }
+            // The memory check needs a deployment that holds together (tp 0 divides by zero).
+            guard problems.count == before, (0..<1).contains(pool.memoryReserveFraction) else { continue }
             let unit = UnitModel(pool: pool, model: model, node: node, site: site)
             if pool.role != .prefill && unit.kvTokensPerRank < 1 {
                 problems.append((

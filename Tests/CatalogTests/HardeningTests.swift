@@ -27,6 +27,12 @@ import Testing
         ("cv: 2", "cv: 1e308", "workload.generator.arrivals.cv", ":18:", "at most 100"),
         // February 30 became March 2.
         ("start: 2025-06-02T14:00:00Z", "start: 2025-02-30T14:00:00Z", "start", ":9:", "ISO 8601"),
+        // A reserve of -1e308 made the KV-cache size infinite and its token count trapped (found by the property test).
+        ("tokenBudgetPerRank: 8192}", "tokenBudgetPerRank: 8192, memoryReserveFraction: -1e308}", "deployment.unit.memoryReserveFraction", ":14:", "up to (not including) 1"),
+        // An interval of 1e-300 s closed empty intervals for ever; an intensity of 1e308 g/kWh is no grid's.
+        ("embodied: llmcarbon-h800", "embodied: llmcarbon-h800\naccounting: {intervalSeconds: 1e-300}", "accounting.intervalSeconds", ":27:", "0.001 to 86400 seconds"),
+        ("gramsPerKWh: 369.5", "gramsPerKWh: 1e308", "carbon.gramsPerKWh", ":24:", "0 to 10000"),
+        ("duration: 600", "duration: 1e300", "duration", ":10:", "(366 days)"),
     ])
     func scenarioValues(find: String, replace: String, field: String, line: String, range: String) throws {
         let path = try scratch(Self.mixtral.replacingOccurrences(of: find, with: replace), "yaml")
@@ -37,6 +43,14 @@ import Testing
             let m = "\(error)"
             return m.contains(field) && m.contains(line) && m.contains(range)
         }
+    }
+
+    @Test("A --duration outside 1 ms to 366 days is an error naming the flag, not a run", arguments: [0, -5, 1e300, Double.nan])
+    func durationFlag(seconds: Double) throws {
+        let loaded = try ScenarioTests.load(try Catalog.scenarioPath("mixtral-single-node", dataDirectory: repositoryData))
+        #expect {
+            _ = try Catalog.prepare(loaded, overrides: RunOverrides(duration: seconds))
+        } throws: { "\($0)".contains("--duration") && "\($0)".contains("366 days") }
     }
 
     @Test("A leap day is a date, and February 29 of a common year is not")

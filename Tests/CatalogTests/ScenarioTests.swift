@@ -65,7 +65,7 @@ import Testing
         try expectFailure({ $0.replacingOccurrences(of: "model: mixtral-8x7b", with: "model: mixtral-9x9b") }, mentions: ["model", "mixtral-8x7b"])
         try expectFailure({ $0.replacingOccurrences(of: "cv: 2", with: "cv: lots") }, mentions: ["arrivals.cv", "expected a number"])
         try expectFailure({ $0.replacingOccurrences(of: "kind: colocated", with: "kind: sideways") }, mentions: ["deployment.kind", "disaggregated or colocated"])
-        try expectFailure({ $0.replacingOccurrences(of: "tp: 8", with: "tp: 3") }, mentions: ["deployment.colocated.tp"])
+        try expectFailure({ $0.replacingOccurrences(of: "tp: 8", with: "tp: 3") }, mentions: ["deployment.unit.tp"])
         try expectFailure({ $0.replacingOccurrences(of: "mean: 211, sigma: 1.0", with: "mean: 0, sigma: 1.0") }, mentions: ["output.mean"])
     }
 

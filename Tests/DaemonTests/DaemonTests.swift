@@ -78,6 +78,12 @@ struct DaemonConfigurationTests {
         // A size limit that trapped converting to SQLite's page count.
         ("maxDatabaseMB: 1e30\n", "maxDatabaseMB", 1, "from 1 to 1,000,000,000 megabytes"),
         ("maxDatabaseMB: 0.5\n", "maxDatabaseMB", 1, "from 1 to 1,000,000,000 megabytes"),
+        // Values that would trap a sleep's Duration, or stall a job for ever.
+        ("carbon: {refreshSeconds: 1e300}\n", "carbon.refreshSeconds", 1, "1 to 604800 seconds"),
+        ("progressSeconds: 1e-300\n", "progressSeconds", 1, "0.001 to 604800 seconds"),
+        ("jobs:\n  - scenario: x\n    pacing: 1e-300x\n", "jobs[0].pacing", 3, "from 0.001x to 1000000000x"),
+        ("jobs:\n  - scenario: x\n    duration: 1e300\n", "jobs[0].duration", 3, "(366 days)"),
+        ("jobs:\n  - scenario: x\n    intervalSeconds: 1e-300\n", "jobs[0].intervalSeconds", 3, "0.001 to 86400 seconds"),
     ])
     func errors(_ yaml: String, _ field: String, _ line: Int, _ expected: String) {
         let folder = TemporaryFolder()
