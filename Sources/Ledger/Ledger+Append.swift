@@ -57,6 +57,8 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
     /// The columns each request and interval digest covers (comma-separated; scheme 2).
     public var requestColumns: String?
     public var intervalColumns: String?
+    /// HMAC-SHA256 of `hash` under `JOULE_AUDIT_KEY`, when the writer had the key.
+    public var mac: Data?
 
     /// The scheme new batches are written with.
     public static let currentScheme = 2
@@ -213,8 +215,11 @@ extension Ledger {
                 requestColumns: RequestRow.columns.joined(separator: ","), intervalColumns: IntervalRow.columns.joined(separator: ",")
             )
             entry.hash = entry.computeHash(previous: previous)
+            entry.mac = auditKey?.mac(entry.hash)
             try entry.insert(db)
             try db.execute(sql: "UPDATE run SET updatedAt = ? WHERE id = ?", arguments: [wallClock, runID])
+            // The run's entry now names this batch as its last: a cut batch tail shows as a changed run.
+            try Ledger.recordEntry(.run, runID, at: wallClock, key: auditKey, db)
             return entry
         }
     }

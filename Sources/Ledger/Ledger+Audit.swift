@@ -15,10 +15,15 @@ public struct AuditProblem: Hashable, Sendable, Codable, CustomStringConvertible
         case changedBatch = "changed batch"
         /// A batch is missing from the chain, or links to the wrong predecessor.
         case brokenChain = "broken chain"
+        /// With `JOULE_AUDIT_KEY`: a batch or entry without a valid HMAC (a rewritten chain).
+        case unauthenticated
+        /// The ledger does not extend the anchor it was checked against (a cut tail, a wipe).
+        case anchorMismatch = "anchor mismatch"
     }
 
     public var kind: Kind
-    /// `request`, `clusterInterval` or `auditBatch`.
+    /// `request`, `clusterInterval`, `auditBatch`, `auditEntry`, or a table the entries cover
+    /// (`run`, `runEvent`, `intensitySeries`, `scheduledJob`).
     public var table: String
     /// The row id in `table` (the batch's seq for `auditBatch`).
     public var rowID: Int64
@@ -38,6 +43,12 @@ public struct AuditVerification: Sendable, Codable {
     public var intervalRows: Int
     /// The hash of the last batch, hex: keep it outside the ledger to detect a truncated chain.
     public var headHash: String?
+    /// Entries over runs, run events, series and jobs, and the hash of the last.
+    public var entries: Int = 0
+    public var entryHeadHash: String?
+    /// Whether HMACs were checked (`JOULE_AUDIT_KEY` set), and whether an anchor was.
+    public var authenticated = false
+    public var anchored = false
     /// Problems in ledger order; the first is the earliest. Capped at `limit` (see `truncated`).
     public var problems: [AuditProblem]
     public var truncated: Bool
@@ -117,7 +128,7 @@ extension Ledger {
     /// Reports rows changed, removed or inserted outside Joule, and batches changed or removed,
     /// in ledger order, up to `limit` problems. Reads in one transaction: a consistent snapshot
     /// even while a daemon writes.
-    public func verify(limit: Int = 20) throws -> AuditVerification {
+    public func verify(limit: Int = 20, anchor: AuditAnchor? = nil) throws -> AuditVerification {
         try pool.read { db in
             var problems: [AuditProblem] = []
             var truncated = false
@@ -147,6 +158,16 @@ extension Ledger {
                 if batch.computeHash(previous: batch.previousHash) != batch.hash {
                     report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
                                         detail: "its fields or row digests were changed"))
+                }
+                if let key = auditKey, !key.verifies(batch.mac, of: batch.hash) {
+                    report(AuditProblem(
+                        kind: .unauthenticated, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
+                        detail: batch.mac == nil ? "it carries no HMAC" : "its HMAC does not match (written without this JOULE_AUDIT_KEY)"
+                    ))
+                }
+                if let anchor, batch.seq == anchor.batches, hex(batch.hash) != anchor.batchHead {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
+                                        detail: "its hash differs from the anchor's head (\(anchor.batchHead ?? "none"))"))
                 }
                 let expectedDigests = 32 * (batch.requestCount + batch.intervalCount)
                 if batch.rowDigests.count != expectedDigests {
@@ -181,9 +202,28 @@ extension Ledger {
                     try w.advance()
                 }
             }
+            let entries = try verifyEntries(db, report: report)
+            if let anchor {
+                let lastBatch = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM auditBatch") ?? 0
+                if lastBatch < anchor.batches {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditBatch", rowID: lastBatch, batch: nil,
+                                        detail: "the chain ends at batch \(lastBatch); the anchor (\(anchor.takenAt)) has \(anchor.batches)"))
+                }
+                let lastEntry = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM auditEntry") ?? 0
+                if lastEntry < anchor.entries {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditEntry", rowID: lastEntry, batch: nil,
+                                        detail: "the entries end at \(lastEntry); the anchor (\(anchor.takenAt)) has \(anchor.entries)"))
+                } else if anchor.entries > 0,
+                          let hash = try Data.fetchOne(db, sql: "SELECT hash FROM auditEntry WHERE seq = ?", arguments: [anchor.entries]),
+                          hex(hash) != anchor.entryHead {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditEntry", rowID: anchor.entries, batch: nil,
+                                        detail: "its hash differs from the anchor's head (\(anchor.entryHead ?? "none"))"))
+                }
+            }
             return AuditVerification(
                 batches: batches, requestRows: requests.count, intervalRows: intervals.count,
-                headHash: batches > 0 ? hex(previous) : nil, problems: problems, truncated: truncated
+                headHash: batches > 0 ? hex(previous) : nil, entries: entries.count, entryHeadHash: entries.head.map { hex($0) },
+                authenticated: auditKey != nil, anchored: anchor != nil, problems: problems, truncated: truncated
             )
         }
     }

@@ -37,17 +37,17 @@ extension Ledger {
     /// transaction: a failure stores nothing. Returns the series' id.
     @discardableResult
     public func store(_ series: CarbonSeries, at wallClock: Double) throws -> Int64 {
-        try write { db in try Ledger.insert(series, at: wallClock, db) }
+        try write { db in try insert(series, at: wallClock, db) }
     }
 
     /// Stores several series (one file's, or one response's) in one transaction: all of them, or
     /// none when any fails. Returns their ids in order.
     @discardableResult
     public func store(_ series: [CarbonSeries], at wallClock: Double) throws -> [Int64] {
-        try write { db in try series.map { try Ledger.insert($0, at: wallClock, db) } }
+        try write { db in try series.map { try insert($0, at: wallClock, db) } }
     }
 
-    static func insert(_ series: CarbonSeries, at wallClock: Double, _ db: Database) throws -> Int64 {
+    func insert(_ series: CarbonSeries, at wallClock: Double, _ db: Database) throws -> Int64 {
         let m = series.metadata
         let identity: StatementArguments = [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt ?? -1e300]
         let id: Int64
@@ -73,6 +73,7 @@ extension Ledger {
         for p in series.points {
             try statement.execute(arguments: [id, p.start, p.duration, p.value])
         }
+        try Ledger.recordEntry(.intensitySeries, id, at: wallClock, key: auditKey, db)
         return id
     }
 

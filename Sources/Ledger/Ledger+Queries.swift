@@ -42,9 +42,12 @@ public struct Reconciliation: Sendable, Codable {
     public var checkpointRecords: Int
     public var checkpointIntervals: Int
     public var tolerance: Double
+    /// Committed batches: a run that ended with none has lost its rows (or never wrote any).
+    public var batches: Int = 0
 
     public var balances: Bool {
         relativeResidual <= tolerance && checkpointRecords == requestRows && checkpointIntervals == intervalRows
+            && (batches > 0 || status == .running)
     }
 }
 
@@ -107,7 +110,8 @@ extension Ledger {
                 run: id, status: run.status, requestRows: requests["n"], inFlightRows: requests["inFlight"], intervalRows: intervals["n"],
                 requestsKWh: requestJoules / 3.6e6, pendingKWh: pending / 3.6e6, pendingRequests: last?.pendingRequests ?? 0,
                 unattributedKWh: unattributed / 3.6e6, intervalsKWh: intervalJoules / 3.6e6, relativeResidual: residual,
-                checkpointRecords: last?.records ?? 0, checkpointIntervals: last?.intervals ?? 0, tolerance: tolerance
+                checkpointRecords: last?.records ?? 0, checkpointIntervals: last?.intervals ?? 0, tolerance: tolerance,
+                batches: try AuditBatch.filter(Column("runId") == id).fetchCount(db)
             )
         }
     }

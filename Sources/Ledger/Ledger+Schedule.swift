@@ -65,7 +65,9 @@ extension Ledger {
                     job.name, job.createdAt, job.region, job.signal.rawValue, job.forecastSeriesId, job.forecastOrigin, job.earliestStart, job.deadline,
                     job.durationSeconds, job.energyKWh, job.interruptible, slices, job.forecastGramsPerKWh, job.baselineRegion, job.startNowGramsPerKWh,
                 ])
-            return db.lastInsertedRowID
+            let id = db.lastInsertedRowID
+            try Ledger.recordEntry(.scheduledJob, id, at: job.createdAt, key: auditKey, db)
+            return id
         }
     }
 

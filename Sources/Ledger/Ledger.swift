@@ -14,6 +14,8 @@ public final class Ledger: Sendable {
     /// The database file.
     public let path: String
     let pool: DatabasePool
+    /// Authenticates the audit chain (batches and entries carry an HMAC) when set.
+    let auditKey: AuditKey?
 
     /// The version of Joule that writes runs, stored with each run.
     public static let codeVersion = "joule 0.5.0"
@@ -22,8 +24,10 @@ public final class Ledger: Sendable {
     ///
     /// - Parameter maximumBytes: a size limit; a write that would pass it fails as a full disk does.
     /// - Throws: `LedgerError.cannotOpen` naming the path and the reason.
-    public init(path: String, mustExist: Bool = false, maximumBytes: Int? = nil) throws {
+    /// - Parameter auditKey: the chain's HMAC key; by default `JOULE_AUDIT_KEY`'s, if set.
+    public init(path: String, mustExist: Bool = false, maximumBytes: Int? = nil, auditKey: AuditKey?? = nil) throws {
         self.path = path
+        self.auditKey = try auditKey ?? AuditKey.fromEnvironment()
         let fm = FileManager.default
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
@@ -47,7 +51,7 @@ public final class Ledger: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try LedgerSchema.migrator.migrate(pool)
+            try LedgerSchema.migrator(key: self.auditKey).migrate(pool)
         } catch let error as DatabaseError {
             throw LedgerError.cannotOpen(path: path, reason: error.message ?? "\(error.resultCode)")
         }

@@ -16,6 +16,10 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     case ambiguousRequest(id: Int, runs: [Int64])
     /// A stored run cannot be resumed.
     case cannotResume(run: Int64, reason: String)
+    /// `JOULE_AUDIT_KEY` is set but unusable.
+    case badAuditKey(String)
+    /// An anchor file or URL cannot be read or written.
+    case anchor(String)
 
     public var description: String {
         switch self {
@@ -33,6 +37,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
             return "request \(id) is in runs \(runs.map(String.init).joined(separator: ", ")): name one with --run"
         case .cannotResume(let run, let reason):
             return "run \(run) cannot be resumed: \(reason)"
+        case .badAuditKey(let why): return why
+        case .anchor(let why): return why
         }
     }
 

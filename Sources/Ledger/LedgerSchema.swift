@@ -1,9 +1,10 @@
+import Foundation
 import GRDB
 
 /// The ledger's schema, as named migrations. A migration that has landed never changes: a new
 /// column or table is a new migration appended here.
 enum LedgerSchema {
-    static var migrator: DatabaseMigrator {
+    static func migrator(key: AuditKey?) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1 runs") { db in
             try db.execute(sql: """
@@ -200,6 +201,44 @@ enum LedgerSchema {
                 ALTER TABLE auditBatch ADD COLUMN requestColumns TEXT;
                 ALTER TABLE auditBatch ADD COLUMN intervalColumns TEXT;
                 """)
+        }
+        migrator.registerMigration("v5 audit of every table") { db in
+            // Status changes become appended events, and runs, their events, series and jobs get a
+            // chain of their own (`AuditEntry`). The rows already here are adopted as they stand,
+            // once, here: a row without an entry later is one that Joule did not write.
+            try db.execute(sql: """
+                CREATE TABLE runEvent (
+                    id INTEGER PRIMARY KEY,
+                    runId INTEGER NOT NULL REFERENCES run(id),
+                    at REAL NOT NULL,
+                    status TEXT NOT NULL,
+                    message TEXT
+                );
+                CREATE INDEX runEvent_on_runId ON runEvent(runId);
+                CREATE TABLE auditEntry (
+                    seq INTEGER PRIMARY KEY,
+                    subject TEXT NOT NULL,
+                    subjectId INTEGER NOT NULL,
+                    action TEXT NOT NULL CHECK (action IN ('write', 'delete')),
+                    committedAt REAL NOT NULL,
+                    digest BLOB NOT NULL,
+                    previousHash BLOB NOT NULL,
+                    hash BLOB NOT NULL,
+                    mac BLOB
+                );
+                ALTER TABLE auditBatch ADD COLUMN mac BLOB;
+                """)
+            let now = Date().timeIntervalSince1970
+            for run in try Row.fetchAll(db, sql: "SELECT id, status, message, updatedAt FROM run ORDER BY id") {
+                try Ledger.recordStatus(
+                    RunStatus(rawValue: run["status"]) ?? .failed, run: run["id"], message: run["message"], at: run["updatedAt"], key: key, db
+                )
+            }
+            for subject in [AuditSubject.intensitySeries, .scheduledJob] {
+                for id in try Int64.fetchAll(db, sql: "SELECT id FROM \(subject.rawValue) ORDER BY id") {
+                    try Ledger.recordEntry(subject, id, at: now, key: key, db)
+                }
+            }
         }
         return migrator
     }

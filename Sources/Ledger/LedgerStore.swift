@@ -52,7 +52,9 @@ public protocol LedgerQueries: Sendable {
 
 /// Checking a ledger's books: the audit chain and each run's energy balance.
 public protocol LedgerAudit: Sendable {
-    func verify(limit: Int) throws -> AuditVerification
+    func verify(limit: Int, anchor: AuditAnchor?) throws -> AuditVerification
+    /// The chain heads now, to keep outside the ledger (`audit verify --anchor`).
+    func anchor(at wallClock: Double) throws -> AuditAnchor
     func reconcile(run id: Int64, tolerance: Double) throws -> Reconciliation
 }
 
@@ -78,7 +80,7 @@ extension LedgerQueries {
 }
 
 extension LedgerAudit {
-    public func verify() throws -> AuditVerification { try verify(limit: 20) }
+    public func verify() throws -> AuditVerification { try verify(limit: 20, anchor: nil) }
     public func reconcile(run id: Int64) throws -> Reconciliation { try reconcile(run: id, tolerance: 1e-9) }
 }
 

@@ -112,6 +112,7 @@ extension Ledger {
                 resumedFrom: spec.resumedFrom, summary: nil
             )
             try run.insert(db)
+            try Ledger.recordStatus(.running, run: run.id!, message: nil, at: wallClock, key: auditKey, db)
             return run.id!
         }
     }
@@ -130,6 +131,7 @@ extension Ledger {
             }
             if let summary { run.summary = summary }
             try run.update(db)
+            try Ledger.recordStatus(status, run: id, message: message, at: wallClock, key: auditKey, db)
         }
     }
 

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Ledger
 import Accounting
 import Serving
@@ -10,40 +13,113 @@ struct Audit: ParsableCommand {
         discussion: """
         Examples:
           joule audit verify --db joule.sqlite
+          joule audit anchor --db joule.sqlite --out anchors/2026-12-03.json
+          joule audit verify --db joule.sqlite --anchor anchors/2026-12-03.json
           joule audit request 1042 --db joule.sqlite
           joule audit reconcile --run 1 --db joule.sqlite --json
         """,
-        subcommands: [Verify.self, Request.self, Reconcile.self]
+        subcommands: [Verify.self, Anchor.self, Request.self, Reconcile.self]
     )
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recompute the audit chain and every row's digest; report what was changed outside Joule.",
             discussion: """
-            Every committed batch of rows is hashed (SHA-256 over a canonical encoding of each row) \
-            together with the previous batch's hash. This recomputes the chain and reports the first \
-            rows or batches changed, removed or inserted outside Joule, and exits non-zero if any. \
-            Keep the printed head hash elsewhere to detect a ledger cut short.
+            Every committed batch of request and interval rows is hashed (SHA-256 over a canonical \
+            encoding of each row) together with the previous batch's hash; every write to a run, its \
+            status events, a carbon series (with its samples) or a scheduled job is an entry in a \
+            second chain. This recomputes both and reports the first rows, batches or entries \
+            changed, removed or inserted outside Joule, and exits non-zero if any.
 
-            Example:
+            A chain cannot see its own tail cut off, or the whole ledger replaced: check it against an \
+            anchor kept elsewhere (`joule audit anchor`). With JOULE_AUDIT_KEY set, every batch and \
+            entry must carry an HMAC made with that key, so a chain rewritten without the key fails. \
+            docs/ledger.md lists what is detected with and without each.
+
+            Examples:
               joule audit verify --db joule.sqlite
+              joule audit verify --db joule.sqlite --anchor anchor.json
+              JOULE_AUDIT_KEY=... joule audit verify --db joule.sqlite
             """
         )
         @OptionGroup var ledger: LedgerOptions
+        @Option(help: "An anchor file from `joule audit anchor`: the ledger must extend it.") var anchor: String?
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() throws {
-            let result = try failing { try Ledger(path: ledger.db, mustExist: true).verify() }
+            let anchored = try failing { try anchor.map(Self.readAnchor) }
+            let result = try failing { try Ledger(path: ledger.db, mustExist: true).verify(limit: 20, anchor: anchored) }
             if json {
                 print(try jsonText(result))
             } else if result.ok {
                 print("ok: \(result.batches.formatted()) batches, \(result.requestRows.formatted()) request rows and \(result.intervalRows.formatted()) interval rows verify")
+                print("ok: \(result.entries.formatted()) entries over runs, run events, carbon series and scheduled jobs verify")
                 if let head = result.headHash { print("head hash \(head)") }
+                print(result.authenticated ? "authenticated: every batch and entry carries a valid HMAC (JOULE_AUDIT_KEY)" : "not authenticated: JOULE_AUDIT_KEY is not set, so a rewritten chain would verify")
+                print(result.anchored ? "anchored: the ledger extends \(anchor!)" : "not anchored: a cut tail or a wipe shows only against an anchor (joule audit anchor)")
             } else {
                 print("TAMPERED: \(result.problems.count)\(result.truncated ? "+" : "") problem(s), earliest first:")
                 for p in result.problems { print("  \(p)") }
             }
             if !result.ok { throw ExitCode(1) }
+        }
+    }
+
+    struct Anchor: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the audit chains' heads as an anchor, to keep outside the ledger.",
+            discussion: """
+            `joule audit verify --anchor FILE` later checks that the ledger still extends it: a cut \
+            tail, a rewritten history or a wiped ledger is then caught. Write it where the ledger's \
+            writer cannot change it: another host, object storage, a ticket.
+
+            Examples:
+              joule audit anchor --db joule.sqlite
+              joule audit anchor --db joule.sqlite --out /mnt/anchors/joule-$(date +%F).json
+              joule audit anchor --db joule.sqlite --out https://anchors.example.org/joule   # POSTed as JSON
+            """
+        )
+        @OptionGroup var ledger: LedgerOptions
+        @Option(help: "A file to write the anchor to, or an http(s) URL to POST it to (default: standard output only).") var out: String?
+
+        func run() throws {
+            let a = try failing { try Ledger(path: ledger.db, mustExist: true).anchor(at: Date().timeIntervalSince1970) }
+            let text = try jsonText(a)
+            print(text)
+            guard let out else { return }
+            if out.hasPrefix("http://") || out.hasPrefix("https://") {
+                try failing { try Self.post(Data(text.utf8), to: out) }
+                FileHandle.standardError.write(Data("anchor posted to \(out)\n".utf8))
+            } else {
+                try failing {
+                    do {
+                        try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+                    } catch {
+                        throw LedgerError.anchor("--out \(out): cannot write the anchor (\((error as NSError).localizedDescription))")
+                    }
+                }
+                FileHandle.standardError.write(Data("anchor written to \(out)\n".utf8))
+            }
+        }
+
+        static func post(_ body: Data, to address: String) throws {
+            guard let url = URL(string: address) else { throw LedgerError.anchor("--out \(address): not a URL") }
+            var request = URLRequest(url: url, timeoutInterval: 30)
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = body
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var outcome: Result<Int, Error> = .success(0)
+            URLSession.shared.dataTask(with: request) { _, response, error in
+                if let error { outcome = .failure(error) } else { outcome = .success((response as? HTTPURLResponse)?.statusCode ?? 0) }
+                done.signal()
+            }.resume()
+            done.wait()
+            switch outcome {
+            case .failure(let error): throw LedgerError.anchor("--out \(address): \(error.localizedDescription)")
+            case .success(let code) where !(200..<300).contains(code): throw LedgerError.anchor("--out \(address): the server answered HTTP \(code)")
+            case .success: break
+            }
         }
     }
 
@@ -153,4 +229,15 @@ extension RequestBreakdown {
 
 extension String {
     func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+extension Audit.Verify {
+    static func readAnchor(_ path: String) throws -> AuditAnchor {
+        guard let data = FileManager.default.contents(atPath: path) else { throw LedgerError.anchor("--anchor \(path): cannot read the file") }
+        do {
+            return try JSONDecoder().decode(AuditAnchor.self, from: data)
+        } catch {
+            throw LedgerError.anchor("--anchor \(path): not an anchor from `joule audit anchor` (\(error))")
+        }
+    }
 }

@@ -71,5 +71,6 @@ func record(
 /// Changes the file behind the ledger's back, as someone with the sqlite3 shell would.
 func tamper(_ path: String, _ sql: String) throws {
     let queue = try DatabaseQueue(path: path)
-    try queue.write { try $0.execute(sql: sql) }
+    // Outside a transaction, as the shell runs it: PRAGMA foreign_keys and VACUUM take effect.
+    try queue.writeWithoutTransaction { try $0.execute(sql: sql) }
 }

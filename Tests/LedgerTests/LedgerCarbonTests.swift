@@ -68,7 +68,7 @@ struct LedgerCarbonTests {
         let folder = TemporaryFolder()
         let path = folder.file("v1.sqlite")
         let queue = try DatabaseQueue(path: path)
-        try LedgerSchema.migrator.migrate(queue, upTo: "v1 audit chain")
+        try LedgerSchema.migrator(key: nil).migrate(queue, upTo: "v1 audit chain")
         try queue.write { db in
             for (t, v) in [(0.0, 500.0), (3600, 400), (5400, 300)] {
                 try db.execute(sql: "INSERT INTO intensityPoint VALUES ('CN', 'average', 'grid.csv', ?, ?, 9)", arguments: [t, v])

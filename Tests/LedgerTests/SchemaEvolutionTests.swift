@@ -9,7 +9,7 @@ import Testing
 struct SchemaEvolutionTests {
     /// Adds columns to both row tables the way a later migration would (docs/ledger.md).
     static func addColumns(_ path: String) throws {
-        var migrator = LedgerSchema.migrator
+        var migrator = LedgerSchema.migrator(key: nil)
         migrator.registerMigration("v99 columns a later version adds") { db in
             try db.execute(sql: """
                 ALTER TABLE request ADD COLUMN futureWatts REAL NOT NULL DEFAULT 7;
