@@ -24,6 +24,10 @@ public struct Daemon: Sendable {
     ) throws {
         let plans = try c.jobs.map { try JobPlan.make($0, library: library, dataDirectory: dataDirectory) }
         ledger = try Ledger(path: c.database, maximumBytes: c.maximumDatabaseMB.map { Int($0 * 1_048_576) })
+        // Runs a killed `simulate --db` left `running` end as failed (the daemon's own resume).
+        for lease in try ledger.failAbandonedRuns(at: clock.now()) {
+            logger.warning("marked an abandoned run failed", metadata: ["run": "\(lease.run)", "writer": "\(lease)"])
+        }
         let tracker = JobTracker(jobs: plans.count)
         var drivers: [SimulationDriver] = []
         var subscriptions: [CarbonRefresher.Subscription] = []

@@ -134,8 +134,11 @@ extension Ledger {
 
     /// Appends a status event for run `id` and re-records the run (one transaction with the change).
     static func recordStatus(_ status: RunStatus, run id: Int64, message: String?, at wallClock: Double, key: AuditKey?, _ db: Database) throws {
+        // A `running` event is the writer's lease: it names this process.
+        let running = status == .running
         try db.execute(
-            sql: "INSERT INTO runEvent (runId, at, status, message) VALUES (?, ?, ?, ?)", arguments: [id, wallClock, status.rawValue, message]
+            sql: "INSERT INTO runEvent (runId, at, status, message, host, pid) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [id, wallClock, status.rawValue, message, running ? WriterLease.currentHost : nil, running ? WriterLease.currentPID : nil]
         )
         try recordEntry(.runEvent, db.lastInsertedRowID, at: wallClock, key: key, db)
         try recordEntry(.run, id, at: wallClock, key: key, db)

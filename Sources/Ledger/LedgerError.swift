@@ -20,6 +20,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     case badAuditKey(String)
     /// An anchor file or URL cannot be read or written.
     case anchor(String)
+    /// Another live process is writing this run (a daemon job is one writer).
+    case leaseHeld(WriterLease, heartbeatAgo: Double)
 
     public var description: String {
         switch self {
@@ -39,6 +41,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
             return "run \(run) cannot be resumed: \(reason)"
         case .badAuditKey(let why): return why
         case .anchor(let why): return why
+        case .leaseHeld(let lease, let ago):
+            return "run \(lease.run) is being written by \(lease) (last commit \(String(format: "%.1f", ago)) s ago): stop that writer first, or give this job another name"
         }
     }
 

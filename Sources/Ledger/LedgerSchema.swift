@@ -215,6 +215,9 @@ enum LedgerSchema {
                     message TEXT
                 );
                 CREATE INDEX runEvent_on_runId ON runEvent(runId);
+                -- host and pid of the writer that set the run running (its lease), else NULL.
+                ALTER TABLE runEvent ADD COLUMN host TEXT;
+                ALTER TABLE runEvent ADD COLUMN pid INTEGER;
                 CREATE TABLE auditEntry (
                     seq INTEGER PRIMARY KEY,
                     subject TEXT NOT NULL,

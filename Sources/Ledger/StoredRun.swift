@@ -104,6 +104,12 @@ extension Ledger {
     /// Records the start of a run; returns its id.
     public func beginRun(_ spec: RunSpec, at wallClock: Double) throws -> Int64 {
         try write { db in
+            // A daemon job is one writer: a live one already on this job is an error naming it.
+            if spec.source == "daemon" {
+                for id in try Int64.fetchAll(db, sql: "SELECT id FROM run WHERE name = ? AND status = 'running'", arguments: [spec.name]) {
+                    try Ledger.claim(run: id, at: wallClock, db)
+                }
+            }
             var run = StoredRun(
                 id: nil, name: spec.name, source: spec.source, scenarioFile: spec.scenarioFile, scenarioText: spec.scenarioText,
                 overrides: spec.overrides, scenarioHash: spec.scenarioHash, codeVersion: Ledger.codeVersion,
@@ -121,6 +127,7 @@ extension Ledger {
     public func setStatus(_ status: RunStatus, run id: Int64, at wallClock: Double, message: String? = nil, summary: String? = nil) throws {
         try write { db in
             guard var run = try StoredRun.fetchOne(db, key: id) else { throw LedgerError.unknownRun(id) }
+            if status == .running { try Ledger.claim(run: id, at: wallClock, db) }
             run.status = status
             run.updatedAt = wallClock
             run.message = message

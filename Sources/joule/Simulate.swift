@@ -58,6 +58,9 @@ struct Simulate: ParsableCommand {
             overrides: RunSpec.canonicalOverrides(fields), seed: prepared.scenario.seed,
             startEpochSeconds: prepared.scenario.startEpochSeconds, intervalSeconds: prepared.scenario.intervalSeconds
         )
+        for lease in try ledger.failAbandonedRuns(at: Date().timeIntervalSince1970) {
+            FileHandle.standardError.write(Data("warning: run \(lease.run) was left running by \(lease), which is gone: marked failed\n".utf8))
+        }
         let run = try ledger.beginRun(spec, at: Date().timeIntervalSince1970)
         return RunRecorder(ledger: ledger, run: run, startEpochSeconds: prepared.scenario.startEpochSeconds)
     }
