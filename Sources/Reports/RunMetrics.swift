@@ -45,7 +45,11 @@ public struct RunMetrics: Sendable {
             gpuActiveJoules: 0, gpuIdleJoules: 0, hostJoules: 0, power: [], sample: []
         )
         var rng = SplitMix64(seed: UInt64(id) &* 0x9E37_79B9)
+        var read = 0
         try ledger.forEachRequest(.run(id)) { row in
+            // A server request cancelled (its client left, or past its limit) stops reading here.
+            read += 1
+            if read & 0x3FF == 0 { try Task.checkCancellation() }
             let r = row.record
             if r.inFlight {
                 m.inFlight += 1

@@ -55,8 +55,8 @@ extension JouleServer {
         let ledger = self.ledger
         let api = router.group("api")
         api.get("health") { _, _ in JSONBody(value: ["status": "ok"]) }
-        api.get("runs") { _, _ in
-            JSONBody(value: try ledger.overviews())
+        api.get("runs") { request, _ in
+            JSONBody(value: try await Self.bounded(request) { try ledger.overviews() })
         }
         api.get("runs/:id") { _, context in
             let id = try context.parameters.require("id", as: Int64.self)
@@ -99,9 +99,17 @@ extension JouleServer {
             guard candidates.count <= Self.mostCompared else {
                 throw HTTPError(.badRequest, message: "candidate: at most \(Self.mostCompared) runs per comparison, got \(candidates.count)")
             }
-            let metrics = try ([baseline] + candidates).map { id in try Self.lookup { try RunMetrics.load(ledger, run: id) } }
-            guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "every compared run needs finished requests") }
-            return JSONBody(value: Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.location))
+            // Off the request's task: cancelled when the client leaves or past the server's limit.
+            let comparison = try await Self.bounded(request) {
+                let metrics = try ([baseline] + candidates).map { id in
+                    try Task.checkCancellation()
+                    return try Self.lookup { try RunMetrics.load(ledger, run: id) }
+                }
+                guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "every compared run needs finished requests") }
+                try Task.checkCancellation()
+                return Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.location)
+            }
+            return JSONBody(value: comparison)
         }
         api.get("carbon") { request, _ in
             let q = Query(request: request)

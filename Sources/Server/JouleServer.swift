@@ -41,10 +41,14 @@ public struct JouleServer: Sendable {
 
     /// The server as a service on `host:port` (port 0: an ephemeral one, reported through `onRunning`).
     public func application(
-        host: String, port: Int, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: String, port: Int, idleSeconds: Int64 = ServerLimits.idleSeconds, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "joule"),
+            router: router(),
+            // Idle connections, and clients whose request head has not arrived, are closed.
+            server: .http1(configuration: .init(idleTimeout: .seconds(idleSeconds))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "joule"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger
         )
     }

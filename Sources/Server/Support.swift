@@ -67,3 +67,36 @@ struct Query {
 func iso(_ t: Double) -> String {
     WallClock.string(t)
 }
+
+/// The server's limits on a connection and on a request's work.
+public enum ServerLimits {
+    /// A connection with no request in progress is closed after this long: an idle keep-alive
+    /// connection, or one whose request head has not arrived (a slow or silent client).
+    public static let idleSeconds: Int64 = 30
+    /// Work a ledger-heavy request may take before it is cancelled with a 503.
+    public static let requestSeconds = 120.0
+}
+
+extension JouleServer {
+    /// Runs `work` in a task of its own, cancelled when the client closes the connection or after
+    /// `seconds` (then a 503 naming the limit). The work checks for cancellation as it reads.
+    static func bounded<T: Sendable>(
+        _ request: Request, seconds: Double = ServerLimits.requestSeconds, _ work: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        let task = Task { try work() }
+        let timer = Task {
+            try await Task.sleep(for: .seconds(seconds))
+            task.cancel()
+        }
+        defer { timer.cancel() }
+        do {
+            return try await request.body.consumeWithInboundCloseHandler { _ in
+                try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+            } onInboundClosed: {
+                task.cancel()
+            }
+        } catch is CancellationError {
+            throw HTTPError(.serviceUnavailable, message: "cancelled: the request takes more than \(Int(seconds)) s of work (the server's limit), or the client left")
+        }
+    }
+}

@@ -24,6 +24,12 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var ledger: LedgerOptions
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port (0: any free one, printed at start).") var port = 8080
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before a connection with no request in progress (or whose request head has not arrived) is closed, 1 to 3600.")
+    var idleTimeout: Int64 = ServerLimits.idleSeconds
+
+    func validate() throws {
+        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout: expected 1 to 3600 seconds, got \(idleTimeout)") }
+    }
 
     func run() async throws {
         guard (0...65535).contains(port) else { throw CLIError(message: "--port: expected 0 to 65535, got \(port)") }
@@ -31,7 +37,7 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "joule.serve")
         logger.logLevel = .info
         let server = JouleServer(ledger: l, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"])
-        let app = server.application(host: host, port: port, logger: logger) { bound in
+        let app = server.application(host: host, port: port, idleSeconds: idleTimeout, logger: logger) { bound in
             FileHandle.standardOutput.write(Data("serving \(l.path) on http://\(host):\(bound)\n".utf8))
         }
         try await app.runService()
