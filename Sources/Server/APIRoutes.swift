@@ -120,7 +120,16 @@ extension JouleServer {
             }
             let filter = SeriesFilter(region: region, kind: kind)
             let all = try ledger.matchingSeries(filter)
-            let newest = try ledger.newestSeries(filter, from: try q.time("from"), to: try q.time("to"))
+            let (from, to) = (try q.time("from"), try q.time("to"))
+            if let from, let to {
+                guard to > from, to - from <= Self.longestRange else {
+                    throw HTTPError(.badRequest, message: "from, to: expected a range of at most 366 days with to after from")
+                }
+            }
+            let newest = try ledger.newestSeries(filter, from: from, to: to)
+            if let n = newest?.series.points.count, n > Self.mostPoints {
+                throw HTTPError(.badRequest, message: "the series has \(n) points, more than \(Self.mostPoints) per request: narrow it with from and to")
+            }
             return JSONBody(value: CarbonJSON(series: all, shownId: newest?.stored.id, points: newest?.series.points ?? []))
         }
         api.post("schedule") { request, context in
@@ -159,6 +168,9 @@ extension JouleServer {
 
     /// The most candidate runs one `GET /api/compare` reads.
     static let mostCompared = 4
+    /// The widest `from`–`to` range, and the most points, one `GET /api/carbon` returns.
+    static let longestRange = 366 * 86_400.0
+    static let mostPoints = 100_000
 
     /// Maps the ledger's "not found" errors to 404, the rest to 500 with the message.
     static func lookup<T>(_ body: () throws -> T) throws -> T {

@@ -164,6 +164,18 @@ struct ServerTests {
         #expect(String(decoding: data, as: UTF8.self).contains("at most 4 runs"))
     }
 
+    @Test("A carbon query over more than 366 days, or backwards, is a 400 naming the limit")
+    func carbonRangeIsCapped() async throws {
+        let f = try await shared.value
+        for (from, to) in [("2020-01-01T00:00Z", "2025-01-01T00:00Z"), ("2025-01-02T00:00Z", "2025-01-01T00:00Z")] {
+            let (status, data) = try await f.get("/api/carbon?region=sdk&from=\(from)&to=\(to)")
+            #expect(status == 400)
+            #expect(String(decoding: data, as: UTF8.self).contains("at most 366 days"))
+        }
+        let (status, _) = try await f.get("/api/carbon?region=sdk&from=2025-01-01T00:00Z&to=2025-06-01T00:00Z")
+        #expect(status == 200)
+    }
+
     @Test("The SDK-compatible forecast endpoint gives the SDK's windows on its own test data")
     func carbonAwareForecast() async throws {
         let f = try await shared.value
