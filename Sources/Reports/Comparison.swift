@@ -143,6 +143,8 @@ public enum Comparison {
         deltas.reserveCapacity(resamples)
         var a = base, b = candidate
         for _ in 0..<resamples {
+            // A cancelled server request (its client left) stops here; the route discards the result.
+            if Task.isCancelled { return nil }
             for i in a.indices { a[i] = base[Int(rng.next() % UInt64(base.count))] }
             for i in b.indices { b[i] = candidate[Int(rng.next() % UInt64(candidate.count))] }
             let x = statistic(a), y = statistic(b)

@@ -107,7 +107,9 @@ extension JouleServer {
                 }
                 guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "every compared run needs finished requests") }
                 try Task.checkCancellation()
-                return Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.location)
+                let comparison = Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.location)
+                try Task.checkCancellation()
+                return comparison
             }
             return JSONBody(value: comparison)
         }
