@@ -70,6 +70,9 @@ public enum WattTime {
         }
         let factor = try conversion(meta.units, file: file)
         let step = meta.data_point_period_seconds ?? 300
+        guard step.isFinite, PointChecker.Limits.duration.contains(step) else {
+            throw CarbonDataError.syntax(file: file, message: "meta.data_point_period_seconds: expected 1 s to 366 days (31622400 s), got \(step)")
+        }
 
         func series(_ points: [Point], field: String, issued: Double?) throws -> (CarbonSeries, [CarbonDataWarning]) {
             var starts: [(place: Int, start: Double, value: Double)] = []

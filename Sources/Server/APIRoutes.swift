@@ -142,7 +142,12 @@ extension JouleServer {
             } catch {
                 throw HTTPError(.badRequest, message: "expected a JSON job {region, windowMinutes, start?, end?, energyKWh?, signal?}: \(error)")
             }
-            guard job.windowMinutes > 0 else { throw HTTPError(.badRequest, message: "windowMinutes: expected minutes above 0") }
+            guard job.windowMinutes.isFinite, job.windowMinutes >= 1.0 / 60, job.windowMinutes <= 366 * 1440 else {
+                throw HTTPError(.badRequest, message: "windowMinutes: expected 0.0167 (one second) to 527040 minutes (366 days), got \(job.windowMinutes)")
+            }
+            if let energy = job.energyKWh, !(energy.isFinite && energy >= 0 && energy <= 1e12) {
+                throw HTTPError(.badRequest, message: "energyKWh: expected 0 to 1e12 kWh, got \(energy)")
+            }
             func time(_ text: String?, _ field: String) throws -> Double? {
                 guard let text else { return nil }
                 guard let t = WallClock.iso8601(text) else { throw HTTPError(.badRequest, message: "\(field): expected an ISO 8601 time, got '\(text)'") }

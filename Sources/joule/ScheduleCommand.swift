@@ -202,8 +202,12 @@ struct Plan: AsyncParsableCommand {
 
     /// The job's duration (seconds) and energy (kWh, if known): given, or simulated from --scenario.
     func job() throws -> (Double, Double?) {
-        if let windowMinutes, windowMinutes <= 0 { throw CLIError(message: "--window-minutes: expected minutes above 0, got \(windowMinutes)") }
-        if let energyKWh, energyKWh < 0 { throw CLIError(message: "--energy-kwh: expected kWh ≥ 0, got \(energyKWh)") }
+        if let windowMinutes, !(windowMinutes.isFinite && windowMinutes >= 1.0 / 60 && windowMinutes <= 366 * 1440) {
+            throw CLIError(message: "--window-minutes: expected 0.0167 (one second) to 527040 minutes (366 days), got \(windowMinutes)")
+        }
+        if let energyKWh, !(energyKWh.isFinite && energyKWh >= 0 && energyKWh <= 1e12) {
+            throw CLIError(message: "--energy-kwh: expected 0 to 1e12 kWh, got \(energyKWh)")
+        }
         guard let scenario else {
             guard let windowMinutes else { throw CLIError(message: "give the job's length (--window-minutes) or a --scenario to simulate") }
             return (windowMinutes * 60, energyKWh)

@@ -100,6 +100,8 @@ struct CarbonImportTests {
         (.wattTime, #"{"data":[{"point_time":"2023-08-30T00:00:00+00:00","value":50}],"meta":{"region":"CAISO_NORTH","signal_type":"co2_moer","units":"percent"}}"#, "not an emission rate"),
         (.wattTime, #"{"data":[{"point_time":"2023-08-30T00:00:00+00:00"}],"meta":{"region":"CAISO_NORTH","units":"lbs_co2_per_mwh"}}"#, "point 1, field 'data.value'"),
         (.wattTime, #"{"data":[]}"#, "expected a 'meta' object"),
+        // A period of 1e300 s was stored, and the SDK route then trapped converting it to whole seconds.
+        (.wattTime, #"{"data":[{"point_time":"2023-08-30T00:00:00+00:00","value":900}],"meta":{"region":"CAISO_NORTH","units":"lbs_co2_per_mwh","data_point_period_seconds":1e300}}"#, "meta.data_point_period_seconds: expected 1 s to 366 days"),
         (.electricityMapsCSV, "Datetime (UTC),Zone Id,Carbon Intensity gCO₂eq/kWh (LCA)\n2023-01-01 00:00:00,GB,90\n2023-01-01 01:00:00,FR,30\n", "point 3, field 'Zone Id'"),
         (.electricityMapsCSV, "Datetime (UTC),Zone Id,Carbon Intensity gCO₂eq/kWh (direct)\n2023-01-01 00:00:00,GB,90\n", "expected a column 'Carbon Intensity gCO₂eq/kWh (LCA)'"),
         (.electricityMapsCSV, "Datetime (UTC),Zone Id,Carbon Intensity gCO₂eq/kWh (LCA)\n2023-01-01 00:00:00,GB,n/a\n", "point 2, field 'Carbon Intensity gCO₂eq/kWh (LCA)'"),

@@ -33,6 +33,12 @@ import Testing
         ("embodied: llmcarbon-h800", "embodied: llmcarbon-h800\naccounting: {intervalSeconds: 1e-300}", "accounting.intervalSeconds", ":27:", "0.001 to 86400 seconds"),
         ("gramsPerKWh: 369.5", "gramsPerKWh: 1e308", "carbon.gramsPerKWh", ":24:", "0 to 10000"),
         ("duration: 600", "duration: 1e300", "duration", ":10:", "(366 days)"),
+        // A zero or negative duration was reported as "missing".
+        ("duration: 600", "duration: 0", "duration", ":10:", "(366 days)"),
+        ("duration: 600", "duration: -5", "duration", ":10:", "(366 days)"),
+        // tp: 0 divided by zero; ep: Int.max tried to place that many ranks.
+        ("tp: 8,", "tp: 0,", "deployment.unit.tp", ":14:", "from 1 to 100000"),
+        ("ep: 1,", "ep: 9223372036854775807,", "deployment.unit.ep", ":14:", "from 1 to 100000"),
     ])
     func scenarioValues(find: String, replace: String, field: String, line: String, range: String) throws {
         let path = try scratch(Self.mixtral.replacingOccurrences(of: find, with: replace), "yaml")

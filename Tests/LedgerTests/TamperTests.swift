@@ -73,7 +73,29 @@ struct TamperTests {
         // requests and intervals (the batch chain), and the two chains themselves.
         Case(name: "request: energy moved between two requests", sql: "UPDATE request SET facilityJoules = facilityJoules + 1 WHERE id = 5; UPDATE request SET facilityJoules = facilityJoules - 1 WHERE id = 6", kind: .changedRow, table: "request"),
         Case(name: "requests: two rows swapped", sql: "UPDATE request SET id = -id WHERE id IN (7, 8); UPDATE request SET id = 15 + id WHERE id IN (-7, -8)", kind: .changedRow, table: "request"),
+        Case(name: "request: deleted", sql: "DELETE FROM request WHERE id = 9", kind: .removedRow, table: "request"),
+        Case(name: "request: inserted (a copy with a new id)", sql: """
+            CREATE TEMP TABLE copied AS SELECT * FROM request WHERE id = 5;
+            UPDATE copied SET id = (SELECT max(id) + 1 FROM request), requestId = 999999;
+            INSERT INTO request SELECT * FROM copied
+            """, kind: .insertedRow, table: "request"),
+        Case(name: "request: deleted, and a forged one put in its place", sql: """
+            CREATE TEMP TABLE copied AS SELECT * FROM request WHERE id = 5;
+            DELETE FROM request WHERE id = 5;
+            UPDATE copied SET facilityJoules = facilityJoules / 2;
+            INSERT INTO request SELECT * FROM copied
+            """, kind: .changedRow, table: "request"),
+        Case(name: "interval: energy changed", sql: "UPDATE clusterInterval SET facilityJoules = facilityJoules * 1.01 WHERE id = 2", kind: .changedRow, table: "clusterInterval"),
         Case(name: "interval: deleted", sql: "DELETE FROM clusterInterval WHERE id = 1", kind: .removedRow, table: "clusterInterval"),
+        Case(name: "interval: inserted (a copy with a new id)", sql: """
+            CREATE TEMP TABLE copied AS SELECT * FROM clusterInterval WHERE id = 1;
+            UPDATE copied SET id = (SELECT max(id) + 1 FROM clusterInterval);
+            INSERT INTO clusterInterval SELECT * FROM copied
+            """, kind: .insertedRow, table: "clusterInterval"),
+        Case(name: "runs: two swapped", sql: """
+            PRAGMA foreign_keys = OFF;
+            UPDATE run SET id = -id WHERE id IN (1, 2); UPDATE run SET id = 3 + id WHERE id IN (-1, -2)
+            """, kind: .changedRow, table: "run"),
         Case(name: "batches: reordered", sql: "UPDATE auditBatch SET seq = -seq WHERE seq IN (2, 3); UPDATE auditBatch SET seq = 5 + seq WHERE seq IN (-2, -3)", kind: .brokenChain, table: "auditBatch"),
         Case(name: "batches: a run's tail cut with its rows", sql: """
             DELETE FROM request WHERE id >= (SELECT firstRequestRow FROM auditBatch WHERE seq = (SELECT max(seq) FROM auditBatch WHERE requestCount > 0));

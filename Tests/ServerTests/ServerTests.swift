@@ -153,6 +153,11 @@ struct ServerTests {
             #expect(status == 400, "windowMinutes \(minutes): \(String(decoding: data, as: UTF8.self))")
             #expect(String(decoding: data, as: UTF8.self).contains("window"))
         }
+        for energy in ["1e308", "-1"] {
+            let (status, data) = try await f.post("/api/schedule", "{\"region\": \"sdk\", \"windowMinutes\": 10, \"energyKWh\": \(energy)}", token: Fixture.token)
+            #expect(status == 400, "energyKWh \(energy): \(String(decoding: data, as: UTF8.self))")
+            #expect(String(decoding: data, as: UTF8.self).contains("energyKWh"))
+        }
     }
 
     @Test("A comparison reads at most four candidate runs: more is a 400 naming the limit")
