@@ -53,10 +53,11 @@ struct SchedulePlanJSON: Encodable, Sendable {
 extension JouleServer {
     func addAPIRoutes(to router: Router<BasicRequestContext>) {
         let ledger = self.ledger
+        let server = self
         let api = router.group("api")
         api.get("health") { _, _ in JSONBody(value: ["status": "ok"]) }
         api.get("runs") { request, _ in
-            JSONBody(value: try await Self.bounded(request) { try ledger.overviews() })
+            JSONBody(value: try await server.bounded(request) { try ledger.overviews() })
         }
         api.get("runs/:id") { _, context in
             let id = try context.parameters.require("id", as: Int64.self)
@@ -100,7 +101,7 @@ extension JouleServer {
                 throw HTTPError(.badRequest, message: "candidate: at most \(Self.mostCompared) runs per comparison, got \(candidates.count)")
             }
             // Off the request's task: cancelled when the client leaves or past the server's limit.
-            let comparison = try await Self.bounded(request) {
+            let comparison = try await server.bounded(request) {
                 let metrics = try ([baseline] + candidates).map { id in
                     try Task.checkCancellation()
                     return try Self.lookup { try RunMetrics.load(ledger, run: id) }

@@ -25,6 +25,7 @@ extension JouleServer {
 
     func addDashboardRoutes(to router: Router<BasicRequestContext>) {
         let ledger = self.ledger
+        let server = self
         let e = SVG.esc
         let n = Render.number
         router.get("/") { _, _ in
@@ -81,9 +82,16 @@ extension JouleServer {
                 body += "</select><button type=\"submit\">Compare</button></form><p class=\"note\">Pruned against dense: the same report as <code>joule report compare --format html</code>.</p>"
                 return Self.page("Compare runs", body)
             }
-            let metrics = try [baseline, candidate].map { id in try Self.lookup { try RunMetrics.load(ledger, run: id) } }
-            guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "both runs need finished requests") }
-            let html = Render.html(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.location))
+            // The same work as /api/compare, under the same limits: cancelled when the client leaves.
+            let html = try await server.bounded(request) {
+                let metrics = try [baseline, candidate].map { id in
+                    try Task.checkCancellation()
+                    return try Self.lookup { try RunMetrics.load(ledger, run: id) }
+                }
+                guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "both runs need finished requests") }
+                try Task.checkCancellation()
+                return Render.html(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.location))
+            }
             return TextBody(text: html.replacingOccurrences(of: "<body>\n", with: "<body>\n" + Self.nav), contentType: "text/html; charset=utf-8")
         }
         router.get("scheduler") { request, _ in

@@ -11,9 +11,11 @@ public struct JouleServer: Sendable {
     public let ledger: any LedgerStore
     let token: String?
     public let metrics: LedgerMetrics
+    let heavyWork: WorkGate
 
-    public init(ledger: any LedgerStore, token: String?) {
+    public init(ledger: any LedgerStore, token: String?, heavyRequests: Int = ServerLimits.heavyRequests) {
         self.ledger = ledger
+        heavyWork = WorkGate(limit: max(1, heavyRequests))
         self.token = token?.isEmpty == true ? nil : token
         metrics = LedgerMetrics(ledger: ledger)
     }

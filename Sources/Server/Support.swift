@@ -75,15 +75,49 @@ public enum ServerLimits {
     public static let idleSeconds: Int64 = 30
     /// Work a ledger-heavy request may take before it is cancelled with a 503.
     public static let requestSeconds = 120.0
+    /// Ledger-heavy requests that may run at once (one per core, at least two); one more is
+    /// turned away at once with a 503 and `Retry-After`, rather than queued behind them.
+    public static let heavyRequests = max(2, ProcessInfo.processInfo.activeProcessorCount)
+}
+
+/// Counts the ledger-heavy requests in progress, so that a burst of them cannot take every core.
+actor WorkGate {
+    let limit: Int
+    private var running = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a place if one is free.
+    func enter() -> Bool {
+        guard running < limit else { return false }
+        running += 1
+        return true
+    }
+
+    func leave() { running -= 1 }
 }
 
 extension JouleServer {
     /// Runs `work` in a task of its own, cancelled when the client closes the connection or after
     /// `seconds` (then a 503 naming the limit). The work checks for cancellation as it reads.
-    static func bounded<T: Sendable>(
+    /// At most `ServerLimits.heavyRequests` of these run at once; one more is a 503 with `Retry-After`.
+    func bounded<T: Sendable>(
         _ request: Request, seconds: Double = ServerLimits.requestSeconds, _ work: @escaping @Sendable () throws -> T
     ) async throws -> T {
-        let task = Task { try work() }
+        guard await heavyWork.enter() else {
+            throw HTTPError(
+                .serviceUnavailable, headers: [.retryAfter: "5"],
+                message: "busy: \(heavyWork.limit) ledger-heavy requests are in progress (the server's limit); retry shortly"
+            )
+        }
+        // The place is given back when the work stops, not when the response leaves: cancelled
+        // work still holds it until it reaches its next cancellation check.
+        let gate = heavyWork
+        let task = Task {
+            let result = Result { try work() }
+            await gate.leave()
+            return try result.get()
+        }
         let timer = Task {
             try await Task.sleep(for: .seconds(seconds))
             task.cancel()

@@ -25,7 +25,7 @@ struct Runs: ParsableCommand {
             let start = WallClock.string(l.startEpochSeconds)
             print(
                 String(l.id).leftPad(4) + "  " + l.name.padding(toLength: 30, withPad: " ", startingAt: 0) + l.source.padding(toLength: 10, withPad: " ", startingAt: 0)
-                    + l.status.padding(toLength: 11, withPad: " ", startingAt: 0) + start + String(Int(l.simulatedSeconds)).leftPad(10)
+                    + l.status.padding(toLength: 11, withPad: " ", startingAt: 0) + start + String(format: "%.0f", l.simulatedSeconds).leftPad(10)
                     + l.requests.formatted().leftPad(14) + (l.message.map { "  (\($0))" } ?? "")
             )
         }

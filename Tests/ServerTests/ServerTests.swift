@@ -9,7 +9,7 @@ import Ledger
 import Logging
 import MoE
 import Scheduling
-import Server
+@testable import Server
 import Accounting
 import Serving
 import Testing
@@ -167,6 +167,36 @@ struct ServerTests {
         let (status, data) = try await f.get("/api/compare?baseline=\(f.runId)&\(many)")
         #expect(status == 400)
         #expect(String(decoding: data, as: UTF8.self).contains("at most 4 runs"))
+    }
+
+    @Test("Ledger-heavy requests beyond the server's limit are a 503 with Retry-After at once, and served once a place is free")
+    func heavyWorkIsGated() async throws {
+        let f = try await shared.value
+        // A server of its own with one place, so that holding it does not disturb the other tests.
+        let server = JouleServer(ledger: f.ledger, token: nil, heavyRequests: 1)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = server.application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { continuation.yield($0) }
+        let service = Task { try await app.runService() }
+        defer { service.cancel() }
+        var ports = stream.makeAsyncIterator()
+        let port = try #require(await ports.next())
+        func get(_ path: String) async throws -> (Int, String?, String) {
+            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            let http = response as! HTTPURLResponse
+            return (http.statusCode, http.value(forHTTPHeaderField: "Retry-After"), String(decoding: data, as: UTF8.self))
+        }
+        #expect(await server.heavyWork.enter())
+        for path in ["/api/compare?baseline=\(f.runId)&candidate=\(f.runId)", "/api/runs", "/compare?baseline=\(f.runId)&candidate=\(f.runId)"] {
+            let (status, retry, body) = try await get(path)
+            #expect(status == 503 && retry == "5" && body.contains("busy"), "\(path): \(status) \(body)")
+        }
+        #expect(try await get("/api/health").0 == 200)
+        await server.heavyWork.leave()
+        #expect(try await get("/api/runs").0 == 200)
+        #expect(try await get("/api/compare?baseline=\(f.runId)&candidate=\(f.runId)").0 == 200)
+        // Each finished request gave its place back.
+        #expect(await server.heavyWork.enter())
+        await server.heavyWork.leave()
     }
 
     @Test("A carbon query over more than 366 days, or backwards, is a 400 naming the limit")

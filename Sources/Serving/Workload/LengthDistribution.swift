@@ -23,7 +23,8 @@ public enum LengthDistribution: Hashable, Sendable {
         case .lognormal(let mean, let sigma, let lo, let hi):
             let mu = log(mean) - sigma * sigma / 2
             let x = exp(mu + sigma * rng.normal())
-            return Swift.min(Swift.max(Int(x.rounded()), lo), hi)
+            // Clamped before converting: a tail draw beyond Int's range is `hi`, never a trap.
+            return Int(Swift.min(Swift.max(x.rounded(), Double(lo)), Double(hi)))
         case .empirical(let values):
             return values[Int(rng.next() % UInt64(values.count))]
         }
