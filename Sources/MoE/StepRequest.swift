@@ -46,6 +46,10 @@ public struct StepRequest: Hashable, Sendable {
         self.dp = dp
         self.microBatches = microBatches
     }
+
+    /// The most GPUs (and the largest parallel degree) a step request may name: far past any
+    /// deployment, and small enough that products of degrees stay exact.
+    public static let mostGPUs = 100_000
 }
 
 /// A step request that cannot be estimated, with every problem listed.
@@ -65,6 +69,18 @@ extension SpecLibrary {
         let node = try node(request.hardware)
         let site = try site(request.site)
         var problems: [String] = []
+        // Degrees are bounded before any arithmetic on them (Int.max experts once overflowed).
+        for (flag, value, least) in [("ep", request.ep, 1), ("tp", request.tp, 1), ("dp", request.dp, 1), ("micro-batches", request.microBatches, 1),
+                                     ("redundant-experts", request.redundantExperts, 0)] {
+            if let value, !(least...StepRequest.mostGPUs).contains(value) {
+                problems.append("--\(flag): expected a whole number from \(least) to \(StepRequest.mostGPUs), got \(value)")
+            }
+        }
+        if let imbalance = request.expertLoadImbalance, !imbalance.isFinite { problems.append("--expert-load-imbalance: expected 1 to 10, got \(imbalance)") }
+        if !(0..<1).contains(request.cachedFraction) {
+            problems.append("--cached-fraction: expected a share from 0 up to (not including) 1, got \(request.cachedFraction)")
+        }
+        guard problems.isEmpty else { throw StepRequestError(problems: problems) }
         let workload: StepWorkload
         switch request.phase {
         case .decode:
@@ -74,9 +90,6 @@ extension SpecLibrary {
         case .prefill:
             if request.tokensPerGPU == nil { problems.append("--tokens-per-gpu: required for --phase prefill") }
             if request.batchPerGPU != nil { problems.append("--batch-per-gpu: applies to --phase decode only; use --tokens-per-gpu") }
-            if !(0..<1).contains(request.cachedFraction) {
-                problems.append("--cached-fraction: expected a share from 0 up to (not including) 1, got \(request.cachedFraction)")
-            }
             workload = .prefill(computedTokens: request.tokensPerGPU ?? 0, cachedFraction: min(max(request.cachedFraction, 0), 0.999_999), context: request.context)
         }
         if problems.isEmpty { problems += workload.validate() }

@@ -101,15 +101,21 @@ public struct StepWorkload: Hashable, Sendable {
     }
 
     /// Problems with the workload, named by command-line flag.
+    /// Bounds far past any GPU's memory, so that nothing derived from them overflows.
+    public static let mostSequencesPerGPU = 1e6
+    public static let mostTokensPerGPU = 1e9
+    public static let mostContext = 1e7
+
     public func validate() -> [String] {
         var problems: [String] = []
-        if !(computedTokens.isFinite && computedTokens > 0) {
+        let most = phase == .decode ? Self.mostSequencesPerGPU : Self.mostTokensPerGPU
+        if !(computedTokens.isFinite && computedTokens > 0 && computedTokens <= most) {
             problems.append(phase == .decode
-                ? "--batch-per-gpu: expected a positive number of sequences, got \(computedTokens)"
-                : "--tokens-per-gpu: expected a positive number of tokens, got \(computedTokens)")
+                ? "--batch-per-gpu: expected a positive number of sequences up to \(Int(most)), got \(computedTokens)"
+                : "--tokens-per-gpu: expected a positive number of tokens up to \(Int(most)), got \(computedTokens)")
         }
-        if !(meanContext.isFinite && meanContext >= 1) {
-            problems.append("--context: expected at least 1 token, got \(meanContext)")
+        if !(meanContext.isFinite && meanContext >= 1 && meanContext <= Self.mostContext) {
+            problems.append("--context: expected 1 to \(Int(Self.mostContext)) tokens, got \(meanContext)")
         }
         if phase == .prefill && !(sequences.isFinite && sequences > 0) {
             problems.append("--cached-fraction: expected less than 1 so that some prompt tokens are computed")

@@ -186,7 +186,9 @@ extension SpecLibrary {
             let what = layout.schedule == .dualpipe ? "an even number of micro-batches per pipeline replica (a multiple of \(Int(unit)) sequences)" : "whole micro-batches per pipeline replica (a multiple of \(Int(unit)) sequences)"
             for (field, value) in [("batch", stage.batch)] + (stage.rampFrom.map { [("batch.from", $0)] } ?? []) {
                 let m = value / unit
-                if !(value >= unit && m == m.rounded()) {
+                if !(value <= 1e9) {
+                    problems.append("\(p)\(field): expected at most 1000000000 sequences per step, got \(value)")
+                } else if !(value >= unit && m == m.rounded()) {
                     problems.append("\(p)\(field): expected \(what) with \(layout.sequenceReplicas) sequences per micro-batch slot (GPUs per stage \(layout.dataParallel) ÷ cp \(layout.contextParallel)), got \(value) (\(value / Double(layout.sequenceReplicas)) micro-batches)")
                 }
             }
@@ -194,8 +196,8 @@ extension SpecLibrary {
             if (stage.tokens == nil) == (stage.steps == nil) && stage.rollout == nil {
                 problems.append("\(p)tokens: expected exactly one of tokens and steps")
             }
-            if let t = stage.tokens, !(t > 0 && t.isFinite) { problems.append("\(p)tokens: expected a positive number, got \(t)") }
-            if let s = stage.steps, !(s > 0 && s.isFinite) { problems.append("\(p)steps: expected a positive number, got \(s)") }
+            if let t = stage.tokens, !(t > 0 && t <= 1e17) { problems.append("\(p)tokens: expected a positive number up to 1e17, got \(t)") }
+            if let s = stage.steps, !(s > 0 && s <= 1e12) { problems.append("\(p)steps: expected a positive number up to 1e12, got \(s)") }
             if stage.rampTokens > stage.trainingTokens { problems.append("\(p)batch.overTokens: expected at most the stage's \(stage.trainingTokens) tokens, got \(stage.rampTokens)") }
             if let r = stage.rollout {
                 for (field, v) in [("prompts", r.prompts), ("samplesPerPrompt", r.samplesPerPrompt), ("promptTokens", r.promptTokens), ("outputTokens", r.outputTokens), ("decodeBatchPerGPU", r.decodeBatchPerGPU)] where !(v > 0 && v.isFinite) {

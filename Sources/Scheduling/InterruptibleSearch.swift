@@ -65,7 +65,7 @@ public enum InterruptibleSearch {
         }
         let m = Int((duration / tick - epsilon).rounded(.up))
         guard m <= ticks.count else { throw Failure.notEnoughData(needed: duration, available: Double(ticks.count) * tick) }
-        let k = max(1, min(m, Int((minimumSlice / tick - epsilon).rounded(.up))))
+        let k = max(1, Int(min(Double(m), max(0, (minimumSlice / tick - epsilon).rounded(.up)))))
         let chosen = try solve(ticks, m: m, k: k, minimumSlice: minimumSlice)
 
         // Merge chosen ticks into slices; trim the last slice to the exact duration.

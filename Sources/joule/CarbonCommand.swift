@@ -227,8 +227,12 @@ struct CarbonFetch: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard attempts >= 1, timeoutSeconds > 0, maxAgeMinutes >= 0 else {
-            throw CLIError(message: "--attempts must be at least 1, --timeout-seconds above 0, --max-age-minutes at least 0")
+        guard (1...20).contains(attempts) else { throw CLIError(message: "--attempts: expected 1 to 20, got \(attempts)") }
+        guard timeoutSeconds.isFinite, timeoutSeconds > 0, timeoutSeconds <= 3600 else {
+            throw CLIError(message: "--timeout-seconds: expected above 0 and up to 3600 seconds, got \(timeoutSeconds)")
+        }
+        guard maxAgeMinutes.isFinite, maxAgeMinutes >= 0, maxAgeMinutes <= 527_040 else {
+            throw CLIError(message: "--max-age-minutes: expected 0 to 527040 minutes (366 days), got \(maxAgeMinutes)")
         }
         let l = try failing { try Ledger(path: ledger.db) }
         let now = Date().timeIntervalSince1970

@@ -111,7 +111,9 @@ struct EstimateTraining: ParsableCommand {
                 globalBatch: globalBatch, communicationSMs: library.serving.communicationSMs[.prefill] ?? 0, recompute: recompute
             )
         }
-        guard usdPerGPUHour.isFinite && usdPerGPUHour >= 0 else { throw CLIError(message: "--usd-per-gpu-hour: expected zero or a positive price, got \(usdPerGPUHour)") }
+        guard usdPerGPUHour.isFinite && usdPerGPUHour >= 0 && usdPerGPUHour <= 1e6 else {
+            throw CLIError(message: "--usd-per-gpu-hour: expected a price from 0 to 1000000, got \(usdPerGPUHour)")
+        }
         let grids = try failing { try Catalog.loadGridDefaults(dataDirectory: directory) }
         guard let factor = grids.annual(region: grid) else {
             throw CLIError(message: "--grid: no annual average for '\(grid)' in Data/grids (try `joule carbon defaults`)")

@@ -147,7 +147,9 @@ struct Plan: AsyncParsableCommand {
     func run() async throws {
         let s = try parseTime(start, "--start"), e = try parseTime(end, "--end")
         if let s, let e, e <= s { throw CLIError(message: "--end (the deadline) \(isoString(e)) is not after --start \(isoString(s))") }
-        guard minSliceMinutes >= 0 else { throw CLIError(message: "--min-slice-minutes: expected minutes ≥ 0, got \(minSliceMinutes)") }
+        guard minSliceMinutes.isFinite, minSliceMinutes >= 0, minSliceMinutes <= 527_040 else {
+            throw CLIError(message: "--min-slice-minutes: expected 0 to 527040 minutes (366 days), got \(minSliceMinutes)")
+        }
         let (duration, energy) = try job()
         let candidates = try await forecasts(from: s, to: e, duration: duration)
         let plan: CarbonPlan

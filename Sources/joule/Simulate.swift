@@ -85,6 +85,10 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
+        for (flag, value) in [("--tpot-slo-ms", tpotSLOMilliseconds), ("--prefill-step-slo-ms", prefillStepSLOMilliseconds)]
+        where !(value.isFinite && value > 0 && value <= 3_600_000) {
+            throw CLIError(message: "\(flag): expected a positive number of milliseconds up to 3600000, got \(value)")
+        }
         if sizeFleet { return try runSizing() }
         let clock = ContinuousClock()
         let started = clock.now
@@ -138,10 +142,6 @@ struct Simulate: ParsableCommand {
 extension Simulate {
     /// Capacity mode: the units, nodes and node-hours the scenario's workload needs at the SLO.
     func runSizing() throws {
-        for (flag, value) in [("--tpot-slo-ms", tpotSLOMilliseconds), ("--prefill-step-slo-ms", prefillStepSLOMilliseconds)]
-        where !(value.isFinite && value > 0 && value <= 3_600_000) {
-            throw CLIError(message: "\(flag): expected a positive number of milliseconds up to 3600000, got \(value)")
-        }
         if trace != nil || requestsOut != nil || db != nil {
             throw CLIError(message: "--size-fleet: sizes a generated workload without simulating; drop --trace, --requests-out and --db")
         }

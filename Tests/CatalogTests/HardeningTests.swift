@@ -1,6 +1,7 @@
 import Accounting
 import Catalog
 import Foundation
+import MoE
 import Serving
 import Testing
 
@@ -57,6 +58,21 @@ import Testing
         #expect {
             _ = try Catalog.prepare(loaded, overrides: RunOverrides(duration: seconds))
         } throws: { "\($0)".contains("--duration") && "\($0)".contains("366 days") }
+    }
+
+    @Test("A step request outside its ranges is an error naming the flag, checked before any arithmetic", arguments: [
+        // Int.max expert-parallel ranks, or redundant experts, overflowed placing them.
+        (StepRequest(model: "deepseek-v3", hardware: "h800", phase: .decode, ep: Int.max, batchPerGPU: 8, context: 4096), "--ep: expected a whole number from 1 to 100000"),
+        (StepRequest(model: "deepseek-v3", hardware: "h800", phase: .decode, ep: 144, batchPerGPU: 8, context: 4096, redundantExperts: Int.max), "--redundant-experts: expected a whole number from 0 to 100000"),
+        (StepRequest(model: "deepseek-v3", hardware: "h800", phase: .decode, ep: 144, tp: 0, batchPerGPU: 8, context: 4096), "--tp: expected a whole number from 1"),
+        // Silently accepted before: a negative or NaN cached share in decode, and batches and contexts past any GPU.
+        (StepRequest(model: "deepseek-v3", hardware: "h800", phase: .decode, ep: 144, batchPerGPU: 8, cachedFraction: .nan, context: 4096), "--cached-fraction"),
+        (StepRequest(model: "deepseek-v3", hardware: "h800", phase: .decode, ep: 144, batchPerGPU: 1e300, context: 4096), "--batch-per-gpu: expected a positive number of sequences up to 1000000"),
+        (StepRequest(model: "deepseek-v3", hardware: "h800", phase: .prefill, ep: 32, tokensPerGPU: 1e300, context: 4096), "--tokens-per-gpu: expected a positive number of tokens up to 1000000000"),
+        (StepRequest(model: "deepseek-v3", hardware: "h800", phase: .decode, ep: 144, batchPerGPU: 8, context: 1e300), "--context: expected 1 to 10000000 tokens"),
+    ])
+    func stepRequestRanges(request: StepRequest, message: String) {
+        #expect { _ = try ScenarioTests.library.resolve(request) } throws: { "\($0)".contains(message) }
     }
 
     @Test("A leap day is a date, and February 29 of a common year is not")

@@ -66,6 +66,20 @@ import Units
         } throws: { "\($0)".contains("stages[1]") }
     }
 
+    /// A batch of 1e300 sequences is whole micro-batches in floating point, and once trapped converting to a count.
+    @Test func anAbsurdBatchOrTokenCountNamesItsField() throws {
+        var plan = try Self.shipped()
+        plan.stages = [plan.stages[0]]
+        plan.stages[0].batch = 1e300
+        plan.stages[0].rampFrom = nil
+        plan.stages[0].rampTokens = 0
+        #expect(try Self.library.validate(plan).contains { $0.hasPrefix("stages[0]") && $0.contains("batch: expected at most 1000000000") })
+        plan.stages[0].batch = try Self.shipped().stages[0].batch
+        plan.stages[0].tokens = .infinity
+        plan.stages[0].steps = nil
+        #expect(try Self.library.validate(plan).contains { $0.contains("tokens: expected a positive number up to 1e17") })
+    }
+
     @Test func misspeltFieldsAreNamedWithTheirLine() throws {
         let path = try Self.edited("    steps: 1000                # §4.3: 1,000 steps at 32K", "    stpes: 1000")
         defer { try? FileManager.default.removeItem(atPath: path) }
