@@ -128,6 +128,46 @@ struct ServerTests {
         #expect(String(decoding: data, as: UTF8.self).contains("message"))
     }
 
+    /// Every query parameter and path value of every read route, at absurd values: an answer or
+    /// a 4xx, never a 5xx or a dropped connection (a trap would take the whole suite's server down).
+    @Test("Absurd values in every parameter of every read route: an answer or a 4xx, never a 5xx")
+    func absurdParameters() async throws {
+        let f = try await shared.value
+        let run = "\(f.runId)"
+        let absurd = ["0", "-1", "1e300", "nan", "inf", "1e-300", "9223372036854775807", "9223372036854775808", "", "abc",
+                      "2025-02-30T00:00:00Z", "99999-01-01T00:00:00Z", "%00", String(repeating: "9", count: 400)]
+        let routes: [(path: String, fixed: [String: String], parameters: [String])] = [
+            ("/api/runs/{v}", [:], []), ("/api/runs/{v}/requests", [:], []), ("/api/runs/\(run)/requests/{v}", [:], []), ("/runs/{v}", [:], []),
+            ("/api/runs/\(run)/requests", [:], ["from", "to", "minLatencySeconds", "minEnergyWh", "cursor", "limit"]),
+            ("/api/compare", ["baseline": run, "candidate": run], ["baseline", "candidate"]),
+            ("/compare", ["baseline": run, "candidate": run], ["baseline", "candidate"]),
+            ("/api/carbon", ["region": "sdk"], ["region", "kind", "from", "to"]),
+            ("/emissions/bylocations/best", ["location": "eastus"], ["location", "time", "toTime"]),
+            ("/emissions/forecasts/current", ["location": "sdk"], ["location", "dataStartAt", "dataEndAt", "windowSize"]),
+            ("/scheduler", ["region": "sdk"], ["region", "windowMinutes", "signal"]),
+        ]
+        func encoded(_ v: String) -> String { v.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? v }
+        var probes = 0
+        for route in routes {
+            var paths: [String] = []
+            if route.path.contains("{v}") { paths += absurd.map { route.path.replacingOccurrences(of: "{v}", with: encoded($0)) } }
+            for name in route.parameters {
+                for v in absurd where !(v == route.fixed[name]) {
+                    var query = route.fixed
+                    query[name] = v
+                    paths.append(route.path + "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\(encoded($0.value))" }.joined(separator: "&"))
+                }
+            }
+            for path in paths {
+                let (status, data) = try await f.get(path)
+                probes += 1
+                #expect(status < 500, "\(path): \(status) \(String(decoding: data.prefix(200), as: UTF8.self))")
+            }
+        }
+        #expect(probes > 200)
+        #expect(try await f.get("/api/health").0 == 200)
+    }
+
     @Test("One request with its audit breakdown")
     func breakdown() async throws {
         let f = try await shared.value
