@@ -49,6 +49,16 @@ extension Ledger {
 
     func insert(_ series: CarbonSeries, at wallClock: Double, _ db: Database) throws -> Int64 {
         let m = series.metadata
+        // The same limits every import checks, whoever calls: what is stored can be read back by
+        // every route without a trap.
+        typealias Limits = PointChecker.Limits
+        for (i, p) in series.points.enumerated()
+        where !(Limits.start.contains(p.start) && Limits.duration.contains(p.duration) && Limits.intensity.contains(p.value)) {
+            throw LedgerError.outOfRange(
+                "\(m.region) \(m.kind.rawValue) series from \(m.source), point \(i + 1): expected a start from 1970 to 2200, a duration from 1 s "
+                    + "to 366 days and an intensity from 0 to 10000 gCO2/kWh, got start \(p.start), duration \(p.duration) s, \(p.value) gCO2/kWh"
+            )
+        }
         let identity: StatementArguments = [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt ?? -1e300]
         let id: Int64
         if let existing = try Int64.fetchOne(db, sql: """

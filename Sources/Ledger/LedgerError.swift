@@ -22,6 +22,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     case anchor(String)
     /// Another live process is writing this run (a daemon job is one writer).
     case leaseHeld(WriterLease, heartbeatAgo: Double)
+    /// A value outside the range every import checks: the ledger stores nothing an import would refuse.
+    case outOfRange(String)
 
     public var description: String {
         switch self {
@@ -40,7 +42,7 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
         case .cannotResume(let run, let reason):
             return "run \(run) cannot be resumed: \(reason)"
         case .badAuditKey(let why): return why
-        case .anchor(let why): return why
+        case .anchor(let why), .outOfRange(let why): return why
         case .leaseHeld(let lease, let ago):
             return "run \(lease.run) is being written by \(lease) (last commit \(String(format: "%.1f", ago)) s ago): stop that writer first, or give this job another name"
         }

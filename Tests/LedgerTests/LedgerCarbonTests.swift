@@ -40,6 +40,13 @@ struct LedgerCarbonTests {
         var big = series(.forecast, issuedAt: 1_700_000_000, values: (0..<20_000).map { Double($0 % 500) }, step: 60)
         big.metadata.source = "big"
         #expect(throws: LedgerError.self) { try ledger.store([small, big], at: 1) }
+        // A point outside the limits every import checks is refused by the ledger itself, with the
+        // rest of its transaction.
+        for bad in [TimedValue(start: 1_700_000_000, duration: 1e300, value: 1), TimedValue(start: 1_700_000_000, duration: 60, value: .nan),
+                    TimedValue(start: -1e18, duration: 60, value: 1), TimedValue(start: 1_700_000_000, duration: 60, value: 1e6)] {
+            let wrong = CarbonSeries(metadata: small.metadata, checkedPoints: [bad])
+            #expect { try ledger.store([small, wrong], at: 1) } throws: { "\($0)".contains("point 1: expected a start from 1970 to 2200") }
+        }
         #expect(try ledger.storedSeries().isEmpty)
         // The small one alone fits, and a batch of one is the same as storing it.
         let ids = try ledger.store([small], at: 2)
