@@ -33,19 +33,31 @@ extension RowSink {
 }
 
 /// Reads a row selected as `id, <the table's columns>` back into its record.
+/// A value that is not of its column's type (a row edited outside Joule) is not read: the first
+/// such column is kept in `unreadable`, for `stored(_:)` to throw, never a trap.
 struct RowReader: ColumnVisitor {
     let row: Row
     var index = 1
+    var unreadable: (column: String, value: DatabaseValue)?
 
     init(_ row: Row) { self.row = row }
 
-    mutating func integer(_ name: StaticString, _ value: inout Int64) { value = row[index]; index += 1 }
-    mutating func integer(_ name: StaticString, _ value: inout Int) { value = row[index]; index += 1 }
-    mutating func integer(_ name: StaticString, _ value: inout Int?) { value = row[index]; index += 1 }
-    mutating func flag(_ name: StaticString, _ value: inout Bool) { value = row[index]; index += 1 }
-    mutating func real(_ name: StaticString, _ value: inout Double) { value = row[index]; index += 1 }
-    mutating func real(_ name: StaticString, _ value: inout Double?) { value = row[index]; index += 1 }
-    mutating func text(_ name: StaticString, _ value: inout String) { value = row[index]; index += 1 }
+    mutating func read<T: DatabaseValueConvertible>(_ name: StaticString, _ value: inout T) {
+        do {
+            value = try row.decode(T.self, atIndex: index)
+        } catch {
+            if unreadable == nil { unreadable = ("\(name)", row[index]) }
+        }
+        index += 1
+    }
+
+    mutating func integer(_ name: StaticString, _ value: inout Int64) { read(name, &value) }
+    mutating func integer(_ name: StaticString, _ value: inout Int) { read(name, &value) }
+    mutating func integer(_ name: StaticString, _ value: inout Int?) { read(name, &value) }
+    mutating func flag(_ name: StaticString, _ value: inout Bool) { read(name, &value) }
+    mutating func real(_ name: StaticString, _ value: inout Double) { read(name, &value) }
+    mutating func real(_ name: StaticString, _ value: inout Double?) { read(name, &value) }
+    mutating func text(_ name: StaticString, _ value: inout String) { read(name, &value) }
     mutating func derived(_ name: StaticString, _ value: Double) { index += 1 }
 }
 
@@ -54,11 +66,14 @@ extension StoredRow where Record: StoredRecord {
     static var selectAll: String { "SELECT id, \(columnNames.joined(separator: ", ")) FROM \(table)" }
 
     /// The stored row of a `selectAll` result.
-    static func stored(_ row: Row) -> StoredRow {
+    static func stored(_ row: Row) throws -> StoredRow {
         var stored = blank
         var reader = RowReader(row)
         stored.visit(&reader)
         stored.rowID = row[0]
+        if let (column, value) = reader.unreadable {
+            throw LedgerError.unreadable(table: table, row: stored.rowID, column: column, value: "\(value)")
+        }
         return stored
     }
 }

@@ -87,15 +87,16 @@ extension Ledger {
         return id
     }
 
-    static func storedSeries(_ row: Row) -> StoredSeries {
-        StoredSeries(
-            id: row["id"],
+    static func storedSeries(_ row: Row) throws -> StoredSeries {
+        func v<T: DatabaseValueConvertible>(_ column: String) throws -> T { try row.value(column, in: "intensitySeries") }
+        return StoredSeries(
+            id: try v("id"),
             metadata: SeriesMetadata(
-                region: row["region"], signal: CarbonSignal(rawValue: row["signal"]) ?? .average,
-                factor: EmissionFactorType(rawValue: row["factor"]) ?? .unspecified, kind: SeriesKind(rawValue: row["kind"]) ?? .actual,
-                source: row["source"], issuedAt: row["issuedAt"], resolutionSeconds: row["resolutionSeconds"], origin: row["origin"]
+                region: try v("region"), signal: CarbonSignal(rawValue: try v("signal")) ?? .average,
+                factor: EmissionFactorType(rawValue: try v("factor")) ?? .unspecified, kind: SeriesKind(rawValue: try v("kind")) ?? .actual,
+                source: try v("source"), issuedAt: try v("issuedAt"), resolutionSeconds: try v("resolutionSeconds"), origin: try v("origin")
             ),
-            pointCount: row["n"], firstStart: row["firstStart"] ?? 0, lastEnd: row["lastEnd"] ?? 0, storedAt: row["storedAt"]
+            pointCount: try v("n"), firstStart: try v("firstStart") ?? 0, lastEnd: try v("lastEnd") ?? 0, storedAt: try v("storedAt")
         )
     }
 
@@ -110,7 +111,7 @@ extension Ledger {
             let rows = try Row.fetchAll(db, sql: Self.seriesSelect + """
                  WHERE (?1 IS NULL OR s.region = ?1) GROUP BY s.id ORDER BY s.region, ifnull(s.issuedAt, s.storedAt) DESC, s.id DESC
                 """, arguments: [region])
-            return rows.map(Self.storedSeries)
+            return try rows.map { try Self.storedSeries($0) }
         }
     }
 
@@ -123,7 +124,7 @@ extension Ledger {
                    AND (?4 IS NULL OR s.kind = ?4) AND (?5 IS NULL OR s.source = ?5)
                  GROUP BY s.id HAVING n > 0 ORDER BY ifnull(s.issuedAt, s.storedAt) DESC, s.id DESC
                 """, arguments: [filter.region, filter.signal?.rawValue, filter.factor?.rawValue, filter.kind?.rawValue, filter.source])
-            return rows.map(Self.storedSeries)
+            return try rows.map { try Self.storedSeries($0) }
         }
     }
 
@@ -137,8 +138,13 @@ extension Ledger {
                 ORDER BY startEpochSeconds
                 """, arguments: [id, from, to])
             guard !rows.isEmpty else { return nil }
-            let points = rows.map { TimedValue(start: $0["startEpochSeconds"], duration: $0["durationSeconds"], value: $0["gramsPerKWh"]) }
-            return CarbonSeries(metadata: Self.storedSeries(head).metadata, checkedPoints: points)
+            let points = try rows.map { r in
+                TimedValue(
+                    start: try r.value("startEpochSeconds", in: "intensitySample"), duration: try r.value("durationSeconds", in: "intensitySample"),
+                    value: try r.value("gramsPerKWh", in: "intensitySample")
+                )
+            }
+            return CarbonSeries(metadata: try Self.storedSeries(head).metadata, checkedPoints: points)
         }
     }
 

@@ -38,7 +38,7 @@ extension Ledger {
                   AND (?6 IS NULL OR facilityJoules >= ?6)
                 ORDER BY id LIMIT ?7
                 """, arguments: [run, q.after ?? 0, q.from, q.to, q.minimumLatencySeconds, q.minimumJoules, limit + 1])
-            let items = rows.prefix(limit).map { RequestRow.stored($0) }
+            let items = try rows.prefix(limit).map { try RequestRow.stored($0) }
             return (items, rows.count > limit ? items.last?.rowID : nil)
         }
     }

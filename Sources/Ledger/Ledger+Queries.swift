@@ -72,7 +72,7 @@ extension Ledger {
             }
             guard let row = try Row.fetchOne(db, sql: RequestRow.selectAll + " WHERE runId = ? AND requestId = ?", arguments: [runID, id]),
                   let stored = try StoredRun.fetchOne(db, key: runID) else { throw LedgerError.unknownRequest(id: id, run: runID) }
-            let request = RequestRow.stored(row)
+            let request = try RequestRow.stored(row)
             let (rowID, r) = (request.rowID, request.record)
             let batch = try Int64.fetchOne(
                 db, sql: "SELECT seq FROM auditBatch WHERE runId = ? AND firstRequestRow <= ? ORDER BY seq DESC LIMIT 1", arguments: [runID, rowID]

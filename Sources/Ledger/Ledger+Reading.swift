@@ -114,7 +114,7 @@ extension Ledger {
             var out: [RequestRow] = []
             for range in try Ledger.requestRanges(run: id, db).reversed() where out.count < limit {
                 out += try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id BETWEEN ? AND ? AND inFlight = 0 ORDER BY id DESC LIMIT ?",
-                                        arguments: [range.first, range.first + Int64(range.count) - 1, limit - out.count]).map(RequestRow.stored)
+                                        arguments: [range.first, range.first + Int64(range.count) - 1, limit - out.count]).map { try RequestRow.stored($0) }
             }
             return out
         }
@@ -141,7 +141,7 @@ extension Ledger {
             for chunk in stride(from: 0, to: ids.count, by: 500) {
                 let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
                 out += try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id IN (\(part.map { _ in "?" }.joined(separator: ","))) AND inFlight = 0 ORDER BY id",
-                                        arguments: StatementArguments(part)).map(RequestRow.stored)
+                                        arguments: StatementArguments(part)).map { try RequestRow.stored($0) }
             }
             return out
         }
@@ -150,21 +150,21 @@ extension Ledger {
     /// The request row ranges of run `id`'s audit batches, in commit order.
     static func requestRanges(run id: Int64, _ db: Database) throws -> [(first: Int64, count: Int)] {
         try Row.fetchAll(db, sql: "SELECT firstRequestRow AS a, requestCount AS n FROM auditBatch WHERE runId = ? AND requestCount > 0 ORDER BY seq",
-                         arguments: [id]).map { (first: $0["a"] as Int64, count: $0["n"] as Int) }
+                         arguments: [id]).map { (first: try $0.value("a", in: "auditBatch") as Int64, count: try $0.value("n", in: "auditBatch") as Int) }
     }
 
     /// Up to `limit` request rows committed after row `after`, every run, in row order: for
     /// followers that catch up incrementally (the metrics endpoint).
     public func requests(after: Int64, limit: Int) throws -> [RequestRow] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map(RequestRow.stored)
+            try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map { try RequestRow.stored($0) }
         }
     }
 
     /// Up to `limit` cluster intervals committed after row `after`, every run, in row order.
     public func intervals(after: Int64, limit: Int) throws -> [IntervalRow] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: IntervalRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map(IntervalRow.stored)
+            try Row.fetchAll(db, sql: IntervalRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map { try IntervalRow.stored($0) }
         }
     }
 
@@ -173,7 +173,7 @@ extension Ledger {
         try pool.read { db in
             var out: [Int64: Double] = [:]
             for r in try Row.fetchAll(db, sql: "SELECT runId, max(committedAt) AS t FROM auditBatch GROUP BY runId") {
-                out[r["runId"]] = r["t"]
+                out[try r.value("runId", in: "auditBatch")] = try r.value("t", in: "auditBatch") as Double
             }
             return out
         }

@@ -75,13 +75,14 @@ extension Ledger {
     public func scheduledJobs() throws -> [ScheduledJob] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM scheduledJob ORDER BY id").map { row in
-                let slicesText: String = row["slices"]
+                func v<T: DatabaseValueConvertible>(_ column: String) throws -> T { try row.value(column, in: "scheduledJob") }
+                let slicesText: String = try v("slices")
                 return ScheduledJob(
-                    id: row["id"], name: row["name"], createdAt: row["createdAt"], region: row["region"],
-                    signal: CarbonSignal(rawValue: row["signal"]) ?? .average, forecastSeriesId: row["forecastSeriesId"], forecastOrigin: row["forecastOrigin"],
-                    earliestStart: row["earliestStart"], deadline: row["deadline"], durationSeconds: row["durationSeconds"], energyKWh: row["energyKWh"],
-                    interruptible: row["interruptible"], slices: (try? JSONDecoder().decode([TimedValue].self, from: Data(slicesText.utf8))) ?? [],
-                    forecastGramsPerKWh: row["forecastGramsPerKWh"], baselineRegion: row["baselineRegion"], startNowGramsPerKWh: row["startNowGramsPerKWh"]
+                    id: try v("id"), name: try v("name"), createdAt: try v("createdAt"), region: try v("region"),
+                    signal: CarbonSignal(rawValue: try v("signal")) ?? .average, forecastSeriesId: try v("forecastSeriesId"), forecastOrigin: try v("forecastOrigin"),
+                    earliestStart: try v("earliestStart"), deadline: try v("deadline"), durationSeconds: try v("durationSeconds"), energyKWh: try v("energyKWh"),
+                    interruptible: try v("interruptible"), slices: (try? JSONDecoder().decode([TimedValue].self, from: Data(slicesText.utf8))) ?? [],
+                    forecastGramsPerKWh: try v("forecastGramsPerKWh"), baselineRegion: try v("baselineRegion"), startNowGramsPerKWh: try v("startNowGramsPerKWh")
                 )
             }
         }

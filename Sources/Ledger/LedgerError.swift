@@ -24,6 +24,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     case leaseHeld(WriterLease, heartbeatAgo: Double)
     /// A value outside the range every import checks: the ledger stores nothing an import would refuse.
     case outOfRange(String)
+    /// A stored value that is not of its column's type: the row was edited outside Joule.
+    case unreadable(table: String, row: Int64?, column: String, value: String)
 
     public var description: String {
         switch self {
@@ -43,6 +45,9 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
             return "run \(run) cannot be resumed: \(reason)"
         case .badAuditKey(let why): return why
         case .anchor(let why), .outOfRange(let why): return why
+        case .unreadable(let table, let row, let column, let value):
+            return "\(table)\(row.map { " row \($0)" } ?? ""), column \(column): the stored value \(value.prefix(80)) is not of the column's type; "
+                + "the ledger was edited outside Joule (`joule audit verify` shows what changed)"
         case .leaseHeld(let lease, let ago):
             return "run \(lease.run) is being written by \(lease) (last commit \(String(format: "%.1f", ago)) s ago): stop that writer first, or give this job another name"
         }
@@ -56,6 +61,18 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
         case .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_PERM:
             return LedgerError.writeFailed(path: path, reason: db.message ?? "\(db.resultCode)")
         default: return error
+        }
+    }
+}
+
+extension Row {
+    /// The value of `column` as `T`, or `LedgerError.unreadable` naming the table, row and column
+    /// when the stored value is not of that type (a row edited outside Joule): never a trap.
+    func value<T: DatabaseValueConvertible>(_ column: String, in table: String) throws -> T {
+        do {
+            return try decode(T.self, forColumn: column)
+        } catch {
+            throw LedgerError.unreadable(table: table, row: try? decode(Int64?.self, forColumn: "id"), column: column, value: "\(self[column] as DatabaseValue? ?? .null)")
         }
     }
 }

@@ -234,7 +234,8 @@ enum LedgerSchema {
             let now = Date().timeIntervalSince1970
             for run in try Row.fetchAll(db, sql: "SELECT id, status, message, updatedAt FROM run ORDER BY id") {
                 try Ledger.recordStatus(
-                    RunStatus(rawValue: run["status"]) ?? .failed, run: run["id"], message: run["message"], at: run["updatedAt"], key: key, db
+                    RunStatus(rawValue: try run.value("status", in: "run")) ?? .failed, run: try run.value("id", in: "run"),
+                    message: try run.value("message", in: "run"), at: try run.value("updatedAt", in: "run"), key: key, db
                 )
             }
             for subject in [AuditSubject.intensitySeries, .scheduledJob] {

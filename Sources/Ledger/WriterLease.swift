@@ -41,7 +41,7 @@ extension Ledger {
             LEFT JOIN runEvent e ON e.id = (SELECT max(id) FROM runEvent WHERE runId = r.id AND status = 'running')
             WHERE r.id = ? AND r.status = 'running'
             """, arguments: [id]) else { return nil }
-        return WriterLease(run: id, host: row["host"], pid: row["pid"], heartbeatAt: row["updatedAt"])
+        return WriterLease(run: id, host: try row.value("host", in: "runEvent"), pid: try row.value("pid", in: "runEvent"), heartbeatAt: try row.value("updatedAt", in: "run"))
     }
 
     public func lease(run id: Int64) throws -> WriterLease? {

@@ -35,10 +35,12 @@ public enum SVG {
     /// Lines over shared axes; each series is (name, points).
     public static func lineChart(title: String, xLabel: String, yLabel: String, series: [(name: String, points: [(Double, Double)])], width: Double = 640, height: Double = 320) -> String {
         let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
+        // Only finite points are drawn: a value a ledger should never hold does not bend the axes.
+        let series = series.map { (name: $0.name, points: $0.points.filter { $0.0.isFinite && $0.1.isFinite }) }
         let all = series.flatMap(\.points)
         let xs = all.map(\.0), ys = all.map(\.1)
         // A single point (or none) gets a unit-wide axis rather than a vanishing one.
-        let x0 = xs.min() ?? 0, x1 = (xs.max() ?? 1) > x0 ? xs.max()! : x0 + 1
+        let x0 = xs.min() ?? 0, x1 = (xs.max() ?? x0) > x0 ? xs.max() ?? x0 + 1 : x0 + 1
         let y0 = min(0, ys.min() ?? 0), y1 = max(ys.max() ?? 1, y0 + 1e-9) * 1.05
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
         func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }

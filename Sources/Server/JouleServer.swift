@@ -31,6 +31,7 @@ public struct JouleServer: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: ReadableErrors())
         addAPIRoutes(to: router)
         addCarbonAwareRoutes(to: router)
         addDashboardRoutes(to: router)
@@ -53,5 +54,23 @@ public struct JouleServer: Sendable {
             configuration: .init(address: .hostname(host, port: port), serverName: "joule"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger
         )
+    }
+}
+
+/// A failure that is not already an HTTP answer (a ledger row edited outside Joule that no longer
+/// reads, a database error) becomes a 500 whose body says what failed, rather than an empty one.
+struct ReadableErrors: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch is CancellationError {
+            throw HTTPError(.serviceUnavailable, message: "cancelled")
+        } catch {
+            throw HTTPError(.internalServerError, message: "\(error)")
+        }
     }
 }

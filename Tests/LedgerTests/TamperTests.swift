@@ -182,3 +182,55 @@ struct TamperTests {
         #expect(try AuditKey.fromEnvironment(["JOULE_AUDIT_KEY": ""]) == nil)
     }
 }
+
+/// A value of the wrong type put into any column of any table with the sqlite3 shell (text where
+/// a number belongs) is an error from every read of the ledger contract, or a value: never a trap.
+/// A trap here would end the test process, which is the failure this suite exists to catch.
+@Suite("Ledger: a wrong-typed value in any column never traps a reader")
+struct WrongTypeTests {
+    static let tables = ["request", "clusterInterval", "run", "runEvent", "intensitySeries", "intensitySample", "scheduledJob", "auditBatch", "auditEntry"]
+
+    @Test("Every read of the contract gives a value or an error", arguments: tables)
+    func everyRead(table: String) throws {
+        let folder = TemporaryFolder()
+        let (_, path) = try TamperTests.ledger(folder)
+        let columns = try DatabaseQueue(path: path).read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk = 0", arguments: [table])
+        }
+        #expect(!columns.isEmpty)
+        var errors = 0, tampered = 0
+        for column in columns {
+            let copy = folder.file("\(table)-\(column).sqlite")
+            try tamper(path, "VACUUM INTO '\(copy)'")
+            // A column whose constraints refuse the text (a CHECK, a UNIQUE key) cannot hold it.
+            guard (try? tamper(copy, "PRAGMA foreign_keys = OFF; UPDATE \(table) SET \"\(column)\" = 'abc'")) != nil else { continue }
+            tampered += 1
+            let ledger: Ledger
+            do { ledger = try Ledger(path: copy, auditKey: .some(nil)) } catch { errors += 1; continue }
+            let reads: [() throws -> Void] = [
+                { _ = try ledger.runs() }, { _ = try ledger.overviews() }, { _ = try ledger.run(1) }, { _ = try ledger.progress(run: 1) },
+                { _ = try ledger.requests(run: 1, RequestQuery(limit: 50)) }, { _ = try ledger.breakdown(request: 3, run: 1) },
+                { try ledger.forEachRequest(.run(1)) { _ in } }, { try ledger.forEachInterval(.run(1)) { _ in } },
+                { _ = try ledger.intervalTotals(run: 1) }, { _ = try ledger.embodiedGramsPerGPUSecond(run: 1) },
+                { _ = try ledger.latestFinishedRequests(run: 1, limit: 10) }, { _ = try ledger.spreadRequests(run: 1, count: 10) },
+                { _ = try ledger.requests(after: 0, limit: 10) }, { _ = try ledger.intervals(after: 0, limit: 10) }, { _ = try ledger.lastCommits() },
+                { _ = try ledger.storedSeries() }, { _ = try ledger.series(id: 1) }, { _ = try ledger.planningSeries(region: "DE") },
+                { _ = try ledger.scheduledJobs() },
+                { _ = try ledger.realisedIntensity(region: "DE", signal: .average, spans: [(1_740_000_000, 1_740_007_200)]) },
+                { _ = try ledger.verify() }, { _ = try ledger.reconcile(run: 1) }, { _ = try ledger.anchor(at: 1) },
+            ]
+            for read in reads {
+                do { try read() } catch { errors += 1 }
+            }
+            // The edit itself is caught by the audit, except where the text reads back as what was
+            // committed (SQLite reads 'abc' as 0 in a real column, and these held 0 at the end of
+            // a finished run), or in an HMAC column, which is checked only with the key.
+            let unseen = ["auditBatch.pendingRequests", "auditBatch.pendingFacilityJoules", "auditBatch.unattributedFacilityJoules", "auditBatch.mac", "auditEntry.mac"]
+            if let verified = try? ledger.verify(), verified.ok {
+                #expect(unseen.contains("\(table).\(column)"), "\(table).\(column): verify missed it")
+            }
+        }
+        #expect(tampered > 0)
+        print("\(table): \(tampered) columns made text, \(errors) reads answered with an error, none trapped")
+    }
+}

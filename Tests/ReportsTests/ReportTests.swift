@@ -170,3 +170,17 @@ struct SustainabilityTests {
         #expect { try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: 0, to: 3600) } throws: { "\($0)".contains("1970-01-01T00:00:00Z") }
     }
 }
+
+@Suite("Charts whatever their data")
+struct ChartTests {
+    /// An empty run's chart (once a trap: the x axis unwrapped the maximum of no points), a single
+    /// point, and values no ledger should hold all draw a chart.
+    @Test("A line chart of no points, one point, or non-finite points is still a chart", arguments: [
+        [(Double, Double)](), [(5, 2)], [(0, .nan), (1, .infinity), (.nan, 3)], [(0, 1), (1, -.infinity), (2, 3)],
+    ])
+    func lineChartNeverTraps(points: [(Double, Double)]) {
+        let svg = SVG.lineChart(title: "Facility power", xLabel: "s", yLabel: "kW", series: [("run", points)])
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>"))
+        #expect(!svg.contains("nan") && !svg.contains("inf"))
+    }
+}
