@@ -221,10 +221,12 @@ public final class SimulationDriver: Service, Sendable {
         var carbonVersion = 0
         var simTime = resumeTime
 
-        func commit(_ now: Double) {
+        // While the run goes on, batches are committed on the recorder's writer thread; the last
+        // commit (at the end, or on the way out) waits for it.
+        func commit(_ now: Double, background: Bool = false) {
             guard writeError == nil else { return }
             do {
-                if let entry = try recorder.commit(at: now) {
+                if let entry = try recorder.commit(at: now, background: background) {
                     logger.trace("committed", metadata: ["batch": "\(entry.seq)", "requests": "\(entry.requestCount)", "intervals": "\(entry.intervalCount)"])
                 }
                 lastCommit = now
@@ -252,12 +254,12 @@ public final class SimulationDriver: Service, Sendable {
                     let target = a.wall + (t - a.sim) / speed
                     while now < target {
                         if stop.isRaised { return .stop }
-                        if now - lastCommit >= commitSeconds { commit(now) }
+                        if now - lastCommit >= commitSeconds { commit(now, background: true) }
                         clock.sleep(min(target - now, 0.05, max(lastCommit + commitSeconds - now, 0.001)))
                         now = clock.now()
                     }
                 }
-                if now - lastCommit >= commitSeconds || recorder.pendingRequests >= 50_000 { commit(now) }
+                if now - lastCommit >= commitSeconds || recorder.pendingRequests >= 50_000 { commit(now, background: true) }
                 if now - lastProgress >= progressSeconds {
                     logger.info("progress", metadata: [
                         "run": "\(run)", "simulatedSeconds": "\(Int(t))", "at": "\(isoTime(attempt.startEpochSeconds + t))",

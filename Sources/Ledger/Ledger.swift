@@ -44,6 +44,12 @@ public final class Ledger: Sendable {
         configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            if !db.configuration.readonly {
+                // The writer's page cache holds a whole batch and the right edges of its B-trees:
+                // with SQLite's default 2 MB, a large batch spills and re-reads its own pages.
+                // 64 MB (SQLite's unit here is KiB when negative); readers keep the default.
+                try db.execute(sql: "PRAGMA cache_size = -65536")
+            }
             if let maximumBytes {
                 let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                 try db.execute(sql: "PRAGMA max_page_count = \(max(maximumBytes / pageSize, 1))")

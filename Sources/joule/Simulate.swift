@@ -109,7 +109,7 @@ struct Simulate: ParsableCommand {
                     { checkpoint in
                         recorder.set(checkpoint)
                         guard writeError == nil, recorder.pendingRequests >= 20_000 else { return }
-                        do { try recorder.commit(at: Date().timeIntervalSince1970) } catch { writeError = error }
+                        do { try recorder.commit(at: Date().timeIntervalSince1970, background: true) } catch { writeError = error }
                     }
                 },
                 progress: bar.update, expectedRequests: prepared.traceRequests?.count
