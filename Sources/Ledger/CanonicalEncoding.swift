@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import Serving
 
 /// Receives a row's values in column order: the same walk feeds the statement that inserts a row
 /// and the canonical encoding its audit digest is computed from.
@@ -8,6 +9,7 @@ protocol RowSink: ColumnVisitor {
     mutating func integer(_ value: Int64)
     mutating func real(_ value: Double)
     mutating func text(_ value: String)
+    mutating func blob(_ value: [UInt8])
     mutating func null()
 }
 
@@ -24,6 +26,7 @@ extension RowSink {
     }
     mutating func text(_ name: StaticString, _ value: inout String) { text(value) }
     mutating func derived(_ name: StaticString, _ value: Double) { real(value) }
+    mutating func sketch(_ name: StaticString, _ value: inout QuantileSketch) { blob(SketchCoding.encode(value)) }
     mutating func integer(_ value: Int?) {
         if let value { integer(Int64(value)) } else { null() }
     }
@@ -59,6 +62,15 @@ struct RowReader: ColumnVisitor {
     mutating func real(_ name: StaticString, _ value: inout Double?) { read(name, &value) }
     mutating func text(_ name: StaticString, _ value: inout String) { read(name, &value) }
     mutating func derived(_ name: StaticString, _ value: Double) { index += 1 }
+    mutating func sketch(_ name: StaticString, _ value: inout QuantileSketch) {
+        let stored = row[index] as DatabaseValue
+        if case .blob(let data) = stored.storage, let sketch = SketchCoding.decode([UInt8](data)) {
+            value = sketch
+        } else if unreadable == nil {
+            unreadable = ("\(name)", stored)
+        }
+        index += 1
+    }
 }
 
 extension StoredRow where Record: StoredRecord {

@@ -59,9 +59,14 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
     public var intervalColumns: String?
     /// HMAC-SHA256 of `hash` under `JOULE_AUDIT_KEY`, when the writer had the key.
     public var mac: Data?
+    /// Scheme 3: the batch's request rollups (`requestRollup` rows, one per minute of arrival),
+    /// named by id range like its rows, their digests after the intervals', over `rollupColumns`.
+    public var firstRollupRow: Int64?
+    public var rollupCount: Int = 0
+    public var rollupColumns: String?
 
     /// The scheme new batches are written with.
-    public static let currentScheme = 2
+    public static let currentScheme = 3
 
     public var checkpoint: Checkpoint {
         Checkpoint(
@@ -94,6 +99,11 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
             e.integer(digestScheme)
             e.text(requestColumns ?? "")
             e.text(intervalColumns ?? "")
+        }
+        if digestScheme >= 3 {
+            e.integer(firstRollupRow.map(Int.init))
+            e.integer(rollupCount)
+            e.text(rollupColumns ?? "")
         }
         var h = SHA256()
         h.update(data: previous)
@@ -155,6 +165,15 @@ struct StatementBinder: RowSink {
         sqlite3_bind_null(statement, index)
     }
 
+    mutating func blob(_ value: [UInt8]) {
+        index += 1
+        if value.isEmpty {
+            sqlite3_bind_zeroblob(statement, index, 0)
+        } else {
+            value.withUnsafeBytes { _ = sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+        }
+    }
+
     /// Executes the bound statement and resets it for the next row.
     func step(_ db: Database, _ owner: Statement) throws {
         let code = sqlite3_step(statement)
@@ -199,6 +218,18 @@ extension Ledger {
                 IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: i)
             }
             group.wait()
+            // What the requests add up to, per minute of arrival, under the same digest.
+            var rollupDigests = Data()
+            var encoder = CanonicalEncoder()
+            let rollups = RequestRollup.of(batch.records, runStartEpochSeconds: startEpochSeconds).map {
+                RollupRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: $0)
+            }
+            for var row in rollups {
+                encoder.beginRow(table: RollupRow.table)
+                row.visit(&encoder)
+                rollupDigests.append(contentsOf: SHA256.hash(data: encoder.bytes))
+            }
+            let firstRollup = try Ledger.insert(rollups, as: RollupRow.self, db) { $0 }
 
             // A batch without a checkpoint of its own carries the run's last one forward.
             let checkpoint = try batch.checkpoint
@@ -211,8 +242,9 @@ extension Ledger {
                 firstIntervalRow: firstInterval, intervalCount: batch.intervals.count, simulatedSeconds: checkpoint.time,
                 recordsEmitted: checkpoint.records, intervalsEmitted: checkpoint.intervals, pendingRequests: checkpoint.pendingRequests,
                 pendingFacilityJoules: checkpoint.pendingFacilityJoules, unattributedFacilityJoules: checkpoint.unattributedFacilityJoules,
-                rowDigests: digests.data, previousHash: previous, hash: Data(), digestScheme: AuditBatch.currentScheme,
-                requestColumns: RequestRow.columns.joined(separator: ","), intervalColumns: IntervalRow.columns.joined(separator: ",")
+                rowDigests: digests.data + rollupDigests, previousHash: previous, hash: Data(), digestScheme: AuditBatch.currentScheme,
+                requestColumns: RequestRow.columns.joined(separator: ","), intervalColumns: IntervalRow.columns.joined(separator: ","),
+                firstRollupRow: firstRollup, rollupCount: rollups.count, rollupColumns: RollupRow.columnNames.joined(separator: ",")
             )
             entry.hash = entry.computeHash(previous: previous)
             entry.mac = auditKey?.mac(entry.hash)
@@ -255,15 +287,23 @@ extension Ledger {
         public static let empty = RunProgress(batches: 0, storedRequests: 0, storedIntervals: 0, lastRequestID: nil, checkpoint: nil)
     }
 
-    /// The progress of run `id`, for resuming it.
+    /// The progress of run `id`, for resuming it: read from its audit batches, which count its
+    /// rows and name where they are (quick however many rows it has; `audit verify` checks that
+    /// the rows are what the batches say).
     public func progress(run id: Int64) throws -> RunProgress {
         try pool.read { db in
             let last = try AuditBatch.filter(Column("runId") == id).order(Column("seq").desc).fetchOne(db)
+            let counts = try Row.fetchOne(db, sql: """
+                SELECT count(*) AS b, coalesce(sum(requestCount), 0) AS r, coalesce(sum(intervalCount), 0) AS i,
+                       max(CASE WHEN requestCount > 0 THEN firstRequestRow + requestCount - 1 END) AS lastRow
+                FROM auditBatch WHERE runId = ?
+                """, arguments: [id])
+            let lastRow = try counts?.value("lastRow", in: "auditBatch") as Int64?
             return RunProgress(
-                batches: try AuditBatch.filter(Column("runId") == id).fetchCount(db),
-                storedRequests: try Int.fetchOne(db, sql: "SELECT count(*) FROM request WHERE runId = ?", arguments: [id]) ?? 0,
-                storedIntervals: try Int.fetchOne(db, sql: "SELECT count(*) FROM clusterInterval WHERE runId = ?", arguments: [id]) ?? 0,
-                lastRequestID: try Int.fetchOne(db, sql: "SELECT requestId FROM request WHERE runId = ? ORDER BY id DESC LIMIT 1", arguments: [id]),
+                batches: try counts?.value("b", in: "auditBatch") ?? 0,
+                storedRequests: try counts?.value("r", in: "auditBatch") ?? 0,
+                storedIntervals: try counts?.value("i", in: "auditBatch") ?? 0,
+                lastRequestID: try lastRow.flatMap { try Int.fetchOne(db, sql: "SELECT requestId FROM request WHERE id = ?", arguments: [$0]) },
                 checkpoint: last?.checkpoint
             )
         }

@@ -41,6 +41,8 @@ public struct AuditVerification: Sendable, Codable {
     public var batches: Int
     public var requestRows: Int
     public var intervalRows: Int
+    /// Request rollup rows (one per batch and minute of arrival; digest scheme 3).
+    public var rollupRows: Int = 0
     /// The hash of the last batch, hex: keep it outside the ledger to detect a truncated chain.
     public var headHash: String?
     /// Entries over runs, run events, series and jobs, and the hash of the last.
@@ -137,6 +139,7 @@ extension Ledger {
             }
             var requests = try RowWalk(db: db, table: RequestRow.table, label: "'request ' || requestId || ' of run ' || runId")
             var intervals = try RowWalk(db: db, table: IntervalRow.table, label: "'unit ' || unit || ' at ' || startSeconds || ' s of run ' || runId")
+            var rollups = try RowWalk(db: db, table: RollupRow.table, label: "'minute at ' || minuteSeconds || ' s of run ' || runId")
             let schemeOne = (
                 requests: requests.columns(LedgerSchema.schemeOneRequestColumns, optionalTail: LedgerSchema.schemeOneOptionalTail),
                 intervals: intervals.columns(LedgerSchema.schemeOneIntervalColumns)
@@ -169,16 +172,18 @@ extension Ledger {
                     report(AuditProblem(kind: .anchorMismatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
                                         detail: "its hash differs from the anchor's head (\(anchor.batchHead ?? "none"))"))
                 }
-                let expectedDigests = 32 * (batch.requestCount + batch.intervalCount)
+                let rollupCount = batch.digestScheme >= 3 ? batch.rollupCount : 0
+                let expectedDigests = 32 * (batch.requestCount + batch.intervalCount + rollupCount)
                 if batch.rowDigests.count != expectedDigests {
                     report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
-                                        detail: "it holds \(batch.rowDigests.count / 32) row digests for \(batch.requestCount + batch.intervalCount) rows"))
-                } else if batch.digestScheme == 1 || batch.digestScheme == 2 {
+                                        detail: "it holds \(batch.rowDigests.count / 32) row digests for \(batch.requestCount + batch.intervalCount + rollupCount) rows"))
+                } else if (1...3).contains(batch.digestScheme) {
                     let covered = batch.digestScheme == 1 ? schemeOne : (
                         requests: requests.columns(batch.requestColumns?.split(separator: ",").map(String.init) ?? []),
                         intervals: intervals.columns(batch.intervalColumns?.split(separator: ",").map(String.init) ?? [])
                     )
-                    let missing = covered.requests.missing + covered.intervals.missing
+                    let rollupColumns = rollups.columns(batch.rollupColumns?.split(separator: ",").map(String.init) ?? [])
+                    let missing = covered.requests.missing + covered.intervals.missing + (rollupCount > 0 ? rollupColumns.missing : [])
                     if !missing.isEmpty {
                         report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
                                             detail: "its digests cover columns the ledger no longer has: \(missing.joined(separator: ", "))"))
@@ -187,14 +192,16 @@ extension Ledger {
                               batch: batch, report: report)
                     try check(&intervals, first: batch.firstIntervalRow, count: batch.intervalCount,
                               digestOffset: batch.requestCount, columns: covered.intervals, batch: batch, report: report)
+                    try check(&rollups, first: batch.firstRollupRow, count: rollupCount,
+                              digestOffset: batch.requestCount + batch.intervalCount, columns: rollupColumns, batch: batch, report: report)
                 } else {
                     report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
-                                        detail: "digest scheme \(batch.digestScheme) is not one this version of Joule knows (1 or 2)"))
+                                        detail: "digest scheme \(batch.digestScheme) is not one this version of Joule knows (1 to 3)"))
                 }
                 previous = batch.hash
                 expectedSeq = batch.seq + 1
             }
-            for walk in [requests, intervals] {
+            for walk in [requests, intervals, rollups] {
                 var w = walk
                 while let row = w.current {
                     report(AuditProblem(kind: .insertedRow, table: w.table, rowID: row.id, batch: nil,
@@ -221,7 +228,7 @@ extension Ledger {
                 }
             }
             return AuditVerification(
-                batches: batches, requestRows: requests.count, intervalRows: intervals.count,
+                batches: batches, requestRows: requests.count, intervalRows: intervals.count, rollupRows: rollups.count,
                 headHash: batches > 0 ? hex(previous) : nil, entries: entries.count, entryHeadHash: entries.head.map { hex($0) },
                 authenticated: auditKey != nil, anchored: anchor != nil, problems: problems, truncated: truncated
             )

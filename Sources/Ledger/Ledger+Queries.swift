@@ -44,10 +44,20 @@ public struct Reconciliation: Sendable, Codable {
     public var tolerance: Double
     /// Committed batches: a run that ended with none has lost its rows (or never wrote any).
     public var batches: Int = 0
+    /// What the run's request rollups add up to (finished and in-flight requests, their energy in
+    /// kWh); nil for a run recorded before rollups.
+    public var rollupRequests: Int?
+    public var rollupKWh: Double?
+
+    /// Whether the rollups agree with the rows: the same count, the same energy to `tolerance`.
+    public var rollupsMatch: Bool {
+        guard let n = rollupRequests, let kwh = rollupKWh else { return true }
+        return n == requestRows && abs(kwh - requestsKWh) <= tolerance * max(abs(requestsKWh), .leastNormalMagnitude)
+    }
 
     public var balances: Bool {
         relativeResidual <= tolerance && checkpointRecords == requestRows && checkpointIntervals == intervalRows
-            && (batches > 0 || status == .running)
+            && (batches > 0 || status == .running) && rollupsMatch
     }
 }
 
@@ -56,7 +66,8 @@ extension Ledger {
     public func breakdown(request id: Int, run: Int64?) throws -> RequestBreakdown {
         try pool.read { db in
             let runs = try Int64.fetchAll(
-                db, sql: "SELECT runId FROM request WHERE requestId = ? ORDER BY runId", arguments: [id]
+                // Run by run through the (runId, requestId) index: there is no index on requestId alone.
+                db, sql: "SELECT id FROM run WHERE EXISTS (SELECT 1 FROM request WHERE runId = run.id AND requestId = ?) ORDER BY id", arguments: [id]
             )
             let runID: Int64
             if let run {
@@ -92,14 +103,26 @@ extension Ledger {
     public func reconcile(run id: Int64, tolerance: Double = 1e-9) throws -> Reconciliation {
         try pool.read { db in
             guard let run = try StoredRun.fetchOne(db, key: id) else { throw LedgerError.unknownRun(id) }
+            // The run's rows, read in table order over the span its batches name (see `RowScope.clause`).
+            let span = try Ledger.requestSpan(runs: [id], db)
             let requests = try Row.fetchOne(
-                db, sql: "SELECT count(*) AS n, coalesce(sum(inFlight), 0) AS inFlight, total(facilityJoules) AS joules FROM request WHERE runId = ?",
-                arguments: [id]
+                db, sql: """
+                    SELECT count(*) AS n, coalesce(sum(inFlight), 0) AS inFlight, total(facilityJoules) AS joules
+                    FROM request WHERE id BETWEEN ? AND ? AND +runId = ?
+                    """,
+                arguments: [span?.lowerBound ?? 1, span?.upperBound ?? 0, id]
             )!
             let intervals = try Row.fetchOne(
                 db, sql: "SELECT count(*) AS n, total(facilityJoules) AS joules FROM clusterInterval WHERE runId = ?", arguments: [id]
             )!
             let last = try AuditBatch.filter(Column("runId") == id).order(Column("seq").desc).fetchOne(db)?.checkpoint
+            // The rollups, when every batch of the run kept them, against the rows just summed.
+            let older = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditBatch WHERE runId = ? AND requestCount > 0 AND digestScheme < 3",
+                                         arguments: [id]) ?? 0
+            let rollups = older > 0 ? nil : try Row.fetchOne(db, sql: """
+                SELECT coalesce(sum(requests + inFlight), 0) AS n, total(facilityJoules) + total(inFlightFacilityJoules) AS joules
+                FROM requestRollup WHERE runId = ?
+                """, arguments: [id])
             let requestJoules: Double = requests["joules"]
             let intervalJoules: Double = intervals["joules"]
             let pending = last?.pendingFacilityJoules ?? 0
@@ -111,7 +134,9 @@ extension Ledger {
                 requestsKWh: requestJoules / 3.6e6, pendingKWh: pending / 3.6e6, pendingRequests: last?.pendingRequests ?? 0,
                 unattributedKWh: unattributed / 3.6e6, intervalsKWh: intervalJoules / 3.6e6, relativeResidual: residual,
                 checkpointRecords: last?.records ?? 0, checkpointIntervals: last?.intervals ?? 0, tolerance: tolerance,
-                batches: try AuditBatch.filter(Column("runId") == id).fetchCount(db)
+                batches: try AuditBatch.filter(Column("runId") == id).fetchCount(db),
+                rollupRequests: try rollups.map { try $0.value("n", in: "requestRollup") },
+                rollupKWh: try rollups.map { (try $0.value("joules", in: "requestRollup") as Double) / 3.6e6 }
             )
         }
     }

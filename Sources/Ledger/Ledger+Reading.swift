@@ -35,19 +35,29 @@ public struct RowScope: Sendable, Hashable {
 
 extension RowScope {
     /// The WHERE clause and its arguments, on `timeColumn`.
-    func clause(time timeColumn: String, requests: Bool) -> (sql: String, arguments: StatementArguments) {
+    ///
+    /// For requests, the runs' rows are read as a range of row ids (`span`, from their audit
+    /// batches) in table order, and the run and time filters are tested on each row (`+` keeps
+    /// SQLite off the (runId, requestId) index): one sequential pass, where the index would fetch
+    /// millions of rows one by one.
+    func clause(time timeColumn: String, requests: Bool, span: ClosedRange<Int64>? = nil) -> (sql: String, arguments: StatementArguments) {
         var parts: [String] = []
         var arguments: [DatabaseValueConvertible?] = []
+        let plus = requests ? "+" : ""
+        if let span {
+            parts.append("id BETWEEN ? AND ?")
+            arguments += [span.lowerBound, span.upperBound]
+        }
         if !runs.isEmpty {
-            parts.append("runId IN (\(runs.map { _ in "?" }.joined(separator: ",")))")
+            parts.append("\(plus)runId IN (\(runs.map { _ in "?" }.joined(separator: ",")))")
             arguments += runs.map { $0 as DatabaseValueConvertible? }
         }
         if let from {
-            parts.append("\(timeColumn) >= ?")
+            parts.append("\(plus)\(timeColumn) >= ?")
             arguments.append(from)
         }
         if let to {
-            parts.append("\(timeColumn) < ?")
+            parts.append("\(plus)\(timeColumn) < ?")
             arguments.append(to)
         }
         if requests && finishedOnly { parts.append("inFlight = 0") }
@@ -58,8 +68,13 @@ extension RowScope {
 extension Ledger {
     /// Every request row in `scope`, in row order, one at a time (bounded memory).
     public func forEachRequest(_ scope: RowScope, _ body: (RequestRow) throws -> Void) throws {
-        let (clause, arguments) = scope.clause(time: "arrivalEpochSeconds", requests: true)
         try pool.read { db in
+            var span: ClosedRange<Int64>?
+            if !scope.runs.isEmpty {
+                guard let s = try Ledger.requestSpan(runs: scope.runs, db) else { return }
+                span = s
+            }
+            let (clause, arguments) = scope.clause(time: "arrivalEpochSeconds", requests: true, span: span)
             let rows = try Row.fetchCursor(db, sql: RequestRow.selectAll + clause + " ORDER BY id", arguments: arguments)
             while let row = try rows.next() { try body(RequestRow.stored(row)) }
         }
@@ -145,6 +160,19 @@ extension Ledger {
             }
             return out
         }
+    }
+
+    /// The smallest range of row ids that holds every request row the runs' audit batches name;
+    /// nil when they committed none.
+    static func requestSpan(runs: [Int64], _ db: Database) throws -> ClosedRange<Int64>? {
+        let row = try Row.fetchOne(db, sql: """
+            SELECT min(firstRequestRow) AS lo, max(firstRequestRow + requestCount - 1) AS hi FROM auditBatch
+            WHERE runId IN (\(runs.map { _ in "?" }.joined(separator: ","))) AND requestCount > 0
+            """, arguments: StatementArguments(runs))
+        guard let row, let lo = try row.value("lo", in: "auditBatch") as Int64?, let hi = try row.value("hi", in: "auditBatch") as Int64?, lo <= hi else {
+            return nil
+        }
+        return lo...hi
     }
 
     /// The request row ranges of run `id`'s audit batches, in commit order.

@@ -244,6 +244,51 @@ enum LedgerSchema {
                 }
             }
         }
+        migrator.registerMigration("v6 drop request indexes nothing needs") { db in
+            // A request is found by (run, request id), through the unique index; a period is read
+            // from the rows in order (a scan beats the arrival-time index for any period that
+            // matters) or from the intervals. Both indexes cost most of the write time of a large run.
+            try db.execute(sql: """
+                DROP INDEX IF EXISTS request_on_requestId;
+                DROP INDEX IF EXISTS request_on_arrivalEpochSeconds;
+                """)
+        }
+        migrator.registerMigration("v7 request rollups") { db in
+            // Per batch and minute of arrival: what its requests add up to (`RequestRollup`). Each
+            // batch names its rollup rows by id range, and digest scheme 3 covers them.
+            try db.execute(sql: """
+                CREATE TABLE requestRollup (
+                    id INTEGER PRIMARY KEY,
+                    runId INTEGER NOT NULL REFERENCES run(id),
+                    minuteSeconds REAL NOT NULL,
+                    minuteEpochSeconds REAL NOT NULL,
+                    requests INTEGER NOT NULL,
+                    inFlight INTEGER NOT NULL,
+                    facilityJoules REAL NOT NULL,
+                    promptTokens INTEGER NOT NULL,
+                    cachedTokens INTEGER NOT NULL,
+                    outputTokens INTEGER NOT NULL,
+                    operationalCarbonGrams REAL NOT NULL,
+                    embodiedCarbonGrams REAL NOT NULL,
+                    gpuSeconds REAL NOT NULL,
+                    inFlightFacilityJoules REAL NOT NULL,
+                    trained INTEGER NOT NULL,
+                    trainingTokens REAL NOT NULL,
+                    trainingFacilityJoules REAL NOT NULL,
+                    trainingCarbonGrams REAL NOT NULL,
+                    trainingGPUSeconds REAL NOT NULL,
+                    energySketch BLOB NOT NULL,
+                    ttftSketch BLOB NOT NULL,
+                    tpotSketch BLOB NOT NULL,
+                    e2eSketch BLOB NOT NULL
+                );
+                CREATE INDEX requestRollup_on_runId ON requestRollup(runId);
+                CREATE INDEX requestRollup_on_minuteEpochSeconds ON requestRollup(minuteEpochSeconds);
+                ALTER TABLE auditBatch ADD COLUMN firstRollupRow INTEGER;
+                ALTER TABLE auditBatch ADD COLUMN rollupCount INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE auditBatch ADD COLUMN rollupColumns TEXT;
+                """)
+        }
         return migrator
     }
 

@@ -34,6 +34,9 @@ public protocol LedgerQueries: Sendable {
     func breakdown(request id: Int, run: Int64?) throws -> RequestBreakdown
     func forEachRequest(_ scope: RowScope, _ body: (RequestRow) throws -> Void) throws
     func forEachInterval(_ scope: RowScope, _ body: (IntervalRow) throws -> Void) throws
+    /// The request rollups of `scope` (by minute of arrival), or nil when they cannot answer it:
+    /// a run in scope has batches written before rollups, or a bound is not a whole minute.
+    func rollups(_ scope: RowScope) throws -> [RollupRow]?
     func intervalTotals(run id: Int64) throws -> IntervalTotals
     func embodiedGramsPerGPUSecond(run id: Int64) throws -> Double
     func committedRequests(run id: Int64) throws -> Int

@@ -15,6 +15,8 @@ protocol ColumnVisitor {
     mutating func text(_ name: StaticString, _ value: inout String)
     /// A stored value computed from the others (for queries): written, never read back.
     mutating func derived(_ name: StaticString, _ value: Double)
+    /// A quantile sketch, stored as a blob (`SketchCoding`).
+    mutating func sketch(_ name: StaticString, _ value: inout QuantileSketch)
 }
 
 /// A record a table stores: its table, a blank to read into, and the one walk of its fields.
@@ -81,6 +83,7 @@ struct NameCollector: ColumnVisitor {
     mutating func real(_ name: StaticString, _ value: inout Double?) { names.append("\(name)") }
     mutating func text(_ name: StaticString, _ value: inout String) { names.append("\(name)") }
     mutating func derived(_ name: StaticString, _ value: Double) { names.append("\(name)") }
+    mutating func sketch(_ name: StaticString, _ value: inout QuantileSketch) { names.append("\(name)") }
 }
 
 /// A stored request: the `request` table, one row per request a run recorded.

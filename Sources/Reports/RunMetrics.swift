@@ -31,47 +31,57 @@ public struct RunMetrics: Sendable {
     public var ttft = QuantileSketch()
     public var tpot = QuantileSketch()
     public var e2e = QuantileSketch()
-    /// A uniform sample of finished requests (reservoir, seeded by the run id) for bootstrap intervals.
+    /// A sample of finished requests, evenly spread over the run in row order, for bootstrap intervals.
     public var sample: [RequestRecord]
 
-    /// Reads run `id`. `sampleSize` bounds memory however long the run.
+    /// Reads run `id`: its request figures from the rollups written with its batches (a few rows
+    /// a minute), or, for a run recorded before rollups or with `fullScan`, from every request row.
+    /// Both give the same figures (sums to rounding; sketches bucket for bucket). `sampleSize`
+    /// bounds the bootstrap sample: finished requests evenly spread over the run in row order.
     public static let defaultSampleSize = 5000
 
-    public static func load(_ ledger: some LedgerQueries, run id: Int64, sampleSize: Int = defaultSampleSize) throws -> RunMetrics {
+    public static func load(_ ledger: some LedgerQueries, run id: Int64, sampleSize: Int = defaultSampleSize, fullScan: Bool = false) throws -> RunMetrics {
         let run = try ledger.run(id)
         var m = RunMetrics(
             run: run, summary: run.decodedSummary, simulatedSeconds: 0, requests: 0, inFlight: 0, facilityJoules: 0, promptTokens: 0,
             outputTokens: 0, operationalGrams: 0, embodiedGrams: 0, nodeSeconds: 0, gpuSeconds: 0, clusterFacilityJoules: 0,
             gpuActiveJoules: 0, gpuIdleJoules: 0, hostJoules: 0, power: [], sample: []
         )
-        var rng = SplitMix64(seed: UInt64(id) &* 0x9E37_79B9)
-        var read = 0
-        try ledger.forEachRequest(.run(id)) { row in
-            // A server request cancelled (its client left, or past its limit) stops reading here.
-            read += 1
-            if read & 0x3FF == 0 { try Task.checkCancellation() }
-            let r = row.record
-            if r.inFlight {
-                m.inFlight += 1
-                return
-            }
-            m.requests += 1
-            m.facilityJoules += r.facilityJoules
-            m.promptTokens += Double(r.promptTokens)
-            m.outputTokens += Double(r.outputTokens)
-            m.operationalGrams += r.operationalCarbonGrams
-            m.embodiedGrams += r.embodiedCarbonGrams
-            m.energy.add(r.facilityJoules)
-            if let v = r.ttft { m.ttft.add(v) }
-            if let v = r.tpot { m.tpot.add(v) }
-            if let v = r.endToEnd { m.e2e.add(v) }
-            if m.sample.count < sampleSize {
-                m.sample.append(r)
-            } else {
-                let j = Int(rng.next() % UInt64(m.requests))
-                if j < sampleSize { m.sample[j] = r }
+        if !fullScan, let rollups = try ledger.rollups(.run(id)) {
+            var total = RequestRollup.empty
+            for row in rollups { total.merge(row.record) }
+            m.requests = total.requests
+            m.inFlight = total.inFlight
+            m.facilityJoules = total.facilityJoules
+            m.promptTokens = Double(total.promptTokens)
+            m.outputTokens = Double(total.outputTokens)
+            m.operationalGrams = total.operationalCarbonGrams
+            m.embodiedGrams = total.embodiedCarbonGrams
+            (m.energy, m.ttft, m.tpot, m.e2e) = (total.energy, total.ttft, total.tpot, total.e2e)
+        } else {
+            var read = 0
+            try ledger.forEachRequest(.run(id)) { row in
+                // A server request cancelled (its client left, or past its limit) stops reading here.
+                read += 1
+                if read & 0x3FF == 0 { try Task.checkCancellation() }
+                let r = row.record
+                if r.inFlight {
+                    m.inFlight += 1
+                    return
+                }
+                m.requests += 1
+                m.facilityJoules += r.facilityJoules
+                m.promptTokens += Double(r.promptTokens)
+                m.outputTokens += Double(r.outputTokens)
+                m.operationalGrams += r.operationalCarbonGrams
+                m.embodiedGrams += r.embodiedCarbonGrams
+                m.energy.add(r.facilityJoules)
+                if let v = r.ttft { m.ttft.add(v) }
+                if let v = r.tpot { m.tpot.add(v) }
+                if let v = r.endToEnd { m.e2e.add(v) }
             }
         }
+        m.sample = try ledger.spreadRequests(run: id, count: sampleSize).map(\.record)
         var byStart: [Double: Double] = [:]
         var lengths: [Double: Double] = [:]
         try ledger.forEachInterval(.run(id)) { row in

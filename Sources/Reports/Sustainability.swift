@@ -99,7 +99,7 @@ extension SustainabilityReport {
     /// emissions from the GPU-seconds of those intervals at each run's embodied rate.
     public static func build(
         ledger: some LedgerQueries, path: String, from: Double, to: Double, runs only: [Int64] = [],
-        market: (gramsPerKWh: Double, instrument: String)? = nil, now: Date = Date()
+        market: (gramsPerKWh: Double, instrument: String)? = nil, now: Date = Date(), fullScan: Bool = false
     ) throws -> SustainabilityReport {
         let bucketSeconds: Double = to - from <= 3 * 86_400 ? 3600 : 86_400
         do {
@@ -126,22 +126,42 @@ extension SustainabilityReport {
             }
             var requests = 0, tokens = 0.0, requestOperational = 0.0, requestEmbodied = 0.0
             var trained = 0, trainingTokens = 0.0, trainingJoules = 0.0, trainingGrams = 0.0, trainingGPUSeconds = 0.0
-            try ledger.forEachRequest(RowScope(runs: only, from: from, to: to, finishedOnly: true)) { row in
-                let r = row.record
-                requests += 1
-                tokens += Double(r.promptTokens + r.outputTokens)
-                requestOperational += r.operationalCarbonGrams
-                requestEmbodied += r.embodiedCarbonGrams
-                if let t = r.training {
-                    trained += 1
-                    trainingTokens += t.tokens
-                    trainingJoules += t.facilityJoules
-                    trainingGrams += t.carbonGrams
-                    trainingGPUSeconds += t.gpuSeconds
+            // The requests: from the rollups by minute of arrival when they cover the period (whole
+            // minutes, every run recorded with rollups), else from every request row.
+            if !fullScan, let rollups = try ledger.rollups(RowScope(runs: only, from: from, to: to)) {
+                for row in rollups {
+                    let r = row.record
+                    requests += r.requests
+                    tokens += Double(r.promptTokens + r.outputTokens)
+                    requestOperational += r.operationalCarbonGrams
+                    requestEmbodied += r.embodiedCarbonGrams
+                    trained += r.trained
+                    trainingTokens += r.trainingTokens
+                    trainingJoules += r.trainingFacilityJoules
+                    trainingGrams += r.trainingCarbonGrams
+                    trainingGPUSeconds += r.trainingGPUSeconds
+                    let b = from + (row.epochSeconds - from).rounded(.down, step: bucketSeconds)
+                    buckets[b, default: (0, 0, 0, 0)].requests += r.requests
+                    buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
                 }
-                let b = from + (row.arrivalEpochSeconds - from).rounded(.down, step: bucketSeconds)
-                buckets[b, default: (0, 0, 0, 0)].requests += 1
-                buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
+            } else {
+                try ledger.forEachRequest(RowScope(runs: only, from: from, to: to, finishedOnly: true)) { row in
+                    let r = row.record
+                    requests += 1
+                    tokens += Double(r.promptTokens + r.outputTokens)
+                    requestOperational += r.operationalCarbonGrams
+                    requestEmbodied += r.embodiedCarbonGrams
+                    if let t = r.training {
+                        trained += 1
+                        trainingTokens += t.tokens
+                        trainingJoules += t.facilityJoules
+                        trainingGrams += t.carbonGrams
+                        trainingGPUSeconds += t.gpuSeconds
+                    }
+                    let b = from + (row.arrivalEpochSeconds - from).rounded(.down, step: bucketSeconds)
+                    buckets[b, default: (0, 0, 0, 0)].requests += 1
+                    buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
+                }
             }
             var plans: Set<String> = []
             let runs = try runIds.sorted().map { id -> RunLine in

@@ -171,6 +171,7 @@ struct Audit: ParsableCommand {
                 + idle energy not yet attributed   \(kwh(r.unattributedKWh))
                 = cluster intervals                \(kwh(r.intervalsKWh))
                 relative residual \(r.relativeResidual.formatted(.number.precision(.significantDigits(2)))) (tolerance \(r.tolerance)); rows match the last checkpoint: \(r.checkpointRecords == r.requestRows && r.checkpointIntervals == r.intervalRows ? "yes" : "NO (\(r.checkpointRecords) requests, \(r.checkpointIntervals) intervals expected)")
+                \(r.rollupRequests.map { n in "request rollups: \(n) requests, \(kwh(r.rollupKWh ?? 0)) (\(r.rollupsMatch ? "match the rows" : "DO NOT MATCH the rows"))" } ?? "request rollups: none (recorded before rollups)")
                 \(r.balances ? "balanced" : "NOT BALANCED")
                 """)
             }

@@ -96,6 +96,10 @@ struct TamperTests {
             PRAGMA foreign_keys = OFF;
             UPDATE run SET id = -id WHERE id IN (1, 2); UPDATE run SET id = 3 + id WHERE id IN (-1, -2)
             """, kind: .changedRow, table: "run"),
+        Case(name: "rollup: a count changed", sql: "UPDATE requestRollup SET requests = requests + 1 WHERE id = 2", kind: .changedRow, table: "requestRollup"),
+        Case(name: "rollup: a sketch changed", sql: "UPDATE requestRollup SET e2eSketch = ttftSketch WHERE id = 1", kind: .changedRow, table: "requestRollup"),
+        Case(name: "rollup: deleted", sql: "DELETE FROM requestRollup WHERE id = 1", kind: .removedRow, table: "requestRollup"),
+        Case(name: "rollup: inserted", sql: "INSERT INTO requestRollup SELECT NULL, runId, minuteSeconds + 60, minuteEpochSeconds + 60, requests, inFlight, facilityJoules, promptTokens, cachedTokens, outputTokens, operationalCarbonGrams, embodiedCarbonGrams, gpuSeconds, inFlightFacilityJoules, trained, trainingTokens, trainingFacilityJoules, trainingCarbonGrams, trainingGPUSeconds, energySketch, ttftSketch, tpotSketch, e2eSketch FROM requestRollup WHERE id = 1", kind: .insertedRow, table: "requestRollup"),
         Case(name: "batches: reordered", sql: "UPDATE auditBatch SET seq = -seq WHERE seq IN (2, 3); UPDATE auditBatch SET seq = 5 + seq WHERE seq IN (-2, -3)", kind: .brokenChain, table: "auditBatch"),
         Case(name: "batches: a run's tail cut with its rows", sql: """
             DELETE FROM request WHERE id >= (SELECT firstRequestRow FROM auditBatch WHERE seq = (SELECT max(seq) FROM auditBatch WHERE requestCount > 0));
@@ -136,7 +140,7 @@ struct TamperTests {
         #expect(cut.problems.contains { $0.kind == .anchorMismatch && $0.table == "auditEntry" }, "\(cut.problems)")
 
         // Everything deleted: an empty ledger verifies, and fails against the anchor.
-        try tamper(path, "DELETE FROM request; DELETE FROM clusterInterval; DELETE FROM auditBatch; DELETE FROM auditEntry; DELETE FROM runEvent; DELETE FROM scheduledJob; DELETE FROM intensitySample; DELETE FROM intensitySeries; DELETE FROM run")
+        try tamper(path, "DELETE FROM request; DELETE FROM clusterInterval; DELETE FROM requestRollup; DELETE FROM auditBatch; DELETE FROM auditEntry; DELETE FROM runEvent; DELETE FROM scheduledJob; DELETE FROM intensitySample; DELETE FROM intensitySeries; DELETE FROM run")
         let wiped = try ledger.verify(limit: 20, anchor: anchor)
         let empty = try ledger.verify()
         #expect(empty.ok && empty.batches == 0 && empty.entries == 0)

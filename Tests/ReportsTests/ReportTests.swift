@@ -184,3 +184,103 @@ struct ChartTests {
         #expect(!svg.contains("nan") && !svg.contains("inf"))
     }
 }
+
+/// Reports read a run's request figures from the rollups written with its batches; the full scan
+/// of every request row is the reference. The two give the same figures: counts and token sums
+/// exactly, energy and carbon sums to rounding (1e-12), distributions bucket for bucket.
+@Suite("Rollups against the full scan", .serialized)
+struct RollupTests {
+    static func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-12 * max(abs(a), abs(b)) }
+
+    @Test("RunMetrics from rollups equals RunMetrics from every row, for both runs of the pair")
+    func runMetrics() throws {
+        let (ledger, _) = ReportTests.fixture
+        for run in [Int64(1), 2] {
+            let fast = try RunMetrics.load(ledger, run: run)
+            let scan = try RunMetrics.load(ledger, run: run, fullScan: true)
+            #expect(fast.requests == scan.requests && fast.requests > 100)
+            #expect(fast.inFlight == scan.inFlight)
+            #expect(fast.promptTokens == scan.promptTokens && fast.outputTokens == scan.outputTokens)
+            #expect(Self.close(fast.facilityJoules, scan.facilityJoules))
+            #expect(Self.close(fast.operationalGrams, scan.operationalGrams))
+            #expect(Self.close(fast.embodiedGrams, scan.embodiedGrams))
+            #expect(fast.energy == scan.energy && fast.ttft == scan.ttft && fast.tpot == scan.tpot && fast.e2e == scan.e2e)
+            for q in [0.5, 0.9, 0.99] { #expect(fast.ttft.quantile(q) == scan.ttft.quantile(q)) }
+            #expect(fast.sample == scan.sample)
+            #expect(fast.power.map(\.kilowatts) == scan.power.map(\.kilowatts))
+        }
+    }
+
+    @Test("The comparison from rollups equals the comparison from every row")
+    func comparison() throws {
+        let (ledger, _) = ReportTests.fixture
+        func build(_ fullScan: Bool) throws -> ComparisonReport {
+            Comparison.build(baseline: try RunMetrics.load(ledger, run: 1, fullScan: fullScan),
+                             candidates: [try RunMetrics.load(ledger, run: 2, fullScan: fullScan)], ledger: "r.sqlite")
+        }
+        let fast = try build(false), scan = try build(true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Figures printed to fewer digits than the sums' rounding are identical; compare the JSON with the time stamps out.
+        func figures(_ r: ComparisonReport) throws -> [String: Any] {
+            var o = try JSONSerialization.jsonObject(with: encoder.encode(r)) as! [String: Any]
+            o["generatedAt"] = nil
+            return o
+        }
+        let a = try figures(fast), b = try figures(scan)
+        #expect(Self.differences(a, b, path: "").isEmpty, "\(Self.differences(a, b, path: "").prefix(5))")
+    }
+
+    @Test("The sustainability report from rollups equals the one from every row; a period not on whole minutes reads the rows")
+    func sustainability() throws {
+        let (ledger, _) = ReportTests.fixture
+        for (from, to) in [(SustainabilityTests.from, SustainabilityTests.to), (SustainabilityTests.from, SustainabilityTests.from + 60), (SustainabilityTests.from - 30, SustainabilityTests.from + 30)] {
+            for runs in [[], [Int64(1)], [2]] {
+                let fast = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: from, to: to, runs: runs, now: Date(timeIntervalSince1970: 0))
+                let scan = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: from, to: to, runs: runs, now: Date(timeIntervalSince1970: 0), fullScan: true)
+                #expect(fast.sci.requests == scan.sci.requests && fast.sci.requests > 0)
+                #expect(fast.sci.tokens == scan.sci.tokens)
+                #expect(Self.close(fast.sci.operationalGrams, scan.sci.operationalGrams) && Self.close(fast.sci.embodiedGrams, scan.sci.embodiedGrams))
+                #expect(fast.trend.map(\.requests) == scan.trend.map(\.requests))
+                #expect(zip(fast.trend, scan.trend).allSatisfy { Self.close($0.sciGramsPerRequest ?? 0, $1.sciGramsPerRequest ?? 0) })
+            }
+        }
+        #expect(try ledger.rollups(RowScope(runs: [1], from: SustainabilityTests.from + 30, to: SustainabilityTests.to)) == nil)
+    }
+
+    @Test("Reconcile checks the rollups against the rows, and a changed rollup is caught by the audit")
+    func audit() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joule-rollup-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let ledger = try Ledger(path: "\(folder)/r.sqlite")
+        let run = try record("deepseek-v3-dense-hour", duration: 4, into: ledger)
+        let r = try ledger.reconcile(run: run)
+        #expect(r.balances && r.rollupRequests == r.requestRows && r.rollupsMatch)
+        #expect(try ledger.verify().ok && (try ledger.verify().rollupRows) > 0)
+        try DatabaseQueue(path: ledger.path).write { db in try db.execute(sql: "UPDATE requestRollup SET requests = requests + 1 WHERE id = 1") }
+        let tampered = try ledger.reconcile(run: run)
+        #expect(!tampered.rollupsMatch && !tampered.balances)
+        let problems = try ledger.verify().problems
+        #expect(problems.first?.kind == .changedRow && problems.first?.table == "requestRollup", "\(problems)")
+    }
+
+    /// Paths at which two JSON values differ beyond rounding (numbers within 1e-12 relative are equal).
+    static func differences(_ a: Any, _ b: Any, path: String) -> [String] {
+        switch (a, b) {
+        case let (x as [String: Any], y as [String: Any]):
+            return Set(x.keys).union(y.keys).sorted().flatMap { k in
+                x[k].flatMap { xv in y[k].map { differences(xv, $0, path: path + "." + k) } } ?? [path + "." + k + " (missing)"]
+            }
+        case let (x as [Any], y as [Any]):
+            guard x.count == y.count else { return [path + " (lengths)"] }
+            return zip(x, y).enumerated().flatMap { differences($1.0, $1.1, path: path + "[\($0)]") }
+        case let (x as NSNumber, y as NSNumber):
+            return close(x.doubleValue, y.doubleValue) ? [] : [path + ": \(x) vs \(y)"]
+        case let (x as String, y as String):
+            return x == y ? [] : [path + ": \(x) vs \(y)"]
+        default:
+            return "\(a)" == "\(b)" ? [] : [path]
+        }
+    }
+}
