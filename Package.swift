@@ -95,7 +95,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ledger-bench",
-            dependencies: ["Ledger", "Catalog", "Serving", "MoE", .product(name: "GRDBSQLite", package: "GRDB.swift")]
+            dependencies: ["Ledger", "Catalog", "Serving", "MoE", "Units", .product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
         .testTarget(name: "UnitsTests", dependencies: ["Units"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Units"]),

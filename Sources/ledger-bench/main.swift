@@ -4,6 +4,7 @@
 // batch size and pragmas, in the same process. Run through Scripts/bench (release build).
 //
 // Usage: ledger-bench [--data DIR] [--seconds S] [--batch N] [--runs R]
+//        ledger-bench --sketch   (QuantileSketch.add: ns per value, median of 5 runs of 10M values)
 import Catalog
 import Foundation
 import GRDBSQLite
@@ -11,6 +12,7 @@ import Ledger
 import MoE
 import Accounting
 import Serving
+import Units
 
 func benchmark() throws {
     let arguments = Array(CommandLine.arguments.dropFirst())
@@ -18,6 +20,7 @@ func benchmark() throws {
         guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
         return arguments[i + 1]
     }
+    if arguments.contains("--sketch") { return sketchBenchmark() }
     let dataDirectory = option("--data", "Data")
     let seconds = Double(option("--seconds", "60"))!
     let batchSize = Int(option("--batch", "10000"))!
@@ -128,6 +131,23 @@ func benchmark() throws {
     print(String(format: "  Joule ledger (GRDB + audit chain)  %9.0f rows/s  (%.3f s)", ledgerRate, median(ledgerTimes)))
     print(String(format: "  sqlite3 C API, same rows           %9.0f rows/s  (%.3f s)", rawRate, median(rawTimes)))
     print(String(format: "  ratio                              %9.1f %%  (target ≥ 80 %%)", 100 * ledgerRate / rawRate))
+}
+
+/// QuantileSketch.add on log-normal latencies (what the simulator and reports feed it).
+func sketchBenchmark() {
+    var rng = SplitMix64(seed: 7)
+    let values = (0..<10_000_000).map { _ in exp(rng.normal() * 1.5) * 0.05 }
+    var times: [Double] = []
+    var check = 0.0
+    for _ in 0..<5 {
+        var sketch = QuantileSketch()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for v in values { sketch.add(v) }
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(values.count))
+        check += sketch.quantile(0.99) ?? 0
+    }
+    times.sort()
+    print(String(format: "QuantileSketch.add: %.1f ns per value (median of 5 runs of %d values; p99 %.4f)", times[2], values.count, check / 5))
 }
 
 try benchmark()
