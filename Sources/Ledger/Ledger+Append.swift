@@ -233,7 +233,7 @@ extension Ledger {
 
             // A batch without a checkpoint of its own carries the run's last one forward.
             let checkpoint = try batch.checkpoint
-                ?? AuditBatch.filter(Column("runId") == runID).order(Column("seq").desc).fetchOne(db)?.checkpoint
+                ?? Ledger.lastCheckpoint(run: runID, db)
                 ?? Checkpoint(
                 time: 0, records: 0, intervals: 0, pendingRequests: 0, pendingFacilityJoules: 0, unattributedFacilityJoules: 0
             )
@@ -275,6 +275,22 @@ extension Ledger {
         return first
     }
 
+    /// The checkpoint of run `id`'s last batch, read without the batch's row digests (megabytes
+    /// for a large batch); nil before its first.
+    static func lastCheckpoint(run id: Int64, _ db: Database) throws -> Checkpoint? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT simulatedSeconds, recordsEmitted, intervalsEmitted, pendingRequests, pendingFacilityJoules, unattributedFacilityJoules
+            FROM auditBatch WHERE runId = ? ORDER BY seq DESC LIMIT 1
+            """, arguments: [id]) else { return nil }
+        let t = "auditBatch"
+        return Checkpoint(
+            time: try row.value("simulatedSeconds", in: t), records: try row.value("recordsEmitted", in: t),
+            intervals: try row.value("intervalsEmitted", in: t), pendingRequests: try row.value("pendingRequests", in: t),
+            pendingFacilityJoules: try row.value("pendingFacilityJoules", in: t),
+            unattributedFacilityJoules: try row.value("unattributedFacilityJoules", in: t)
+        )
+    }
+
     /// Where a stored run stands: its last checkpoint and the id of the last request it stored.
     public struct RunProgress: Sendable, Hashable {
         public var batches: Int
@@ -292,7 +308,7 @@ extension Ledger {
     /// the rows are what the batches say).
     public func progress(run id: Int64) throws -> RunProgress {
         try pool.read { db in
-            let last = try AuditBatch.filter(Column("runId") == id).order(Column("seq").desc).fetchOne(db)
+            let last = try Ledger.lastCheckpoint(run: id, db)
             let counts = try Row.fetchOne(db, sql: """
                 SELECT count(*) AS b, coalesce(sum(requestCount), 0) AS r, coalesce(sum(intervalCount), 0) AS i,
                        max(CASE WHEN requestCount > 0 THEN firstRequestRow + requestCount - 1 END) AS lastRow
@@ -304,7 +320,7 @@ extension Ledger {
                 storedRequests: try counts?.value("r", in: "auditBatch") ?? 0,
                 storedIntervals: try counts?.value("i", in: "auditBatch") ?? 0,
                 lastRequestID: try lastRow.flatMap { try Int.fetchOne(db, sql: "SELECT requestId FROM request WHERE id = ?", arguments: [$0]) },
-                checkpoint: last?.checkpoint
+                checkpoint: last
             )
         }
     }

@@ -115,7 +115,7 @@ extension Ledger {
             let intervals = try Row.fetchOne(
                 db, sql: "SELECT count(*) AS n, total(facilityJoules) AS joules FROM clusterInterval WHERE runId = ?", arguments: [id]
             )!
-            let last = try AuditBatch.filter(Column("runId") == id).order(Column("seq").desc).fetchOne(db)?.checkpoint
+            let last = try Ledger.lastCheckpoint(run: id, db)
             // The rollups, when every batch of the run kept them, against the rows just summed.
             let older = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditBatch WHERE runId = ? AND requestCount > 0 AND digestScheme < 3",
                                          arguments: [id]) ?? 0

@@ -137,7 +137,9 @@ struct DaemonRunTests {
         let path = "\(folder.path)/stopped.sqlite"
         var stops = 0
         while true {
-            let daemon = try Daemon(configuration: configuration(path, pacing: .accelerated(400)), library: library, dataDirectory: dataDirectory, logger: logger)
+            // 150×: the 600 s job takes 4 s of paced wall time, so a stop lands mid-run even when the
+            // test's sleep wakes late on a loaded machine (the daemon commits off its simulating thread).
+            let daemon = try Daemon(configuration: configuration(path, pacing: .accelerated(150)), library: library, dataDirectory: dataDirectory, logger: logger)
             async let running: Void = daemon.run(signals: false)
             // Each start replays what is stored first, so later starts get longer to make progress.
             try await Task.sleep(for: .milliseconds(300 + 200 * stops))
