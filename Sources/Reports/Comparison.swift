@@ -124,10 +124,43 @@ public enum Comparison {
     /// A statistic of a sample, for the bootstrap.
     typealias Statistic = ([RequestRecord]) -> Double
 
+    /// The value of rank ⌈q·n⌉ (the one `values.sorted()` has there), by selection rather than a
+    /// sort: the bootstrap asks for thousands of these, and selection is linear.
     static func quantile(_ values: [Double], _ q: Double) -> Double {
         guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
+        var a = values
+        return select(&a, rank: min(a.count - 1, max(0, Int((q * Double(a.count)).rounded(.up)) - 1)))
+    }
+
+    /// The element of `a` that would be at index `rank` once sorted (Hoare's selection with a
+    /// median-of-three pivot); reorders `a`.
+    static func select(_ a: inout [Double], rank: Int) -> Double {
+        var lo = 0, hi = a.count - 1
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if a[mid] < a[lo] { a.swapAt(mid, lo) }
+            if a[hi] < a[lo] { a.swapAt(hi, lo) }
+            if a[hi] < a[mid] { a.swapAt(hi, mid) }
+            let pivot = a[mid]
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while pivot < a[j] { j -= 1 }
+                if i <= j {
+                    a.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if rank <= j {
+                hi = j
+            } else if rank >= i {
+                lo = i
+            } else {
+                return a[rank]
+            }
+        }
+        return a[rank]
     }
 
     /// The 95 % interval of (candidate − baseline) / baseline in percent: the spread of the

@@ -137,14 +137,15 @@ struct DaemonRunTests {
         let path = "\(folder.path)/stopped.sqlite"
         var stops = 0
         while true {
-            // 150×: the 600 s job takes 4 s of paced wall time, so a stop lands mid-run even when the
-            // test's sleep wakes late on a loaded machine (the daemon commits off its simulating thread).
             let daemon = try Daemon(configuration: configuration(path, pacing: .accelerated(150)), library: library, dataDirectory: dataDirectory, logger: logger)
-            async let running: Void = daemon.run(signals: false)
+            // The stop comes from a timer on a dispatch thread, not from this task: with the other
+            // suites busy, a task's sleep can wake seconds late, after the job (4 s at 150×) ended.
             // Each start replays what is stored first, so later starts get longer to make progress.
-            try await Task.sleep(for: .milliseconds(300 + 200 * stops))
-            daemon.drivers.forEach { $0.requestStop() }
-            try await running
+            let drivers = daemon.drivers
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300 + 200 * stops)) {
+                drivers.forEach { $0.requestStop() }
+            }
+            try await daemon.run(signals: false)
             let runs = try daemon.ledger.runs()
             #expect(runs.count == 2)
             if runs.allSatisfy({ $0.status == .finished }) { break }

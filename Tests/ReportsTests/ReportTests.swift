@@ -3,10 +3,11 @@ import Foundation
 import GRDB
 import Ledger
 import MoE
-import Reports
+@testable import Reports
 import Accounting
 import Serving
 import Testing
+import Units
 
 let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Data").path
@@ -281,6 +282,32 @@ struct RollupTests {
             return x == y ? [] : [path + ": \(x) vs \(y)"]
         default:
             return "\(a)" == "\(b)" ? [] : [path]
+        }
+    }
+}
+
+@Suite struct SelectionTests {
+    /// Selection gives exactly the sorted array's element at every rank, on values with ties,
+    /// sorted and reversed runs, and random ones.
+    @Test(arguments: [1, 2, 3, 10, 101, 1000])
+    func selectionIsTheSortedElement(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count))
+        let inputs: [[Double]] = [
+            (0..<count).map { _ in Double(rng.next() % 1000) / 7 },
+            (0..<count).map { Double($0) },
+            (0..<count).map { Double(count - $0) },
+            (0..<count).map { Double($0 % 3) },
+            Array(repeating: 4.5, count: count),
+        ]
+        for values in inputs {
+            let sorted = values.sorted()
+            for rank in Set([0, count / 4, count / 2, count - 1, (count * 39) / 40]) {
+                var copy = values
+                #expect(Comparison.select(&copy, rank: rank) == sorted[rank], "rank \(rank) of \(count)")
+            }
+            for q in [0.0, 0.025, 0.5, 0.975, 1.0] {
+                #expect(Comparison.quantile(values, q) == sorted[min(count - 1, max(0, Int((q * Double(count)).rounded(.up)) - 1))])
+            }
         }
     }
 }
