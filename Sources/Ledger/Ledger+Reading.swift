@@ -12,6 +12,14 @@ public struct IntervalTotals: Sendable, Hashable {
     public var intervals: Int
 }
 
+/// A run's draw over one accounting interval, all units together.
+public struct IntervalPower: Sendable, Hashable {
+    public var start: Double
+    public var length: Double
+    public var facilityJoules: Double
+    public var operationalCarbonGrams: Double
+}
+
 /// Where to stream rows from; nil fields do not filter.
 public struct RowScope: Sendable, Hashable {
     /// Only these runs (empty: every run).
@@ -102,6 +110,22 @@ extension Ledger {
         }
     }
 
+    /// Run `id`'s cluster draw per accounting interval, summed over its units by SQL: each
+    /// interval's start (seconds after the run's start), its longest unit span, facility energy
+    /// and operational carbon, in time order.
+    public func facilityPower(run id: Int64) throws -> [IntervalPower] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT startSeconds AS s, max(endSeconds - startSeconds) AS l, total(facilityJoules) AS j, total(operationalCarbonGrams) AS g
+                FROM clusterInterval WHERE runId = ? GROUP BY startSeconds ORDER BY startSeconds
+                """, arguments: [id]).map { r in
+                let t = "clusterInterval"
+                return IntervalPower(start: try r.value("s", in: t), length: try r.value("l", in: t),
+                                     facilityJoules: try r.value("j", in: t), operationalCarbonGrams: try r.value("g", in: t))
+            }
+        }
+    }
+
     /// Embodied grams per GPU-second that run `id` charged. A run charges one rate (its embodied
     /// model), so a bounded sample of its rows gives it; 0 for a run with no GPU-time recorded.
     public func embodiedGramsPerGPUSecond(run id: Int64) throws -> Double {
@@ -181,11 +205,28 @@ extension Ledger {
                          arguments: [id]).map { (first: try $0.value("a", in: "auditBatch") as Int64, count: try $0.value("n", in: "auditBatch") as Int) }
     }
 
-    /// Up to `limit` request rows committed after row `after`, every run, in row order: for
-    /// followers that catch up incrementally (the metrics endpoint).
-    public func requests(after: Int64, limit: Int) throws -> [RequestRow] {
+    /// Up to `limit` request rows committed after row `after`, of `runs` (every run when empty),
+    /// in row order: for followers that catch up incrementally (the metrics endpoint).
+    public func requests(after: Int64, limit: Int, runs: [Int64]) throws -> [RequestRow] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map { try RequestRow.stored($0) }
+            let only = runs.isEmpty ? "" : " AND +runId IN (\(runs.map { _ in "?" }.joined(separator: ",")))"
+            return try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id > ?" + only + " ORDER BY id LIMIT ?",
+                                    arguments: StatementArguments([after] + runs + [Int64(limit)])).map { try RequestRow.stored($0) }
+        }
+    }
+
+    /// Up to `limit` request rollups committed after row `after`, every run, in row order.
+    public func rollups(after: Int64, limit: Int) throws -> [RollupRow] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: RollupRow.selectAll + " WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit]).map { try RollupRow.stored($0) }
+        }
+    }
+
+    /// Runs with request rows committed before rollups were kept (schema v7): their figures come
+    /// from their rows. A run can only join this list by being recorded by an older Joule.
+    public func runsWithoutRollups() throws -> [Int64] {
+        try pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT DISTINCT runId FROM auditBatch WHERE requestCount > 0 AND digestScheme < 3 ORDER BY runId")
         }
     }
 

@@ -287,6 +287,11 @@ enum LedgerSchema {
                 ALTER TABLE auditBatch ADD COLUMN firstRollupRow INTEGER;
                 ALTER TABLE auditBatch ADD COLUMN rollupCount INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE auditBatch ADD COLUMN rollupColumns TEXT;
+                -- What the queries read of a batch, without its row digests: columns added after
+                -- the digest blob sit past its overflow pages, megabytes for a large batch.
+                CREATE INDEX auditBatch_summary ON auditBatch(
+                    runId, seq, requestCount, firstRequestRow, intervalCount, digestScheme, rollupCount, firstRollupRow, simulatedSeconds
+                );
                 """)
         }
         return migrator

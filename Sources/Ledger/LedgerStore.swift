@@ -38,11 +38,17 @@ public protocol LedgerQueries: Sendable {
     /// a run in scope has batches written before rollups, or a bound is not a whole minute.
     func rollups(_ scope: RowScope) throws -> [RollupRow]?
     func intervalTotals(run id: Int64) throws -> IntervalTotals
+    func facilityPower(run id: Int64) throws -> [IntervalPower]
     func embodiedGramsPerGPUSecond(run id: Int64) throws -> Double
     func committedRequests(run id: Int64) throws -> Int
     func latestFinishedRequests(run id: Int64, limit: Int) throws -> [RequestRow]
     func spreadRequests(run id: Int64, count: Int) throws -> [RequestRow]
-    func requests(after: Int64, limit: Int) throws -> [RequestRow]
+    func requests(after: Int64, limit: Int, runs: [Int64]) throws -> [RequestRow]
+    func rollups(after: Int64, limit: Int) throws -> [RollupRow]
+    func runsWithoutRollups() throws -> [Int64]
+    /// The rollups of run `id`'s latest batch with requests, and the simulated seconds that batch
+    /// covered; nil when it has none (nothing committed yet, or recorded before rollups).
+    func latestRollups(run id: Int64) throws -> (rows: [RollupRow], simulatedSeconds: Double)?
     func intervals(after: Int64, limit: Int) throws -> [IntervalRow]
     func lastCommits() throws -> [Int64: Double]
     func storedSeries(region: String?) throws -> [StoredSeries]

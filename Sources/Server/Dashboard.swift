@@ -5,6 +5,7 @@ import Ledger
 import Reports
 import Accounting
 import Scheduling
+import Serving
 
 /// The dashboard: server-rendered pages with inline SVG, no scripts from elsewhere and no
 /// external assets. The live view reloads itself every few seconds.
@@ -59,10 +60,10 @@ extension JouleServer {
         router.get("runs/:id") { _, context in
             let id = try context.parameters.require("id", as: Int64.self)
             let run = try Self.lookup { try ledger.run(id) }
-            let live = try Self.live(ledger, run: id)
+            let live = try Self.live(ledger, run: id, distribution: true)
             var body = "<p class=\"note\">\(e(run.name)), \(e(run.status.rawValue)); scenario hash <code>\(e(String(run.scenarioHash.prefix(12))))</code>. "
             body += "JSON: <a href=\"/api/runs/\(id)\">/api/runs/\(id)</a>.</p><div class=\"cards\">"
-            for (k, v) in [("Energy", "\(n(live.energyKWh)) kWh"), ("Requests recorded", live.requests.formatted()), ("Energy per output token (latest rows)", "\(n(live.joulesPerOutputToken)) J"),
+            for (k, v) in [("Energy", "\(n(live.energyKWh)) kWh"), ("Requests recorded", live.requests.formatted()), ("Energy per output token (latest batch)", "\(n(live.joulesPerOutputToken)) J"),
                            ("Carbon", "\(n(live.carbonKg)) kgCO2e")] {
                 body += "<div class=\"card\"><div class=\"k\">\(e(k))</div><div class=\"v\">\(e(v))</div></div>"
             }
@@ -141,17 +142,16 @@ extension JouleServer {
     }
 
     /// A run's figures without scanning its request rows: energy and carbon from its cluster
-    /// intervals, the request count from its audit batches, rates and latency from its latest
-    /// committed rows, and the latency distribution from up to 5,000 rows spread over the run
+    /// intervals, the request count from its audit batches, the recent rates and latency from the
+    /// rollups of its latest batch (its latest 2,000 rows for a run recorded before rollups), and,
+    /// with `distribution`, the latency distribution from up to 5,000 rows spread over the run
     /// (fetched by row id). A page stays quick however long the run.
-    static func live(_ ledger: some LedgerQueries, run: Int64) throws -> Live {
+    static func live(_ ledger: some LedgerQueries, run: Int64, distribution: Bool = false) throws -> Live {
         do {
             let totals = try ledger.intervalTotals(run: run)
             var byStart: [Double: (joules: Double, length: Double, intensity: Double)] = [:]
-            try ledger.forEachInterval(.run(run)) { row in
-                let i = row.interval
-                let old = byStart[i.start] ?? (0, 0, 0)
-                byStart[i.start] = (old.joules + i.facilityJoules, max(old.length, i.end - i.start), i.intensityGramsPerKWh)
+            for p in try ledger.facilityPower(run: run) {
+                byStart[p.start] = (p.facilityJoules, p.length, p.facilityJoules > 0 ? p.operationalCarbonGrams / (p.facilityJoules / 3.6e6) : 0)
             }
             let starts = byStart.keys.sorted()
             let power = starts.flatMap { s -> [(Double, Double)] in
@@ -159,15 +159,26 @@ extension JouleServer {
                 return [(s, v.joules / max(v.length, 1e-9) / 1000), (s + v.length, v.joules / max(v.length, 1e-9) / 1000)]
             }
             let count = try ledger.committedRequests(run: run)
-            // The latest finished rows (up to 2,000) for the recent rates.
-            let recent = try ledger.latestFinishedRequests(run: run, limit: 2000).map(\.record)
-            let finishes = recent.compactMap(\.finish)
-            let span = (finishes.max() ?? 0) - (finishes.min() ?? 0)
-            let outputs = recent.reduce(0) { $0 + $1.outputTokens }
-            let joules = recent.reduce(0.0) { $0 + $1.facilityJoules }
-            let recentLatencies = recent.compactMap(\.endToEnd).sorted()
+            // Recent: what the latest batch's requests add up to, over the simulated time it covered.
+            var rate = 0.0, outputs = 0, joules = 0.0, p50 = 0.0
+            if let latest = try ledger.latestRollups(run: run) {
+                var sum = RequestRollup.empty
+                for row in latest.rows { sum.merge(row.record) }
+                rate = latest.simulatedSeconds > 0 ? Double(sum.requests) / latest.simulatedSeconds : 0
+                (outputs, joules, p50) = (sum.outputTokens, sum.facilityJoules, sum.e2e.quantile(0.5) ?? 0)
+            } else {
+                // A run recorded before rollups: its latest finished rows (up to 2,000).
+                let recent = try ledger.latestFinishedRequests(run: run, limit: 2000).map(\.record)
+                let finishes = recent.compactMap(\.finish)
+                let span = (finishes.max() ?? 0) - (finishes.min() ?? 0)
+                rate = span > 0 ? Double(finishes.count) / span : 0
+                outputs = recent.reduce(0) { $0 + $1.outputTokens }
+                joules = recent.reduce(0.0) { $0 + $1.facilityJoules }
+                let recentLatencies = recent.compactMap(\.endToEnd).sorted()
+                p50 = recentLatencies.isEmpty ? 0 : recentLatencies[recentLatencies.count / 2]
+            }
             // Up to 5,000 rows evenly over the run.
-            let latencies = try ledger.spreadRequests(run: run, count: 5000).compactMap(\.record.endToEnd).sorted()
+            let latencies = distribution ? try ledger.spreadRequests(run: run, count: 5000).compactMap(\.record.endToEnd).sorted() : []
             let cdf = latencies.isEmpty ? [] : (1...100).map { i -> (Double, Double) in
                 (latencies[min(latencies.count - 1, Int(Double(latencies.count) * Double(i) / 100.0))], Double(i) / 100)
             }
@@ -176,9 +187,9 @@ extension JouleServer {
             let latest = starts.last.map { byStart[$0]! }
             return Live(
                 powerKW: latest.map { $0.joules / max($0.length, 1e-9) / 1000 } ?? 0, energyKWh: f / 3.6e6, carbonKg: totals.operationalCarbonGrams / 1000,
-                intensity: latest?.intensity ?? 0, requests: count, requestsPerSecond: span > 0 ? Double(finishes.count) / span : 0,
+                intensity: latest?.intensity ?? 0, requests: count, requestsPerSecond: rate,
                 joulesPerOutputToken: outputs > 0 ? joules / Double(outputs) : 0,
-                latencyP50: recentLatencies.isEmpty ? 0 : recentLatencies[recentLatencies.count / 2], power: power, latencyCDF: cdf,
+                latencyP50: p50, power: power, latencyCDF: cdf,
                 breakdownKWh: [ga / 3.6e6, gi / 3.6e6, h / 3.6e6, max(0, f - ga - gi - h) / 3.6e6]
             )
         }

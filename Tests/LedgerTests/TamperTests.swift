@@ -217,7 +217,7 @@ struct WrongTypeTests {
                 { try ledger.forEachRequest(.run(1)) { _ in } }, { try ledger.forEachInterval(.run(1)) { _ in } },
                 { _ = try ledger.intervalTotals(run: 1) }, { _ = try ledger.embodiedGramsPerGPUSecond(run: 1) },
                 { _ = try ledger.latestFinishedRequests(run: 1, limit: 10) }, { _ = try ledger.spreadRequests(run: 1, count: 10) },
-                { _ = try ledger.requests(after: 0, limit: 10) }, { _ = try ledger.intervals(after: 0, limit: 10) }, { _ = try ledger.lastCommits() },
+                { _ = try ledger.requests(after: 0, limit: 10, runs: []) }, { _ = try ledger.rollups(after: 0, limit: 10) }, { _ = try ledger.runsWithoutRollups() }, { _ = try ledger.intervals(after: 0, limit: 10) }, { _ = try ledger.lastCommits() },
                 { _ = try ledger.storedSeries() }, { _ = try ledger.series(id: 1) }, { _ = try ledger.planningSeries(region: "DE") },
                 { _ = try ledger.scheduledJobs() },
                 { _ = try ledger.realisedIntensity(region: "DE", signal: .average, spans: [(1_740_000_000, 1_740_007_200)]) },

@@ -348,6 +348,14 @@ struct MetricsTests {
         }
         #expect(total("joule_requests_total") == Double(requests))
         #expect(total("joule_request_latency_seconds_count") == Double(requests))
+        // Histograms come from the rollups' sketches: at bounds that are sketch bucket edges (a
+        // power of two times k/128), each bucket holds exactly the requests below it.
+        for le in ["0.25", "0.5", "1.0", "2.5", "5.0", "10.0"] {
+            let below = try f.ledger.sql { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM request WHERE inFlight = 0 AND finishSeconds - arrivalSeconds < ?", arguments: [Double(le)!])!
+            }
+            #expect(total("joule_request_latency_seconds_bucket", ("le", le)) == Double(below), "le \(le)")
+        }
         #expect(abs(total("joule_energy_joules_total", ("part", "facility")) - facility) <= 1e-9 * facility)
         // The Grafana dashboard loads as JSON and has a panel for every family /metrics emits.
         let grafana = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent("Dashboards/grafana/joule.json")

@@ -88,12 +88,16 @@ public struct QuantileSketch: Sendable, Hashable {
         for (i, c) in counts.enumerated() where c > 0 {
             seen += Int(c)
             if seen >= rank {
-                let lo = Self.lowerBound(base + i), hi = Self.lowerBound(base + i + 1)
-                let mid = hi.isFinite ? 2 * lo * hi / (lo + hi) : lo
-                return min(max(mid, minimum), maximum)
+                return min(max(Self.representative(key: base + i), minimum), maximum)
             }
         }
         return maximum
+    }
+
+    /// The value a bucket stands for: its harmonic midpoint, within 0.39 % of anything in it.
+    public static func representative(key: Int) -> Double {
+        let lo = lowerBound(key), hi = lowerBound(key + 1)
+        return hi.isFinite ? 2 * lo * hi / (lo + hi) : lo
     }
 
     /// The non-empty buckets as (key, count), in key order: the sketch's portable form, with
