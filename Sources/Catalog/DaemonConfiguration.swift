@@ -88,6 +88,9 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var commitSeconds = 1.0
     /// A size limit for the ledger file, in megabytes (nil: the disk's).
     public var maximumDatabaseMB: Double?
+    /// Request rows are kept this many days back from the newest batch's end, then pruned
+    /// (`joule ledger prune`); nil keeps them all.
+    public var retainRequestDays: Double?
     public var logLevel = "info"
     /// `text` or `json`.
     public var logFormat = "text"
@@ -136,7 +139,7 @@ extension DaemonConfiguration {
     /// Reads a daemon configuration from `text`, the contents of `file`.
     public static func parse(_ text: String, file: String) throws -> DaemonConfiguration {
         let r = try YAMLReader.parse(text, file: file)
-        try r.onlyKeys(["database", "commitSeconds", "maxDatabaseMB", "log", "carbon", "progressSeconds", "jobs", "server"])
+        try r.onlyKeys(["database", "commitSeconds", "maxDatabaseMB", "retainRequestDays", "log", "carbon", "progressSeconds", "jobs", "server"])
         var c = DaemonConfiguration()
         if r.has("server") {
             let server = try r.child("server")
@@ -157,6 +160,12 @@ extension DaemonConfiguration {
                 throw r.error("maxDatabaseMB", "expected a size from 1 to 1,000,000,000 megabytes, got \(mb)")
             }
             c.maximumDatabaseMB = mb
+        }
+        if let days = try r.optionalDouble("retainRequestDays") {
+            guard days.isFinite, days >= 1.0 / 24, days <= 36_525 else {
+                throw r.error("retainRequestDays", "expected 0.0417 (one hour) to 36525 days (100 years), got \(days)")
+            }
+            c.retainRequestDays = days
         }
         if let s = try r.optionalDouble("progressSeconds") {
             guard Limits.progressSeconds.contains(s) else { throw r.error("progressSeconds", "expected 0.001 to 604800 seconds, got \(s)") }

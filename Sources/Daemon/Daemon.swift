@@ -35,7 +35,7 @@ public struct Daemon: Sendable {
             let feed = CarbonFeed()
             drivers.append(SimulationDriver(
                 plan: plan, ledger: ledger, feed: feed, jobs: tracker, commitSeconds: c.commitSeconds,
-                progressSeconds: c.progressSeconds, clock: clock, logger: logger
+                progressSeconds: c.progressSeconds, retainRequestDays: c.retainRequestDays, clock: clock, logger: logger
             ))
             let carbon = plan.prepared.scenario.carbon
             subscriptions.append(.init(job: plan.name, region: carbon.region, signal: carbon.signal, feed: feed, fallback: carbon))

@@ -76,14 +76,17 @@ public final class SimulationDriver: Service, Sendable {
     let jobs: JobTracker
     let commitSeconds: Double
     let progressSeconds: Double
+    /// Prune request rows older than this many days (back from the newest batch's end); nil keeps them.
+    let retainRequestDays: Double?
     let clock: DaemonClock
     let logger: Logger
     let stop = StopSignal()
 
     public init(
         plan: JobPlan, ledger: Ledger, feed: CarbonFeed, jobs: JobTracker, commitSeconds: Double, progressSeconds: Double,
-        clock: DaemonClock = .system, logger: Logger
+        retainRequestDays: Double? = nil, clock: DaemonClock = .system, logger: Logger
     ) {
+        self.retainRequestDays = retainRequestDays
         self.plan = plan
         self.ledger = ledger
         self.feed = feed
@@ -123,6 +126,26 @@ public final class SimulationDriver: Service, Sendable {
 
     /// Asks the job to stop (as a signal does).
     public func requestStop() { stop.raise() }
+
+    /// Wall seconds between the retention's prunes (and one at the first commit).
+    static let pruneEverySeconds = 600.0
+
+    /// Prunes request rows of batches that ended more than `days` before the newest batch's end.
+    /// A failure is logged and the run goes on: retention never costs data recorded.
+    func retain(days: Double, now: Double) {
+        do {
+            guard let newest = try ledger.newestBatchEnd() else { return }
+            let result = try ledger.prune(before: newest - days * 86_400, at: now)
+            if result.batches > 0 {
+                logger.info("pruned request rows past the retention", metadata: [
+                    "retainRequestDays": "\(days)", "before": "\(isoTime(result.beforeEpochSeconds))", "requestRows": "\(result.requestRows)",
+                    "batches": "\(result.batches)", "pruning": "\(result.pruning ?? 0)",
+                ])
+            }
+        } catch {
+            logger.warning("retention could not prune; keeping the rows", metadata: ["error": "\(error)"])
+        }
+    }
 
     /// The run this job writes into, and what of it is already stored.
     struct Attempt {
@@ -223,6 +246,7 @@ public final class SimulationDriver: Service, Sendable {
 
         // While the run goes on, batches are committed on the recorder's writer thread; the last
         // commit (at the end, or on the way out) waits for it.
+        var lastPrune = -Double.infinity
         func commit(_ now: Double, background: Bool = false) {
             guard writeError == nil else { return }
             do {
@@ -232,6 +256,10 @@ public final class SimulationDriver: Service, Sendable {
                 lastCommit = now
             } catch {
                 writeError = error
+            }
+            if let days = retainRequestDays, now - lastPrune >= Self.pruneEverySeconds {
+                lastPrune = now
+                retain(days: days, now: now)
             }
         }
 

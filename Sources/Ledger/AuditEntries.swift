@@ -53,6 +53,8 @@ enum AuditSubject: String, CaseIterable {
     /// A series' row with all of its samples.
     case intensitySeries
     case scheduledJob
+    /// A pruning of request rows (`Ledger.prune`).
+    case requestPruning
 
     /// The current digest of row `id`, or nil when it is gone.
     func digest(_ id: Int64, _ db: Database) throws -> Data? {
@@ -72,7 +74,7 @@ enum AuditSubject: String, CaseIterable {
                 e.text("sample")
                 Self.encode(s, &e)
             }
-        case .runEvent, .scheduledJob: break
+        case .runEvent, .scheduledJob, .requestPruning: break
         }
         return Data(SHA256.hash(data: e.bytes))
     }

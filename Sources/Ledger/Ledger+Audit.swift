@@ -43,6 +43,8 @@ public struct AuditVerification: Sendable, Codable {
     public var intervalRows: Int
     /// Request rollup rows (one per batch and minute of arrival; digest scheme 3).
     public var rollupRows: Int = 0
+    /// Batches whose request rows a recorded pruning removed (their digests still check the rest).
+    public var prunedBatches: Int = 0
     /// The hash of the last batch, hex: keep it outside the ledger to detect a truncated chain.
     public var headHash: String?
     /// Entries over runs, run events, series and jobs, and the hash of the last.
@@ -144,6 +146,7 @@ extension Ledger {
                 requests: requests.columns(LedgerSchema.schemeOneRequestColumns, optionalTail: LedgerSchema.schemeOneOptionalTail),
                 intervals: intervals.columns(LedgerSchema.schemeOneIntervalColumns)
             )
+            let pruned = try Ledger.prunedBatches(db)
             var previous = AuditBatch.genesis
             var expectedSeq: Int64 = 1
             var batches = 0
@@ -189,7 +192,7 @@ extension Ledger {
                                             detail: "its digests cover columns the ledger no longer has: \(missing.joined(separator: ", "))"))
                     }
                     try check(&requests, first: batch.firstRequestRow, count: batch.requestCount, digestOffset: 0, columns: covered.requests,
-                              batch: batch, report: report)
+                              batch: batch, pruned: pruned.contains(batch.seq), report: report)
                     try check(&intervals, first: batch.firstIntervalRow, count: batch.intervalCount,
                               digestOffset: batch.requestCount, columns: covered.intervals, batch: batch, report: report)
                     try check(&rollups, first: batch.firstRollupRow, count: rollupCount,
@@ -228,7 +231,7 @@ extension Ledger {
                 }
             }
             return AuditVerification(
-                batches: batches, requestRows: requests.count, intervalRows: intervals.count, rollupRows: rollups.count,
+                batches: batches, requestRows: requests.count, intervalRows: intervals.count, rollupRows: rollups.count, prunedBatches: pruned.count,
                 headHash: batches > 0 ? hex(previous) : nil, entries: entries.count, entryHeadHash: entries.head.map { hex($0) },
                 authenticated: auditKey != nil, anchored: anchor != nil, problems: problems, truncated: truncated
             )
@@ -237,7 +240,7 @@ extension Ledger {
 
     fileprivate func check(
         _ walk: inout RowWalk, first: Int64?, count: Int, digestOffset: Int, columns: DigestColumns, batch: AuditBatch,
-        report: (AuditProblem) -> Void
+        pruned: Bool = false, report: (AuditProblem) -> Void
     ) throws {
         guard count > 0, let first else { return }
         for k in 0..<count {
@@ -248,6 +251,8 @@ extension Ledger {
                 try walk.advance()
             }
             guard let row = walk.current, row.id == expected else {
+                // A pruned batch's rows are gone by a recorded pruning; any still here are checked.
+                if pruned { continue }
                 report(AuditProblem(kind: .removedRow, table: walk.table, rowID: expected, batch: batch.seq,
                                     detail: "row \(k + 1) of \(count) in batch \(batch.seq) of run \(batch.runId) is gone"))
                 continue

@@ -48,15 +48,18 @@ public struct Reconciliation: Sendable, Codable {
     /// kWh); nil for a run recorded before rollups.
     public var rollupRequests: Int?
     public var rollupKWh: Double?
+    /// Request rows pruned (`ledger prune`): counted, with their energy in `requestsKWh`, from
+    /// their batches' rollups.
+    public var prunedRequestRows: Int = 0
 
     /// Whether the rollups agree with the rows: the same count, the same energy to `tolerance`.
     public var rollupsMatch: Bool {
         guard let n = rollupRequests, let kwh = rollupKWh else { return true }
-        return n == requestRows && abs(kwh - requestsKWh) <= tolerance * max(abs(requestsKWh), .leastNormalMagnitude)
+        return n == requestRows + prunedRequestRows && abs(kwh - requestsKWh) <= tolerance * max(abs(requestsKWh), .leastNormalMagnitude)
     }
 
     public var balances: Bool {
-        relativeResidual <= tolerance && checkpointRecords == requestRows && checkpointIntervals == intervalRows
+        relativeResidual <= tolerance && checkpointRecords == requestRows + prunedRequestRows && checkpointIntervals == intervalRows
             && (batches > 0 || status == .running) && rollupsMatch
     }
 }
@@ -123,7 +126,22 @@ extension Ledger {
                 SELECT coalesce(sum(requests + inFlight), 0) AS n, total(facilityJoules) + total(inFlightFacilityJoules) AS joules
                 FROM requestRollup WHERE runId = ?
                 """, arguments: [id])
-            let requestJoules: Double = requests["joules"]
+            // Batches whose rows were pruned count from their rollups.
+            let prunedSeqs = try Ledger.prunedBatches(db)
+            var prunedRows = 0, prunedJoules = 0.0
+            if !prunedSeqs.isEmpty {
+                for b in try Row.fetchAll(db, sql: "SELECT seq, firstRollupRow AS f, rollupCount AS n FROM auditBatch WHERE runId = ? AND rollupCount > 0",
+                                          arguments: [id]) where prunedSeqs.contains(try b.value("seq", in: "auditBatch")) {
+                    let first: Int64 = try b.value("f", in: "auditBatch"), count: Int64 = try b.value("n", in: "auditBatch")
+                    let r = try Row.fetchOne(db, sql: """
+                        SELECT coalesce(sum(requests + inFlight), 0) AS n, total(facilityJoules) + total(inFlightFacilityJoules) AS j
+                        FROM requestRollup WHERE id BETWEEN ? AND ?
+                        """, arguments: [first, first + count - 1])
+                    prunedRows += try r?.value("n", in: "requestRollup") ?? 0
+                    prunedJoules += try r?.value("j", in: "requestRollup") ?? 0
+                }
+            }
+            let requestJoules: Double = (requests["joules"] as Double) + prunedJoules
             let intervalJoules: Double = intervals["joules"]
             let pending = last?.pendingFacilityJoules ?? 0
             let unattributed = last?.unattributedFacilityJoules ?? 0
@@ -136,7 +154,8 @@ extension Ledger {
                 checkpointRecords: last?.records ?? 0, checkpointIntervals: last?.intervals ?? 0, tolerance: tolerance,
                 batches: try AuditBatch.filter(Column("runId") == id).fetchCount(db),
                 rollupRequests: try rollups.map { try $0.value("n", in: "requestRollup") },
-                rollupKWh: try rollups.map { (try $0.value("joules", in: "requestRollup") as Double) / 3.6e6 }
+                rollupKWh: try rollups.map { (try $0.value("joules", in: "requestRollup") as Double) / 3.6e6 },
+                prunedRequestRows: prunedRows
             )
         }
     }

@@ -294,6 +294,21 @@ enum LedgerSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v8 request pruning") { db in
+            // Each `ledger prune` (or the daemon's retention): batches among the first
+            // `throughBatch` that ended by `beforeEpochSeconds` lost their request rows (the rule
+            // is `Ledger.prunable`). Covered by the entry chain.
+            try db.execute(sql: """
+                CREATE TABLE requestPruning (
+                    id INTEGER PRIMARY KEY,
+                    beforeEpochSeconds REAL NOT NULL,
+                    throughBatch INTEGER NOT NULL,
+                    prunedAt REAL NOT NULL,
+                    batches INTEGER NOT NULL,
+                    requestRows INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

@@ -17,6 +17,8 @@ public protocol LedgerWriter: Sendable {
     func store(_ series: [CarbonSeries], at wallClock: Double) throws -> [Int64]
     /// Stores a scheduled job; returns its id.
     func store(_ job: ScheduledJob) throws -> Int64
+    /// Deletes the request rows of batches that ended by `before`, keeping rollups and digests.
+    func prune(before: Double, at wallClock: Double) throws -> PruneResult
 }
 
 /// Reading a ledger: every query Reports, the server, metrics, the daemon and the CLI need, by
@@ -46,6 +48,7 @@ public protocol LedgerQueries: Sendable {
     func requests(after: Int64, limit: Int, runs: [Int64]) throws -> [RequestRow]
     func rollups(after: Int64, limit: Int) throws -> [RollupRow]
     func runsWithoutRollups() throws -> [Int64]
+    func newestBatchEnd() throws -> Double?
     /// The rollups of run `id`'s latest batch with requests, and the simulated seconds that batch
     /// covered; nil when it has none (nothing committed yet, or recorded before rollups).
     func latestRollups(run id: Int64) throws -> (rows: [RollupRow], simulatedSeconds: Double)?

@@ -54,6 +54,9 @@ struct Audit: ParsableCommand {
             } else if result.ok {
                 print("ok: \(result.batches.formatted()) batches, \(result.requestRows.formatted()) request rows and \(result.intervalRows.formatted()) interval rows verify")
                 print("ok: \(result.entries.formatted()) entries over runs, run events, carbon series and scheduled jobs verify")
+                if result.prunedBatches > 0 {
+                    print("pruned: the request rows of \(result.prunedBatches.formatted()) batches were removed by a recorded pruning (joule ledger prune); their digests still check the rest")
+                }
                 if let head = result.headHash { print("head hash \(head)") }
                 print(result.authenticated ? "authenticated: every batch and entry carries a valid HMAC (JOULE_AUDIT_KEY)" : "not authenticated: JOULE_AUDIT_KEY is not set, so a rewritten chain would verify")
                 print(result.anchored ? "anchored: the ledger extends \(anchor!)" : "not anchored: a cut tail or a wipe shows only against an anchor (joule audit anchor)")
@@ -166,12 +169,12 @@ struct Audit: ParsableCommand {
                 func kwh(_ v: Double) -> String { v.formatted(.number.precision(.fractionLength(6))) + " kWh" }
                 print("""
                 Run \(r.run) (\(r.status.rawValue)): \(r.requestRows.formatted()) request rows (\(r.inFlightRows.formatted()) flagged in flight), \(r.intervalRows.formatted()) interval rows
-                  requests stored                  \(kwh(r.requestsKWh))
+                  requests stored                  \(kwh(r.requestsKWh))\(r.prunedRequestRows > 0 ? "  (\(r.prunedRequestRows.formatted()) pruned rows counted from their rollups)" : "")
                 + drawn by requests not finished   \(kwh(r.pendingKWh))  (\(r.pendingRequests.formatted()) requests at the last checkpoint)
                 + idle energy not yet attributed   \(kwh(r.unattributedKWh))
                 = cluster intervals                \(kwh(r.intervalsKWh))
-                relative residual \(r.relativeResidual.formatted(.number.precision(.significantDigits(2)))) (tolerance \(r.tolerance)); rows match the last checkpoint: \(r.checkpointRecords == r.requestRows && r.checkpointIntervals == r.intervalRows ? "yes" : "NO (\(r.checkpointRecords) requests, \(r.checkpointIntervals) intervals expected)")
-                \(r.rollupRequests.map { n in "request rollups: \(n) requests, \(kwh(r.rollupKWh ?? 0)) (\(r.rollupsMatch ? "match the rows" : "DO NOT MATCH the rows"))" } ?? "request rollups: none (recorded before rollups)")
+                relative residual \(r.relativeResidual.formatted(.number.precision(.significantDigits(2)))) (tolerance \(r.tolerance)); rows match the last checkpoint: \(r.checkpointRecords == r.requestRows + r.prunedRequestRows && r.checkpointIntervals == r.intervalRows ? "yes" : "NO (\(r.checkpointRecords) requests, \(r.checkpointIntervals) intervals expected)")
+                \(r.rollupRequests.map { n in "request rollups: \(n.formatted()) requests, \(kwh(r.rollupKWh ?? 0)) (\(r.rollupsMatch ? "match the rows" : "DO NOT MATCH the rows"))" } ?? "request rollups: none (recorded before rollups)")
                 \(r.balances ? "balanced" : "NOT BALANCED")
                 """)
             }

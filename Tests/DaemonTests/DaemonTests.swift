@@ -1,5 +1,5 @@
 import Catalog
-import Daemon
+@testable import Daemon
 import Foundation
 import Ledger
 import Logging
@@ -49,6 +49,7 @@ struct DaemonConfigurationTests {
             database: x.sqlite
             commitSeconds: 0.5
             maxDatabaseMB: 10
+            retainRequestDays: 30
             log: {level: debug, format: json}
             carbon: {refreshSeconds: 60, source: ledger}
             jobs:
@@ -61,7 +62,7 @@ struct DaemonConfigurationTests {
                 resume: false
             """)
         let c = try DaemonConfiguration.load(at: file)
-        #expect(c.database == "x.sqlite" && c.commitSeconds == 0.5 && c.maximumDatabaseMB == 10)
+        #expect(c.database == "x.sqlite" && c.commitSeconds == 0.5 && c.maximumDatabaseMB == 10 && c.retainRequestDays == 30)
         #expect(c.logLevel == "debug" && c.logFormat == "json" && c.carbonRefreshSeconds == 60 && c.carbonSource == "ledger")
         let job = try #require(c.jobs.first)
         #expect(job.pacing == .accelerated(30) && job.duration == 600 && job.seed == 4 && job.intervalSeconds == 5 && !job.resume)
@@ -78,6 +79,8 @@ struct DaemonConfigurationTests {
         // A size limit that trapped converting to SQLite's page count.
         ("maxDatabaseMB: 1e30\n", "maxDatabaseMB", 1, "from 1 to 1,000,000,000 megabytes"),
         ("maxDatabaseMB: 0.5\n", "maxDatabaseMB", 1, "from 1 to 1,000,000,000 megabytes"),
+        ("retainRequestDays: 0\n", "retainRequestDays", 1, "0.0417 (one hour) to 36525 days"),
+        ("retainRequestDays: 1e300\n", "retainRequestDays", 1, "0.0417 (one hour) to 36525 days"),
         // Values that would trap a sleep's Duration, or stall a job for ever.
         ("carbon: {refreshSeconds: 1e300}\n", "carbon.refreshSeconds", 1, "1 to 604800 seconds"),
         ("progressSeconds: 1e-300\n", "progressSeconds", 1, "0.001 to 604800 seconds"),
@@ -125,6 +128,42 @@ struct DaemonRunTests {
                 ORDER BY r.name, i.startSeconds, i.unit
                 """)
         }
+    }
+
+    @Test("Retention prunes request rows older than retainRequestDays back from the newest batch, and the ledger still verifies and balances")
+    func retention() async throws {
+        let folder = TemporaryFolder()
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        var c = DaemonConfiguration()
+        c.database = "\(folder.path)/r.sqlite"
+        c.retainRequestDays = 1.0 / 24
+        c.commitSeconds = 0.005
+        var job = DaemonJob(scenario: "mixtral-single-node")
+        job.pacing = .max
+        job.duration = 7200
+        c.jobs = [job]
+        let daemon = try Daemon(configuration: c, library: library, dataDirectory: dataDirectory, logger: logger)
+        try await daemon.run(signals: false)
+        let ledger = daemon.ledger
+        let run = try #require(try ledger.runs().first?.id)
+        let stored = try ledger.sql { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM request")! }
+        // The job pruned at its first commit (nothing yet); a later pass prunes the first hour.
+        daemon.drivers[0].retain(days: 1.0 / 24, now: 1)
+        let after = try ledger.sql { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM request")! }
+        #expect(after < stored && after > 0)
+        // No batch that ended an hour or more before the newest keeps a row.
+        let cutoff = try #require(try ledger.newestBatchEnd()) - 3600
+        let kept = try ledger.sql { db in
+            try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM auditBatch b JOIN run r ON r.id = b.runId
+                WHERE b.requestCount > 0 AND r.startEpochSeconds + b.simulatedSeconds <= ?
+                  AND EXISTS (SELECT 1 FROM request WHERE id BETWEEN b.firstRequestRow AND b.firstRequestRow + b.requestCount - 1)
+                """, arguments: [cutoff])!
+        }
+        #expect(kept == 0)
+        #expect(try ledger.verify().ok)
+        #expect(try ledger.reconcile(run: run).balances)
+        #expect(try ledger.progress(run: run).storedRequests == stored)
     }
 
     @Test("Stopped several times and resumed, the daemon stores what an uninterrupted run stores")

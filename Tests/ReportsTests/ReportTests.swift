@@ -311,3 +311,85 @@ struct RollupTests {
         }
     }
 }
+
+/// Retention: `prune` deletes the request rows of batches that ended by a date and keeps their
+/// rollups and digests; everything that reads the rollups answers as before.
+@Suite("Pruning request rows", .serialized)
+struct PruneTests {
+    /// Records `scenario` committing at every checkpoint, as `joule simulate --db` does for a long run.
+    static func recordInBatches(_ scenario: String, duration: Double, into ledger: Ledger) throws -> Int64 {
+        let path = try Catalog.scenarioPath(scenario, dataDirectory: dataDirectory)
+        let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: dataDirectory)
+        let run = try Catalog.prepare(loaded, overrides: RunOverrides(duration: duration))
+        let id = try ledger.beginRun(RunSpec(
+            name: run.scenario.name, source: "test", scenarioFile: loaded.file, scenarioText: loaded.text, overrides: "{}",
+            seed: run.scenario.seed, startEpochSeconds: run.scenario.startEpochSeconds, intervalSeconds: run.scenario.intervalSeconds
+        ), at: 0)
+        let recorder = RunRecorder(ledger: ledger, run: id, startEpochSeconds: run.scenario.startEpochSeconds)
+        let outcome = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { cp in
+            recorder.set(cp)
+            try? recorder.commit(at: 1, background: true)
+        }))
+        try recorder.commit(at: 1)
+        guard case .finished(let summary) = outcome else { throw CancellationError() }
+        try ledger.setStatus(.finished, run: id, at: 2, summary: String(decoding: try JSONEncoder().encode(summary), as: UTF8.self))
+        return id
+    }
+
+    @Test("After a prune the reports, the summaries, reconcile and verify answer as before; the pruning is audited")
+    func pruneKeepsTheFigures() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joule-prune-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let ledger = try Ledger(path: "\(folder)/p.sqlite")
+        let run = try Self.recordInBatches("mixtral-single-node", duration: 300, into: ledger)
+        let start = try ledger.run(run).startEpochSeconds
+        let before = try RunMetrics.load(ledger, run: run)
+        let sustainBefore = try SustainabilityReport.build(ledger: ledger, path: "p", from: start, to: start + 300, now: Date(timeIntervalSince1970: 0))
+        let rowsBefore = try ledger.sql { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM request")! }
+
+        let result = try ledger.prune(before: start + 150, at: 10)
+        #expect(result.pruning == 1 && result.batches > 0 && result.requestRows > 0, "\(result)")
+        let rowsAfter = try ledger.sql { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM request")! }
+        #expect(rowsAfter == rowsBefore - result.requestRows)
+
+        let after = try RunMetrics.load(ledger, run: run)
+        #expect(after.requests == before.requests && after.inFlight == before.inFlight && after.facilityJoules == before.facilityJoules)
+        #expect(after.energy == before.energy && after.e2e == before.e2e && after.ttft == before.ttft)
+        let sustainAfter = try SustainabilityReport.build(ledger: ledger, path: "p", from: start, to: start + 300, now: Date(timeIntervalSince1970: 0))
+        #expect(sustainAfter.sci.requests == sustainBefore.sci.requests && sustainAfter.sci.operationalGrams == sustainBefore.sci.operationalGrams)
+        #expect(try ledger.progress(run: run).storedRequests == rowsBefore)
+
+        let r = try ledger.reconcile(run: run)
+        #expect(r.balances && r.prunedRequestRows == result.requestRows && r.requestRows == rowsAfter, "\(r)")
+        let v = try ledger.verify()
+        #expect(v.ok && v.prunedBatches == result.batches, "\(v.problems)")
+
+        // Again with the same date: nothing left to prune. A pruned request is a clear error.
+        #expect(try ledger.prune(before: start + 150, at: 11).pruning == nil)
+        let gone = try ledger.sql { db in try Int.fetchOne(db, sql: "SELECT min(requestId) FROM request")! } - 1
+        #expect(throws: LedgerError.self) { try ledger.breakdown(request: gone, run: run) }
+
+        // The pruning is under the entry chain: changed or deleted, it is caught, and the rows it removed show.
+        try DatabaseQueue(path: ledger.path).write { db in try db.execute(sql: "UPDATE requestPruning SET beforeEpochSeconds = beforeEpochSeconds + 60") }
+        #expect(try ledger.verify().problems.contains { $0.kind == .changedRow && $0.table == "requestPruning" })
+        try DatabaseQueue(path: ledger.path).write { db in try db.execute(sql: "DELETE FROM requestPruning") }
+        let problems = try ledger.verify(limit: 1_000_000, anchor: nil).problems
+        #expect(problems.contains { $0.kind == .removedRow && $0.table == "requestPruning" })
+        #expect(problems.contains { $0.kind == .removedRow && $0.table == "request" })
+    }
+
+    @Test("A run's last batch and batches recorded before rollups keep their rows")
+    func prunedNeverTakesTheResumePoint() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joule-prune-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let ledger = try Ledger(path: "\(folder)/p.sqlite")
+        let run = try Self.recordInBatches("mixtral-single-node", duration: 120, into: ledger)
+        let result = try ledger.prune(before: 1e12, at: 10)
+        #expect(result.keptAsResumePoints == 1 && result.batches > 0)
+        #expect(try ledger.progress(run: run).lastRequestID != nil)
+        #expect(try ledger.reconcile(run: run).balances)
+        #expect(throws: LedgerError.self) { try ledger.prune(before: .nan, at: 10) }
+    }
+}
