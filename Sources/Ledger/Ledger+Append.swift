@@ -113,10 +113,13 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
     }
 }
 
-/// Computes the digests of a batch's rows (requests, then intervals) off the writing thread.
+/// Computes the digests of a batch's rows (requests, then intervals), and its rollups with their
+/// digests, off the writing thread.
 final class DigestJob: @unchecked Sendable {
     /// Written by `compute` before its dispatch group leaves; read after waiting on the group.
     var data = Data()
+    var rollups: [RollupRow] = []
+    var rollupDigests = Data()
 
     func compute(_ batch: LedgerBatch, run: Int64, startEpochSeconds: Double) {
         var out = Data(capacity: 32 * (batch.records.count + batch.intervals.count))
@@ -134,6 +137,15 @@ final class DigestJob: @unchecked Sendable {
             out.append(contentsOf: SHA256.hash(data: encoder.bytes))
         }
         data = out
+        // What the requests add up to, per minute of arrival; a digest does not depend on row ids.
+        rollups = RequestRollup.of(batch.records, runStartEpochSeconds: startEpochSeconds).map {
+            RollupRow(runID: run, runStartEpochSeconds: startEpochSeconds, record: $0)
+        }
+        for var row in rollups {
+            encoder.beginRow(table: RollupRow.table)
+            row.visit(&encoder)
+            rollupDigests.append(contentsOf: SHA256.hash(data: encoder.bytes))
+        }
     }
 }
 
@@ -218,17 +230,7 @@ extension Ledger {
                 IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: i)
             }
             group.wait()
-            // What the requests add up to, per minute of arrival, under the same digest.
-            var rollupDigests = Data()
-            var encoder = CanonicalEncoder()
-            let rollups = RequestRollup.of(batch.records, runStartEpochSeconds: startEpochSeconds).map {
-                RollupRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: $0)
-            }
-            for var row in rollups {
-                encoder.beginRow(table: RollupRow.table)
-                row.visit(&encoder)
-                rollupDigests.append(contentsOf: SHA256.hash(data: encoder.bytes))
-            }
+            let rollups = digests.rollups
             let firstRollup = try Ledger.insert(rollups, as: RollupRow.self, db) { $0 }
 
             // A batch without a checkpoint of its own carries the run's last one forward.
@@ -242,7 +244,7 @@ extension Ledger {
                 firstIntervalRow: firstInterval, intervalCount: batch.intervals.count, simulatedSeconds: checkpoint.time,
                 recordsEmitted: checkpoint.records, intervalsEmitted: checkpoint.intervals, pendingRequests: checkpoint.pendingRequests,
                 pendingFacilityJoules: checkpoint.pendingFacilityJoules, unattributedFacilityJoules: checkpoint.unattributedFacilityJoules,
-                rowDigests: digests.data + rollupDigests, previousHash: previous, hash: Data(), digestScheme: AuditBatch.currentScheme,
+                rowDigests: digests.data + digests.rollupDigests, previousHash: previous, hash: Data(), digestScheme: AuditBatch.currentScheme,
                 requestColumns: RequestRow.columns.joined(separator: ","), intervalColumns: IntervalRow.columns.joined(separator: ","),
                 firstRollupRow: firstRollup, rollupCount: rollups.count, rollupColumns: RollupRow.columnNames.joined(separator: ",")
             )
