@@ -120,9 +120,7 @@ extension Ledger {
             )!
             let last = try Ledger.lastCheckpoint(run: id, db)
             // The rollups, when every batch of the run kept them, against the rows just summed.
-            let older = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditBatch WHERE runId = ? AND requestCount > 0 AND digestScheme < 3",
-                                         arguments: [id]) ?? 0
-            let rollups = older > 0 ? nil : try Row.fetchOne(db, sql: """
+            let rollups = try !Ledger.runsWithoutRollups(among: [id], db).isEmpty ? nil : Row.fetchOne(db, sql: """
                 SELECT coalesce(sum(requests + inFlight), 0) AS n, total(facilityJoules) + total(inFlightFacilityJoules) AS joules
                 FROM requestRollup WHERE runId = ?
                 """, arguments: [id])

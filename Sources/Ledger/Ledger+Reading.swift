@@ -225,9 +225,14 @@ extension Ledger {
     /// Runs with request rows committed before rollups were kept (schema v7): their figures come
     /// from their rows. A run can only join this list by being recorded by an older Joule.
     public func runsWithoutRollups() throws -> [Int64] {
-        try pool.read { db in
-            try Int64.fetchAll(db, sql: "SELECT DISTINCT runId FROM auditBatch WHERE requestCount > 0 AND digestScheme < 3 ORDER BY runId")
-        }
+        try pool.read { db in try Ledger.runsWithoutRollups(among: [], db) }
+    }
+
+    /// Of `runs` (every run when empty), those with request batches written before rollups.
+    static func runsWithoutRollups(among runs: [Int64], _ db: Database) throws -> [Int64] {
+        let only = runs.isEmpty ? "" : " AND runId IN (\(runs.map { _ in "?" }.joined(separator: ",")))"
+        return try Int64.fetchAll(db, sql: "SELECT DISTINCT runId FROM auditBatch WHERE requestCount > 0 AND digestScheme < 3" + only + " ORDER BY runId",
+                                  arguments: StatementArguments(runs))
     }
 
     /// Up to `limit` cluster intervals committed after row `after`, every run, in row order.

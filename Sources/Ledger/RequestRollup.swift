@@ -46,8 +46,9 @@ public struct RequestRollup: Hashable, Sendable {
         tpot: QuantileSketch(), e2e: QuantileSketch()
     )
 
-    /// Adds one request row.
-    mutating func add(_ r: RequestRecord) {
+    /// Adds one request row: the one fold of requests into figures, for rollups at ingest and
+    /// for readers that scan rows.
+    public mutating func add(_ r: RequestRecord) {
         if r.inFlight {
             inFlight += 1
             inFlightFacilityJoules += r.facilityJoules
@@ -221,10 +222,7 @@ extension Ledger {
         }
         guard wholeMinutes else { return nil }
         return try pool.read { db in
-            let runs = scope.runs.isEmpty ? "" : " AND runId IN (\(scope.runs.map { _ in "?" }.joined(separator: ",")))"
-            let older = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditBatch WHERE requestCount > 0 AND digestScheme < 3" + runs,
-                                         arguments: StatementArguments(scope.runs)) ?? 0
-            guard older == 0 else { return nil }
+            guard try Ledger.runsWithoutRollups(among: scope.runs, db).isEmpty else { return nil }
             let (clause, arguments) = scope.clause(time: "minuteEpochSeconds", requests: false)
             return try Row.fetchAll(db, sql: RollupRow.selectAll + clause + " ORDER BY id", arguments: arguments).map { try RollupRow.stored($0) }
         }

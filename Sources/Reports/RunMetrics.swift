@@ -2,7 +2,6 @@ import Foundation
 import Ledger
 import Accounting
 import Serving
-import Units
 
 /// Everything a report shows about one run, read from the ledger in one pass over its rows.
 public struct RunMetrics: Sendable {
@@ -47,40 +46,27 @@ public struct RunMetrics: Sendable {
             outputTokens: 0, operationalGrams: 0, embodiedGrams: 0, nodeSeconds: 0, gpuSeconds: 0, clusterFacilityJoules: 0,
             gpuActiveJoules: 0, gpuIdleJoules: 0, hostJoules: 0, power: [], sample: []
         )
+        // The run's requests folded into one rollup: from the stored rollups, or from every row.
+        var total = RequestRollup.empty
         if !fullScan, let rollups = try ledger.rollups(.run(id)) {
-            var total = RequestRollup.empty
             for row in rollups { total.merge(row.record) }
-            m.requests = total.requests
-            m.inFlight = total.inFlight
-            m.facilityJoules = total.facilityJoules
-            m.promptTokens = Double(total.promptTokens)
-            m.outputTokens = Double(total.outputTokens)
-            m.operationalGrams = total.operationalCarbonGrams
-            m.embodiedGrams = total.embodiedCarbonGrams
-            (m.energy, m.ttft, m.tpot, m.e2e) = (total.energy, total.ttft, total.tpot, total.e2e)
         } else {
             var read = 0
             try ledger.forEachRequest(.run(id)) { row in
                 // A server request cancelled (its client left, or past its limit) stops reading here.
                 read += 1
                 if read & 0x3FF == 0 { try Task.checkCancellation() }
-                let r = row.record
-                if r.inFlight {
-                    m.inFlight += 1
-                    return
-                }
-                m.requests += 1
-                m.facilityJoules += r.facilityJoules
-                m.promptTokens += Double(r.promptTokens)
-                m.outputTokens += Double(r.outputTokens)
-                m.operationalGrams += r.operationalCarbonGrams
-                m.embodiedGrams += r.embodiedCarbonGrams
-                m.energy.add(r.facilityJoules)
-                if let v = r.ttft { m.ttft.add(v) }
-                if let v = r.tpot { m.tpot.add(v) }
-                if let v = r.endToEnd { m.e2e.add(v) }
+                total.add(row.record)
             }
         }
+        m.requests = total.requests
+        m.inFlight = total.inFlight
+        m.facilityJoules = total.facilityJoules
+        m.promptTokens = Double(total.promptTokens)
+        m.outputTokens = Double(total.outputTokens)
+        m.operationalGrams = total.operationalCarbonGrams
+        m.embodiedGrams = total.embodiedCarbonGrams
+        (m.energy, m.ttft, m.tpot, m.e2e) = (total.energy, total.ttft, total.tpot, total.e2e)
         m.sample = try ledger.spreadRequests(run: id, count: sampleSize).map(\.record)
         var byStart: [Double: Double] = [:]
         var lengths: [Double: Double] = [:]

@@ -126,42 +126,31 @@ extension SustainabilityReport {
             }
             var requests = 0, tokens = 0.0, requestOperational = 0.0, requestEmbodied = 0.0
             var trained = 0, trainingTokens = 0.0, trainingJoules = 0.0, trainingGrams = 0.0, trainingGPUSeconds = 0.0
-            // The requests: from the rollups by minute of arrival when they cover the period (whole
-            // minutes, every run recorded with rollups), else from every request row.
+            // The requests, folded per trend bucket: from the rollups by minute of arrival when
+            // they cover the period (whole minutes, every run recorded with rollups), else from
+            // every request row.
+            var byBucket: [Double: RequestRollup] = [:]
+            func bucket(_ t: Double) -> Double { from + (t - from).rounded(.down, step: bucketSeconds) }
             if !fullScan, let rollups = try ledger.rollups(RowScope(runs: only, from: from, to: to)) {
-                for row in rollups {
-                    let r = row.record
-                    requests += r.requests
-                    tokens += Double(r.promptTokens + r.outputTokens)
-                    requestOperational += r.operationalCarbonGrams
-                    requestEmbodied += r.embodiedCarbonGrams
-                    trained += r.trained
-                    trainingTokens += r.trainingTokens
-                    trainingJoules += r.trainingFacilityJoules
-                    trainingGrams += r.trainingCarbonGrams
-                    trainingGPUSeconds += r.trainingGPUSeconds
-                    let b = from + (row.epochSeconds - from).rounded(.down, step: bucketSeconds)
-                    buckets[b, default: (0, 0, 0, 0)].requests += r.requests
-                    buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
-                }
+                for row in rollups { byBucket[bucket(row.epochSeconds), default: .empty].merge(row.record) }
             } else {
                 try ledger.forEachRequest(RowScope(runs: only, from: from, to: to, finishedOnly: true)) { row in
-                    let r = row.record
-                    requests += 1
-                    tokens += Double(r.promptTokens + r.outputTokens)
-                    requestOperational += r.operationalCarbonGrams
-                    requestEmbodied += r.embodiedCarbonGrams
-                    if let t = r.training {
-                        trained += 1
-                        trainingTokens += t.tokens
-                        trainingJoules += t.facilityJoules
-                        trainingGrams += t.carbonGrams
-                        trainingGPUSeconds += t.gpuSeconds
-                    }
-                    let b = from + (row.arrivalEpochSeconds - from).rounded(.down, step: bucketSeconds)
-                    buckets[b, default: (0, 0, 0, 0)].requests += 1
-                    buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
+                    byBucket[bucket(row.arrivalEpochSeconds), default: .empty].add(row.record)
                 }
+            }
+            for b in byBucket.keys.sorted() {
+                let r = byBucket[b]!
+                requests += r.requests
+                tokens += Double(r.promptTokens + r.outputTokens)
+                requestOperational += r.operationalCarbonGrams
+                requestEmbodied += r.embodiedCarbonGrams
+                trained += r.trained
+                trainingTokens += r.trainingTokens
+                trainingJoules += r.trainingFacilityJoules
+                trainingGrams += r.trainingCarbonGrams
+                trainingGPUSeconds += r.trainingGPUSeconds
+                buckets[b, default: (0, 0, 0, 0)].requests += r.requests
+                buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
             }
             var plans: Set<String> = []
             let runs = try runIds.sorted().map { id -> RunLine in

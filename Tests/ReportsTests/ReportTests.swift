@@ -15,8 +15,9 @@ let library: SpecLibrary = {
     do { return try Catalog.load(from: dataDirectory) } catch { fatalError("Data/ must load: \(error)") }
 }()
 
-/// Records `scenario` for `duration` simulated seconds into `ledger`, with its summary, as `joule simulate --db` does.
-func record(_ scenario: String, duration: Double, into ledger: Ledger) throws -> Int64 {
+/// Records `scenario` for `duration` simulated seconds into `ledger`, with its summary, as `joule simulate --db` does:
+/// in one batch, or with `batched` a batch at every checkpoint (as a long run commits).
+func record(_ scenario: String, duration: Double, into ledger: Ledger, batched: Bool = false) throws -> Int64 {
     let path = try Catalog.scenarioPath(scenario, dataDirectory: dataDirectory)
     let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: dataDirectory)
     let run = try Catalog.prepare(loaded, overrides: RunOverrides(duration: duration))
@@ -25,7 +26,10 @@ func record(_ scenario: String, duration: Double, into ledger: Ledger) throws ->
         seed: run.scenario.seed, startEpochSeconds: run.scenario.startEpochSeconds, intervalSeconds: run.scenario.intervalSeconds
     ), at: 0)
     let recorder = RunRecorder(ledger: ledger, run: id, startEpochSeconds: run.scenario.startEpochSeconds)
-    let outcome = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { recorder.set($0) }))
+    let outcome = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { cp in
+        recorder.set(cp)
+        if batched { try? recorder.commit(at: 1, background: true) }
+    }))
     try recorder.commit(at: 1)
     guard case .finished(let summary) = outcome else { throw CancellationError() }
     let encoder = JSONEncoder()
@@ -316,33 +320,13 @@ struct RollupTests {
 /// rollups and digests; everything that reads the rollups answers as before.
 @Suite("Pruning request rows", .serialized)
 struct PruneTests {
-    /// Records `scenario` committing at every checkpoint, as `joule simulate --db` does for a long run.
-    static func recordInBatches(_ scenario: String, duration: Double, into ledger: Ledger) throws -> Int64 {
-        let path = try Catalog.scenarioPath(scenario, dataDirectory: dataDirectory)
-        let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: dataDirectory)
-        let run = try Catalog.prepare(loaded, overrides: RunOverrides(duration: duration))
-        let id = try ledger.beginRun(RunSpec(
-            name: run.scenario.name, source: "test", scenarioFile: loaded.file, scenarioText: loaded.text, overrides: "{}",
-            seed: run.scenario.seed, startEpochSeconds: run.scenario.startEpochSeconds, intervalSeconds: run.scenario.intervalSeconds
-        ), at: 0)
-        let recorder = RunRecorder(ledger: ledger, run: id, startEpochSeconds: run.scenario.startEpochSeconds)
-        let outcome = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { cp in
-            recorder.set(cp)
-            try? recorder.commit(at: 1, background: true)
-        }))
-        try recorder.commit(at: 1)
-        guard case .finished(let summary) = outcome else { throw CancellationError() }
-        try ledger.setStatus(.finished, run: id, at: 2, summary: String(decoding: try JSONEncoder().encode(summary), as: UTF8.self))
-        return id
-    }
-
     @Test("After a prune the reports, the summaries, reconcile and verify answer as before; the pruning is audited")
     func pruneKeepsTheFigures() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joule-prune-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let ledger = try Ledger(path: "\(folder)/p.sqlite")
-        let run = try Self.recordInBatches("mixtral-single-node", duration: 300, into: ledger)
+        let run = try record("mixtral-single-node", duration: 300, into: ledger, batched: true)
         let start = try ledger.run(run).startEpochSeconds
         let before = try RunMetrics.load(ledger, run: run)
         let sustainBefore = try SustainabilityReport.build(ledger: ledger, path: "p", from: start, to: start + 300, now: Date(timeIntervalSince1970: 0))
@@ -385,7 +369,7 @@ struct PruneTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let ledger = try Ledger(path: "\(folder)/p.sqlite")
-        let run = try Self.recordInBatches("mixtral-single-node", duration: 120, into: ledger)
+        let run = try record("mixtral-single-node", duration: 120, into: ledger, batched: true)
         let result = try ledger.prune(before: 1e12, at: 10)
         #expect(result.keptAsResumePoints == 1 && result.batches > 0)
         #expect(try ledger.progress(run: run).lastRequestID != nil)
