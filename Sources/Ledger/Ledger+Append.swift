@@ -64,9 +64,21 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
     public var firstRollupRow: Int64?
     public var rollupCount: Int = 0
     public var rollupColumns: String?
+    /// Scheme 4: `rowDigests` holds the first `tagBytes` of each row's digest, which locate a
+    /// changed row; each table's whole digests are hashed in row order into these, which the
+    /// batch's hash covers. The smallest and largest request id of the batch find a request.
+    public var minRequestId: Int?
+    public var maxRequestId: Int?
+    public var requestsHash: Data?
+    public var intervalsHash: Data?
+    public var rollupsHash: Data?
 
     /// The scheme new batches are written with.
-    public static let currentScheme = 3
+    public static let currentScheme = 4
+
+    /// Bytes `rowDigests` holds per row: the whole SHA-256 before scheme 4, a tag from it after.
+    public var digestBytes: Int { digestScheme >= 4 ? AuditBatch.tagBytes : 32 }
+    static let tagBytes = 4
 
     public var checkpoint: Checkpoint {
         Checkpoint(
@@ -105,6 +117,13 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
             e.integer(rollupCount)
             e.text(rollupColumns ?? "")
         }
+        if digestScheme >= 4 {
+            e.integer(minRequestId)
+            e.integer(maxRequestId)
+            for h in [requestsHash, intervalsHash, rollupsHash] {
+                if let h { e.blob([UInt8](h)) } else { e.null() }
+            }
+        }
         var h = SHA256()
         h.update(data: previous)
         h.update(data: e.bytes)
@@ -114,29 +133,42 @@ public struct AuditBatch: Codable, Sendable, Hashable, FetchableRecord, Persista
 }
 
 /// Computes the digests of a batch's rows (requests, then intervals), and its rollups with their
-/// digests, off the writing thread.
+/// digests, off the writing thread: each row's tag, and each table's hash (digest scheme 4).
 final class DigestJob: @unchecked Sendable {
     /// Written by `compute` before its dispatch group leaves; read after waiting on the group.
-    var data = Data()
+    var tags = Data()
     var rollups: [RollupRow] = []
-    var rollupDigests = Data()
+    var rollupTags = Data()
+    var requestsHash = Data()
+    var intervalsHash = Data()
+    var rollupsHash = Data()
+
+    /// Appends the tag of the row `encoder` holds to `tags`, and its whole digest to `table`.
+    private static func add(_ encoder: CanonicalEncoder, to tags: inout Data, _ table: inout SHA256) {
+        let digest = SHA256.hash(data: encoder.bytes)
+        digest.withUnsafeBytes { bytes in
+            tags.append(contentsOf: bytes.prefix(AuditBatch.tagBytes))
+            table.update(bufferPointer: bytes)
+        }
+    }
 
     func compute(_ batch: LedgerBatch, run: Int64, startEpochSeconds: Double) {
-        var out = Data(capacity: 32 * (batch.records.count + batch.intervals.count))
+        var out = Data(capacity: AuditBatch.tagBytes * (batch.records.count + batch.intervals.count))
         var encoder = CanonicalEncoder()
+        var requests = SHA256(), intervals = SHA256(), rollupHash = SHA256()
         for record in batch.records {
             encoder.beginRow(table: RequestRow.table)
             var row = RequestRow(runID: run, runStartEpochSeconds: startEpochSeconds, record: record)
             row.visit(&encoder)
-            out.append(contentsOf: SHA256.hash(data: encoder.bytes))
+            Self.add(encoder, to: &out, &requests)
         }
         for interval in batch.intervals {
             encoder.beginRow(table: IntervalRow.table)
             var row = IntervalRow(runID: run, runStartEpochSeconds: startEpochSeconds, record: interval)
             row.visit(&encoder)
-            out.append(contentsOf: SHA256.hash(data: encoder.bytes))
+            Self.add(encoder, to: &out, &intervals)
         }
-        data = out
+        tags = out
         // What the requests add up to, per minute of arrival; a digest does not depend on row ids.
         rollups = RequestRollup.of(batch.records, runStartEpochSeconds: startEpochSeconds).map {
             RollupRow(runID: run, runStartEpochSeconds: startEpochSeconds, record: $0)
@@ -144,8 +176,11 @@ final class DigestJob: @unchecked Sendable {
         for var row in rollups {
             encoder.beginRow(table: RollupRow.table)
             row.visit(&encoder)
-            rollupDigests.append(contentsOf: SHA256.hash(data: encoder.bytes))
+            Self.add(encoder, to: &rollupTags, &rollupHash)
         }
+        requestsHash = Data(requests.finalize())
+        intervalsHash = Data(intervals.finalize())
+        rollupsHash = Data(rollupHash.finalize())
     }
 }
 
@@ -206,10 +241,16 @@ extension Ledger {
 
     /// Commits `batch` for run `runID` in one transaction, with its audit-chain entry.
     ///
-    /// Either all of it is committed or none. A full disk throws `LedgerError.full`; a duplicate
-    /// request id in the run throws (the unique index refuses it) and commits nothing.
+    /// Either all of it is committed or none. A full disk throws `LedgerError.full`; a request id
+    /// twice in the batch throws `LedgerError.duplicateRequest` and commits nothing. (Across
+    /// batches nothing is looked up while writing: a run's rows that outnumber its checkpoint's
+    /// records fail `reconcile`.)
     @discardableResult
     public func append(_ batch: LedgerBatch, run runID: Int64, startEpochSeconds: Double, at wallClock: Double) throws -> AuditBatch {
+        var ids = Set<Int>(minimumCapacity: batch.records.count)
+        for r in batch.records where !ids.insert(r.id).inserted {
+            throw LedgerError.duplicateRequest(id: r.id, run: runID)
+        }
         // The rows' digests do not depend on where the rows land, so they are computed on another
         // core while this one inserts.
         let digests = DigestJob()
@@ -223,9 +264,7 @@ extension Ledger {
             let seq: Int64 = (head?["seq"] ?? 0) + 1
             let previous: Data = head?["hash"] ?? AuditBatch.genesis
 
-            let firstRequest = try Ledger.insert(batch.records, as: RequestRow.self, db) { r in
-                RequestRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: r)
-            }
+            let firstRequest = try Ledger.insertRequests(batch.records, run: runID, startEpochSeconds: startEpochSeconds, db)
             let firstInterval = try Ledger.insert(batch.intervals, as: IntervalRow.self, db) { i in
                 IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: i)
             }
@@ -244,9 +283,12 @@ extension Ledger {
                 firstIntervalRow: firstInterval, intervalCount: batch.intervals.count, simulatedSeconds: checkpoint.time,
                 recordsEmitted: checkpoint.records, intervalsEmitted: checkpoint.intervals, pendingRequests: checkpoint.pendingRequests,
                 pendingFacilityJoules: checkpoint.pendingFacilityJoules, unattributedFacilityJoules: checkpoint.unattributedFacilityJoules,
-                rowDigests: digests.data + digests.rollupDigests, previousHash: previous, hash: Data(), digestScheme: AuditBatch.currentScheme,
+                rowDigests: digests.tags + digests.rollupTags, previousHash: previous, hash: Data(), digestScheme: AuditBatch.currentScheme,
                 requestColumns: RequestRow.columns.joined(separator: ","), intervalColumns: IntervalRow.columns.joined(separator: ","),
-                firstRollupRow: firstRollup, rollupCount: rollups.count, rollupColumns: RollupRow.columnNames.joined(separator: ",")
+                firstRollupRow: firstRollup, rollupCount: rollups.count, rollupColumns: RollupRow.columnNames.joined(separator: ","),
+                minRequestId: batch.records.isEmpty ? nil : batch.records.lazy.map(\.id).min(),
+                maxRequestId: batch.records.isEmpty ? nil : batch.records.lazy.map(\.id).max(),
+                requestsHash: digests.requestsHash, intervalsHash: digests.intervalsHash, rollupsHash: digests.rollupsHash
             )
             entry.hash = entry.computeHash(previous: previous)
             entry.mac = auditKey?.mac(entry.hash)
@@ -274,6 +316,31 @@ extension Ledger {
         }
         let expectedLast = first! + Int64(items.count - 1)
         precondition(db.lastInsertedRowID == expectedLast, "\(R.table) rows of one batch must have consecutive ids: last \(db.lastInsertedRowID), expected \(expectedLast)")
+        return first
+    }
+
+    /// Inserts a batch's request records in their stored form (`CompactRequest`), learning the
+    /// run's coding from them if it has none; returns the first row's id (nil when none).
+    static func insertRequests(_ records: [RequestRecord], run runID: Int64, startEpochSeconds: Double, _ db: Database) throws -> Int64? {
+        guard !records.isEmpty else { return nil }
+        let coding: RequestCoding
+        if let known = try RequestCoding.fetch(run: runID, db) {
+            coding = known
+        } else {
+            coding = RequestCoding.learned(from: records, startEpochSeconds: startEpochSeconds)
+            try coding.insert(run: runID, db)
+        }
+        let statement = try db.cachedStatement(sql: CompactRequest.insertSQL)
+        var first: Int64?
+        for record in records {
+            var binder = StatementBinder(statement: statement.sqliteStatement)
+            var compact = CompactRequest(RequestRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: record), coding: coding)
+            compact.visit(&binder)
+            try binder.step(db, statement)
+            if first == nil { first = db.lastInsertedRowID }
+        }
+        let expectedLast = first! + Int64(records.count - 1)
+        precondition(db.lastInsertedRowID == expectedLast, "request rows of one batch must have consecutive ids: last \(db.lastInsertedRowID), expected \(expectedLast)")
         return first
     }
 

@@ -73,16 +73,40 @@ private struct DigestColumns {
 private struct RowWalk {
     let table: String
     let cursor: RowCursor
-    /// Every stored column after the row id and label, by name: position in the row.
+    /// Every column a digest may cover, by name: position in `current.values`.
     let positions: [String: Int]
-    var current: (id: Int64, row: Row, detail: String)?
+    /// A selected row's id, the values digests cover (nil when it cannot be read), and its label.
+    let read: (Row) -> (id: Int64, values: [DatabaseValue]?, detail: String)
+    var current: (id: Int64, values: [DatabaseValue]?, detail: String)?
     var count = 0
 
+    /// A table whose stored columns are what its digests cover.
     init(db: Database, table: String, label: String) throws {
         self.table = table
         let names = try Row.fetchAll(db, sql: "PRAGMA table_info(\(table))").map { $0["name"] as String }.filter { $0 != "id" }
-        positions = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0 + 2) })
+        positions = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         cursor = try Row.fetchCursor(db, sql: "SELECT id, \(label), \(names.map { "\"\($0)\"" }.joined(separator: ", ")) FROM \(table) ORDER BY id")
+        read = { row in
+            let label = row[1] as DatabaseValue
+            return (row[0], (2..<row.count).map { row[$0] as DatabaseValue }, String.fromDatabaseValue(label) ?? "\(label)")
+        }
+        try advance()
+    }
+
+    /// The request table: its digests cover the record's figures, restored from the stored row.
+    init(requests db: Database) throws {
+        table = RequestRow.table
+        positions = Dictionary(uniqueKeysWithValues: RequestRow.columns.enumerated().map { ($1, $0) })
+        cursor = try Row.fetchCursor(db, sql: CompactRequest.selectAll + " ORDER BY id")
+        var reader = RequestReader(db)
+        read = { row in
+            let id: Int64 = row[0]
+            let detail = "request \(row["requestId"] as DatabaseValue) of run \(row["runId"] as DatabaseValue)"
+            guard var stored = try? reader.row(row) else { return (id, nil, detail) }
+            var values = ValueCollector()
+            stored.visit(&values)
+            return (id, values.values, detail)
+        }
         try advance()
     }
 
@@ -92,8 +116,7 @@ private struct RowWalk {
             return
         }
         count += 1
-        let label = row[1] as DatabaseValue
-        current = (row[0], row.copy(), String.fromDatabaseValue(label) ?? "\(label)")
+        current = read(row)
     }
 
     /// The positions of `names` in this walk's rows.
@@ -112,18 +135,28 @@ private struct RowWalk {
         return DigestColumns(positions: found, optional: optional, missing: missing)
     }
 
-    /// The digest of the current row over `columns`.
+    /// The digest of the current row over `columns` (nil when it cannot be read).
     func digest(_ columns: DigestColumns) -> Data? {
-        guard let row = current?.row else { return nil }
+        guard let values = current?.values else { return nil }
         var e = CanonicalEncoder()
         e.beginRow(table: table)
         for p in columns.positions {
-            let value = row[p] as DatabaseValue
+            let value = values[p]
             if value.isNull && columns.optional.contains(p) { continue }
             e.stored(value)
         }
         return Data(SHA256.hash(data: e.bytes))
     }
+}
+
+/// Collects a row's values as SQLite would return them.
+private struct ValueCollector: RowSink {
+    var values: [DatabaseValue] = []
+    mutating func integer(_ value: Int64) { values.append(value.databaseValue) }
+    mutating func real(_ value: Double) { values.append(value.isNaN ? .null : value.databaseValue) }
+    mutating func text(_ value: String) { values.append(value.databaseValue) }
+    mutating func blob(_ value: [UInt8]) { values.append(Data(value).databaseValue) }
+    mutating func null() { values.append(.null) }
 }
 
 extension Ledger {
@@ -139,7 +172,7 @@ extension Ledger {
             func report(_ p: AuditProblem) {
                 if problems.count < limit { problems.append(p) } else { truncated = true }
             }
-            var requests = try RowWalk(db: db, table: RequestRow.table, label: "'request ' || requestId || ' of run ' || runId")
+            var requests = try RowWalk(requests: db)
             var intervals = try RowWalk(db: db, table: IntervalRow.table, label: "'unit ' || unit || ' at ' || startSeconds || ' s of run ' || runId")
             var rollups = try RowWalk(db: db, table: RollupRow.table, label: "'minute at ' || minuteSeconds || ' s of run ' || runId")
             let schemeOne = (
@@ -176,11 +209,11 @@ extension Ledger {
                                         detail: "its hash differs from the anchor's head (\(anchor.batchHead ?? "none"))"))
                 }
                 let rollupCount = batch.digestScheme >= 3 ? batch.rollupCount : 0
-                let expectedDigests = 32 * (batch.requestCount + batch.intervalCount + rollupCount)
+                let expectedDigests = batch.digestBytes * (batch.requestCount + batch.intervalCount + rollupCount)
                 if batch.rowDigests.count != expectedDigests {
                     report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
-                                        detail: "it holds \(batch.rowDigests.count / 32) row digests for \(batch.requestCount + batch.intervalCount + rollupCount) rows"))
-                } else if (1...3).contains(batch.digestScheme) {
+                                        detail: "it holds \(batch.rowDigests.count / batch.digestBytes) row digests for \(batch.requestCount + batch.intervalCount + rollupCount) rows"))
+                } else if (1...4).contains(batch.digestScheme) {
                     let covered = batch.digestScheme == 1 ? schemeOne : (
                         requests: requests.columns(batch.requestColumns?.split(separator: ",").map(String.init) ?? []),
                         intervals: intervals.columns(batch.intervalColumns?.split(separator: ",").map(String.init) ?? [])
@@ -192,14 +225,15 @@ extension Ledger {
                                             detail: "its digests cover columns the ledger no longer has: \(missing.joined(separator: ", "))"))
                     }
                     try check(&requests, first: batch.firstRequestRow, count: batch.requestCount, digestOffset: 0, columns: covered.requests,
-                              batch: batch, pruned: pruned.contains(batch.seq), report: report)
+                              batch: batch, hash: batch.requestsHash, pruned: pruned.contains(batch.seq), report: report)
                     try check(&intervals, first: batch.firstIntervalRow, count: batch.intervalCount,
-                              digestOffset: batch.requestCount, columns: covered.intervals, batch: batch, report: report)
+                              digestOffset: batch.requestCount, columns: covered.intervals, batch: batch, hash: batch.intervalsHash, report: report)
                     try check(&rollups, first: batch.firstRollupRow, count: rollupCount,
-                              digestOffset: batch.requestCount + batch.intervalCount, columns: rollupColumns, batch: batch, report: report)
+                              digestOffset: batch.requestCount + batch.intervalCount, columns: rollupColumns, batch: batch,
+                              hash: batch.rollupsHash, report: report)
                 } else {
                     report(AuditProblem(kind: .changedBatch, table: "auditBatch", rowID: batch.seq, batch: batch.seq,
-                                        detail: "digest scheme \(batch.digestScheme) is not one this version of Joule knows (1 to 3)"))
+                                        detail: "digest scheme \(batch.digestScheme) is not one this version of Joule knows (1 to 4)"))
                 }
                 previous = batch.hash
                 expectedSeq = batch.seq + 1
@@ -238,11 +272,17 @@ extension Ledger {
         }
     }
 
+    /// Checks the `count` rows of `batch` from row `first` against its digests: each row's digest
+    /// (or, from scheme 4, its tag), and from scheme 4 the hash of the table's digests, which finds
+    /// a change that a tag missed.
     fileprivate func check(
         _ walk: inout RowWalk, first: Int64?, count: Int, digestOffset: Int, columns: DigestColumns, batch: AuditBatch,
-        pruned: Bool = false, report: (AuditProblem) -> Void
+        hash: Data?, pruned: Bool = false, report: (AuditProblem) -> Void
     ) throws {
         guard count > 0, let first else { return }
+        let width = batch.digestBytes
+        var whole = SHA256()
+        var located = false
         for k in 0..<count {
             let expected = first + Int64(k)
             while let row = walk.current, row.id < expected {
@@ -255,14 +295,24 @@ extension Ledger {
                 if pruned { continue }
                 report(AuditProblem(kind: .removedRow, table: walk.table, rowID: expected, batch: batch.seq,
                                     detail: "row \(k + 1) of \(count) in batch \(batch.seq) of run \(batch.runId) is gone"))
+                located = true
                 continue
             }
-            let start = batch.rowDigests.startIndex + 32 * (digestOffset + k)
-            if batch.rowDigests[start..<start + 32] != walk.digest(columns) {
+            let start = batch.rowDigests.startIndex + width * (digestOffset + k)
+            let digest = walk.digest(columns)
+            if let digest { whole.update(data: digest) }
+            if digest.map({ $0.prefix(width) != batch.rowDigests[start..<start + width] }) ?? true {
                 report(AuditProblem(kind: .changedRow, table: walk.table, rowID: row.id, batch: batch.seq,
                                     detail: "\(row.detail) differs from what was committed"))
+                located = true
             }
             try walk.advance()
+        }
+        if batch.digestScheme >= 4, !located, !pruned, Data(whole.finalize()) != hash {
+            report(AuditProblem(
+                kind: .changedRow, table: walk.table, rowID: first, batch: batch.seq,
+                detail: "a row among \(walk.table) rows \(first)…\(first + Int64(count) - 1) of batch \(batch.seq) differs from what was committed (its tag did not single it out)"
+            ))
         }
     }
 }

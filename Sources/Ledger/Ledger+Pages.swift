@@ -32,17 +32,19 @@ extension Ledger {
         let limit = max(1, min(q.limit, 1000))
         return try pool.read { db in
             // In row order from the cursor, within the span of rows the run's batches name: a page
-            // reads about `limit` rows (`+runId` keeps SQLite off the (runId, requestId) index,
-            // which would sort the whole run to find the first page).
+            // reads about `limit` rows.
             guard let span = try Ledger.requestSpan(runs: [run], db) else { return ([], nil) }
-            let rows = try Row.fetchAll(db, sql: RequestRow.selectAll + """
-                 WHERE id > max(?2, ?8 - 1) AND id <= ?9 AND +runId = ?1
-                  AND (?3 IS NULL OR arrivalEpochSeconds >= ?3) AND (?4 IS NULL OR arrivalEpochSeconds < ?4)
+            var reader = RequestReader(db)
+            // Arrival on the wall clock is the run's start + arrival (`CompactRequest`).
+            let start = try reader.coding(run: run).startEpochSeconds
+            let rows = try reader.fetchAll(sql: CompactRequest.selectAll + """
+                 WHERE id > max(?2, ?8 - 1) AND id <= ?9 AND runId = ?1
+                  AND (?3 IS NULL OR ?10 + arrivalSeconds >= ?3) AND (?4 IS NULL OR ?10 + arrivalSeconds < ?4)
                   AND (?5 IS NULL OR (\(RequestRow.endToEndSQL)) >= ?5)
                   AND (?6 IS NULL OR facilityJoules >= ?6)
                 ORDER BY id LIMIT ?7
-                """, arguments: [run, q.after ?? 0, q.from, q.to, q.minimumLatencySeconds, q.minimumJoules, limit + 1, span.lowerBound, span.upperBound])
-            let items = try rows.prefix(limit).map { try RequestRow.stored($0) }
+                """, arguments: [run, q.after ?? 0, q.from, q.to, q.minimumLatencySeconds, q.minimumJoules, limit + 1, span.lowerBound, span.upperBound, start])
+            let items = Array(rows.prefix(limit))
             return (items, rows.count > limit ? items.last?.rowID : nil)
         }
     }

@@ -68,10 +68,8 @@ extension Ledger {
     /// The stored record of request `id`, in `run` or (when nil) in the only run that has it.
     public func breakdown(request id: Int, run: Int64?) throws -> RequestBreakdown {
         try pool.read { db in
-            let runs = try Int64.fetchAll(
-                // Run by run through the (runId, requestId) index: there is no index on requestId alone.
-                db, sql: "SELECT id FROM run WHERE EXISTS (SELECT 1 FROM request WHERE runId = run.id AND requestId = ?) ORDER BY id", arguments: [id]
-            )
+            let found = try Ledger.findRequest(id, run: run, db)
+            let runs = Array(Set(found.map(\.runID))).sorted()
             let runID: Int64
             if let run {
                 guard runs.contains(run) else {
@@ -84,9 +82,8 @@ extension Ledger {
                 guard runs.count == 1 else { throw LedgerError.ambiguousRequest(id: id, runs: runs) }
                 runID = only
             }
-            guard let row = try Row.fetchOne(db, sql: RequestRow.selectAll + " WHERE runId = ? AND requestId = ?", arguments: [runID, id]),
+            guard let request = found.first(where: { $0.runID == runID }),
                   let stored = try StoredRun.fetchOne(db, key: runID) else { throw LedgerError.unknownRequest(id: id, run: runID) }
-            let request = try RequestRow.stored(row)
             let (rowID, r) = (request.rowID, request.record)
             let batch = try Int64.fetchOne(
                 db, sql: "SELECT seq FROM auditBatch WHERE runId = ? AND firstRequestRow <= ? ORDER BY seq DESC LIMIT 1", arguments: [runID, rowID]
@@ -102,6 +99,23 @@ extension Ledger {
         }
     }
 
+    /// The rows of request `id` (in `run`, or in every run): read from the batches whose id range
+    /// holds it, a scan of each batch's rows (the table has no index on request ids).
+    static func findRequest(_ id: Int, run: Int64?, _ db: Database) throws -> [RequestRow] {
+        let batches = try Row.fetchAll(db, sql: """
+            SELECT firstRequestRow AS a, requestCount AS n FROM auditBatch
+            WHERE requestCount > 0 AND (?1 IS NULL OR runId = ?1) AND (minRequestId IS NULL OR (minRequestId <= ?2 AND maxRequestId >= ?2))
+            ORDER BY seq
+            """, arguments: [run, id])
+        var reader = RequestReader(db)
+        var out: [RequestRow] = []
+        for b in batches {
+            let first: Int64 = try b.value("a", in: "auditBatch"), count: Int64 = try b.value("n", in: "auditBatch")
+            out += try reader.fetchAll(sql: CompactRequest.selectAll + " WHERE id BETWEEN ? AND ? AND requestId = ?", arguments: [first, first + count - 1, id])
+        }
+        return out
+    }
+
     /// Σ request energy against the cluster intervals' energy for run `id`.
     public func reconcile(run id: Int64, tolerance: Double = 1e-9) throws -> Reconciliation {
         try pool.read { db in
@@ -111,7 +125,7 @@ extension Ledger {
             let requests = try Row.fetchOne(
                 db, sql: """
                     SELECT count(*) AS n, coalesce(sum(inFlight), 0) AS inFlight, total(facilityJoules) AS joules
-                    FROM request WHERE id BETWEEN ? AND ? AND +runId = ?
+                    FROM request WHERE id BETWEEN ? AND ? AND runId = ?
                     """,
                 arguments: [span?.lowerBound ?? 1, span?.upperBound ?? 0, id]
             )!

@@ -82,9 +82,19 @@ extension Ledger {
                 guard let s = try Ledger.requestSpan(runs: scope.runs, db) else { return }
                 span = s
             }
-            let (clause, arguments) = scope.clause(time: "arrivalEpochSeconds", requests: true, span: span)
-            let rows = try Row.fetchCursor(db, sql: RequestRow.selectAll + clause + " ORDER BY id", arguments: arguments)
-            while let row = try rows.next() { try body(RequestRow.stored(row)) }
+            // The time bounds apply to the restored arrival (`CompactRequest`), here rather than in SQL.
+            var unbounded = scope
+            unbounded.from = nil
+            unbounded.to = nil
+            let (clause, arguments) = unbounded.clause(time: "arrivalSeconds", requests: true, span: span)
+            let rows = try Row.fetchCursor(db, sql: CompactRequest.selectAll + clause + " ORDER BY id", arguments: arguments)
+            var reader = RequestReader(db)
+            while let row = try rows.next() {
+                let request = try reader.row(row)
+                if let from = scope.from, !(request.epochSeconds >= from) { continue }
+                if let to = scope.to, !(request.epochSeconds < to) { continue }
+                try body(request)
+            }
         }
     }
 
@@ -126,17 +136,10 @@ extension Ledger {
         }
     }
 
-    /// Embodied grams per GPU-second that run `id` charged. A run charges one rate (its embodied
-    /// model), so a bounded sample of its rows gives it; 0 for a run with no GPU-time recorded.
+    /// Embodied grams per GPU-second that run `id` charged: a run charges one rate (its embodied
+    /// model), kept with its coding (`RequestCoding`); 0 for a run with no GPU-time recorded.
     public func embodiedGramsPerGPUSecond(run id: Int64) throws -> Double {
-        try pool.read { db in
-            let r = try Row.fetchOne(db, sql: """
-                SELECT total(embodiedCarbonGrams) AS g, total(gpuSeconds) AS s
-                FROM (SELECT embodiedCarbonGrams, gpuSeconds FROM request WHERE runId = ? LIMIT 1000)
-                """, arguments: [id])
-            let g: Double = r?["g"] ?? 0, s: Double = r?["s"] ?? 0
-            return s > 0 ? g / s : 0
-        }
+        try pool.read { db in try RequestCoding.fetch(run: id, db)?.embodiedGramsPerGPUSecond ?? 0 }
     }
 
     /// Request rows run `id` committed, counted from its audit batches (no scan of the rows).
@@ -151,9 +154,10 @@ extension Ledger {
     public func latestFinishedRequests(run id: Int64, limit: Int) throws -> [RequestRow] {
         try pool.read { db in
             var out: [RequestRow] = []
+            var reader = RequestReader(db)
             for range in try Ledger.requestRanges(run: id, db).reversed() where out.count < limit {
-                out += try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id BETWEEN ? AND ? AND inFlight = 0 ORDER BY id DESC LIMIT ?",
-                                        arguments: [range.first, range.first + Int64(range.count) - 1, limit - out.count]).map { try RequestRow.stored($0) }
+                out += try reader.fetchAll(sql: CompactRequest.selectAll + " WHERE id BETWEEN ? AND ? AND inFlight = 0 ORDER BY id DESC LIMIT ?",
+                                           arguments: [range.first, range.first + Int64(range.count) - 1, limit - out.count])
             }
             return out
         }
@@ -177,10 +181,11 @@ extension Ledger {
                 k += r.count
             }
             var out: [RequestRow] = []
+            var reader = RequestReader(db)
             for chunk in stride(from: 0, to: ids.count, by: 500) {
                 let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
-                out += try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id IN (\(part.map { _ in "?" }.joined(separator: ","))) AND inFlight = 0 ORDER BY id",
-                                        arguments: StatementArguments(part)).map { try RequestRow.stored($0) }
+                out += try reader.fetchAll(sql: CompactRequest.selectAll + " WHERE id IN (\(part.map { _ in "?" }.joined(separator: ","))) AND inFlight = 0 ORDER BY id",
+                                           arguments: StatementArguments(part))
             }
             return out
         }
@@ -209,9 +214,10 @@ extension Ledger {
     /// in row order: for followers that catch up incrementally (the metrics endpoint).
     public func requests(after: Int64, limit: Int, runs: [Int64]) throws -> [RequestRow] {
         try pool.read { db in
-            let only = runs.isEmpty ? "" : " AND +runId IN (\(runs.map { _ in "?" }.joined(separator: ",")))"
-            return try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE id > ?" + only + " ORDER BY id LIMIT ?",
-                                    arguments: StatementArguments([after] + runs + [Int64(limit)])).map { try RequestRow.stored($0) }
+            let only = runs.isEmpty ? "" : " AND runId IN (\(runs.map { _ in "?" }.joined(separator: ",")))"
+            var reader = RequestReader(db)
+            return try reader.fetchAll(sql: CompactRequest.selectAll + " WHERE id > ?" + only + " ORDER BY id LIMIT ?",
+                                       arguments: StatementArguments([after] + runs + [Int64(limit)]))
         }
     }
 

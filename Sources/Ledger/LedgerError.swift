@@ -12,6 +12,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     case unknownRun(Int64)
     /// No request with this id (in this run, when one was named).
     case unknownRequest(id: Int, run: Int64?)
+    /// A batch holds two records of one request: nothing of it was written.
+    case duplicateRequest(id: Int, run: Int64)
     /// A request id is stored in several runs and none was named.
     case ambiguousRequest(id: Int, runs: [Int64])
     /// A stored run cannot be resumed.
@@ -39,6 +41,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
             return "no run \(id) in the ledger (list them with `joule runs`)"
         case .unknownRequest(let id, let run):
             return "no request \(id)" + (run.map { " in run \($0)" } ?? " in the ledger")
+        case .duplicateRequest(let id, let run):
+            return "request \(id) appears twice in one batch for run \(run): the batch was refused and nothing of it written"
         case .ambiguousRequest(let id, let runs):
             return "request \(id) is in runs \(runs.map(String.init).joined(separator: ", ")): name one with --run"
         case .cannotResume(let run, let reason):

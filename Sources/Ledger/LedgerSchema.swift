@@ -309,7 +309,104 @@ enum LedgerSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v9 compact request rows") { db in
+            try compactRequests(db)
+        }
         return migrator
+    }
+
+    /// Schema v9: the request table keeps each derivable figure as a residual from its derivation
+    /// (`CompactRequest`, with the runs' `RequestCoding`), and drops its (runId, requestId) index:
+    /// a request is found through its batch's id range (`auditBatch.minRequestId`…`maxRequestId`).
+    /// Rows already here are rewritten once, keeping their ids; their figures, and so their
+    /// digests, are unchanged. Batches gain the per-table hashes of digest scheme 4.
+    static func compactRequests(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE requestCoding (
+                runId INTEGER PRIMARY KEY REFERENCES run(id),
+                startEpochSeconds REAL NOT NULL,
+                intensityGramsPerKWh REAL NOT NULL,
+                embodiedGramsPerGPUSecond REAL NOT NULL,
+                trainingJoulesPerToken REAL NOT NULL,
+                trainingGramsPerToken REAL NOT NULL,
+                trainingGPUSecondsPerToken REAL NOT NULL
+            );
+            CREATE TABLE compactRequest (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                runId INTEGER NOT NULL REFERENCES run(id),
+                requestId INTEGER NOT NULL,
+                inFlight INTEGER NOT NULL,
+                arrivalSeconds REAL NOT NULL,
+                prefillStartSeconds REAL,
+                firstTokenSeconds REAL,
+                finishSeconds REAL,
+                prefillUnit INTEGER,
+                decodeUnit INTEGER,
+                promptTokens INTEGER NOT NULL,
+                cachedTokens INTEGER NOT NULL,
+                outputTokens INTEGER NOT NULL,
+                gpuActiveJoules REAL NOT NULL,
+                gpuIdleJoules REAL NOT NULL,
+                hostJoules REAL NOT NULL,
+                facilityJoules REAL NOT NULL,
+                gpuSeconds REAL NOT NULL,
+                arrivalEpochResidual INTEGER NOT NULL,
+                facilityOverheadResidual INTEGER NOT NULL,
+                intensityResidual INTEGER NOT NULL,
+                operationalCarbonResidual INTEGER NOT NULL,
+                embodiedCarbonResidual INTEGER NOT NULL,
+                meanPowerResidual INTEGER NOT NULL,
+                trainingTokens REAL,
+                trainingFacilityResidual INTEGER,
+                trainingCarbonResidual INTEGER,
+                trainingGPUSecondsResidual INTEGER
+            );
+            ALTER TABLE auditBatch ADD COLUMN minRequestId INTEGER;
+            ALTER TABLE auditBatch ADD COLUMN maxRequestId INTEGER;
+            ALTER TABLE auditBatch ADD COLUMN requestsHash BLOB;
+            ALTER TABLE auditBatch ADD COLUMN intervalsHash BLOB;
+            ALTER TABLE auditBatch ADD COLUMN rollupsHash BLOB;
+            """)
+        // Each run's coding, from its first rows, then every row in id order.
+        var codings: [Int64: RequestCoding] = [:]
+        for run in try Int64.fetchAll(db, sql: "SELECT DISTINCT runId FROM request ORDER BY runId") {
+            let first = try Row.fetchAll(db, sql: RequestRow.selectAll + " WHERE +runId = ? ORDER BY id LIMIT 1000", arguments: [run])
+                .map { try RequestRow.stored($0) }
+            let start = try Double.fetchOne(db, sql: "SELECT startEpochSeconds FROM run WHERE id = ?", arguments: [run]) ?? 0
+            let coding = RequestCoding.learned(from: first.map(\.record), startEpochSeconds: start)
+            try coding.insert(run: run, db)
+            codings[run] = coding
+        }
+        let insert = try db.makeStatement(sql: Ledger.insertSQL(table: "compactRequest", columns: ["id"] + CompactRequest.columns))
+        let rows = try Row.fetchCursor(db, sql: RequestRow.selectAll + " ORDER BY id")
+        while let row = try rows.next() {
+            let stored = try RequestRow.stored(row)
+            var compact = CompactRequest(stored, coding: codings[stored.runID] ?? .zero)
+            var binder = StatementBinder(statement: insert.sqliteStatement)
+            binder.integer(stored.rowID)
+            compact.visit(&binder)
+            try binder.step(db, insert)
+        }
+        let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'request'")
+        try db.execute(sql: """
+            DROP TABLE request;
+            ALTER TABLE compactRequest RENAME TO request;
+            UPDATE auditBatch SET
+                minRequestId = (SELECT min(requestId) FROM request WHERE id BETWEEN firstRequestRow AND firstRequestRow + requestCount - 1),
+                maxRequestId = (SELECT max(requestId) FROM request WHERE id BETWEEN firstRequestRow AND firstRequestRow + requestCount - 1)
+            WHERE requestCount > 0;
+            DROP INDEX auditBatch_summary;
+            CREATE INDEX auditBatch_summary ON auditBatch(
+                runId, seq, requestCount, firstRequestRow, intervalCount, digestScheme, rollupCount, firstRollupRow, simulatedSeconds,
+                minRequestId, maxRequestId
+            );
+            """)
+        if let sequence {
+            // Ids are never reused (the audit names rows by id), past the old table's too.
+            try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = 'request'")
+            try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('request', max(?, (SELECT coalesce(max(id), 0) FROM request)))",
+                           arguments: [sequence])
+        }
     }
 
     /// The columns a scheme-1 digest covers: the request columns of schema v3 (the last four

@@ -121,7 +121,8 @@ struct DaemonRunTests {
     func contents(_ ledger: Ledger) throws -> [String] {
         try ledger.sql { db in
             try String.fetchAll(db, sql: """
-                SELECT r.name || ' ' || q.requestId || ' ' || q.facilityJoules || ' ' || q.operationalCarbonGrams || ' ' || coalesce(q.finishSeconds, '-')
+                SELECT r.name || ' ' || q.requestId || ' ' || q.facilityJoules || ' ' || q.intensityResidual || ' ' || q.operationalCarbonResidual
+                    || ' ' || coalesce(q.finishSeconds, '-')
                 FROM request q JOIN run r ON r.id = q.runId ORDER BY r.name, q.requestId
                 """) + String.fetchAll(db, sql: """
                 SELECT r.name || ' ' || i.unit || ' ' || i.startSeconds || ' ' || i.facilityJoules FROM clusterInterval i JOIN run r ON r.id = i.runId

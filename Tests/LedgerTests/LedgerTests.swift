@@ -45,7 +45,7 @@ struct LedgerStorageTests {
             #expect(try ledger.breakdown(request: r.id, run: result.run).record == r)
         }
         #expect(try ledger.verify().ok)
-        try tamper(folder.file("l.sqlite"), "UPDATE request SET trainingCarbonGrams = trainingCarbonGrams * 2 WHERE id = 3")
+        try tamper(folder.file("l.sqlite"), "UPDATE request SET trainingCarbonResidual = trainingCarbonResidual + 1 WHERE id = 3")
         #expect(try ledger.verify().problems.first?.rowID == 3)
     }
 
@@ -65,18 +65,25 @@ struct LedgerStorageTests {
         #expect(books.pendingKWh > 0)
     }
 
-    @Test("A duplicate request id in a run is refused and the batch leaves no trace")
+    @Test("A request twice in a batch is refused and the batch leaves no trace; once more in a later batch, reconcile names the run")
     func duplicateRefused() throws {
         let folder = TemporaryFolder()
         let ledger = try Ledger(path: folder.file("l.sqlite"))
         let (loaded, run) = try prepared("mixtral-single-node", duration: 120)
         let result = try record(loaded, run, into: ledger, commitEvery: 1)
         let before = try ledger.progress(run: result.run)
-        #expect(throws: (any Error).self) {
-            try ledger.append(LedgerBatch(records: [result.records[3]]), run: result.run, startEpochSeconds: 0, at: 3)
+        #expect(throws: LedgerError.self) {
+            try ledger.append(LedgerBatch(records: [result.records[4], result.records[3], result.records[4]]), run: result.run, startEpochSeconds: 0, at: 3)
         }
         #expect(try ledger.progress(run: result.run) == before)
         #expect(try ledger.verify().ok)
+        #expect(try ledger.reconcile(run: result.run).balances)
+        // Across batches nothing is looked up while writing: the run's rows now outnumber its checkpoint.
+        try ledger.append(LedgerBatch(records: [result.records[3]]), run: result.run, startEpochSeconds: 0, at: 3)
+        #expect(try ledger.verify().ok)
+        let books = try ledger.reconcile(run: result.run)
+        #expect(!books.balances)
+        #expect(books.requestRows == books.checkpointRecords + 1)
     }
 
     @Test("A full disk (here a size limit) fails the batch in hand and keeps every earlier one")
@@ -122,7 +129,7 @@ struct LedgerStorageTests {
         let (requestColumns, intervalColumns) = try ledger.read { db in
             (try db.columns(in: "request").map(\.name), try db.columns(in: "clusterInterval").map(\.name))
         }
-        #expect(requestColumns == ["id"] + RequestRow.columns)
+        #expect(requestColumns == ["id"] + CompactRequest.columns)
         #expect(intervalColumns == ["id"] + IntervalRow.columns)
     }
 }
@@ -158,13 +165,17 @@ struct AuditChainTests {
         Case(name: "an interval edited", sql: "UPDATE clusterInterval SET intensityGramsPerKWh = 0 WHERE id = 4",
              kind: .changedRow, table: "clusterInterval", rowID: 4),
         Case(name: "a request inserted", sql: """
-            INSERT INTO request SELECT NULL, runId, requestId + 100000, inFlight, arrivalSeconds, arrivalEpochSeconds, prefillStartSeconds,
-            firstTokenSeconds, finishSeconds, prefillUnit, decodeUnit, promptTokens, cachedTokens, outputTokens, gpuActiveJoules, gpuIdleJoules,
-            hostJoules, facilityOverheadJoules, facilityJoules, gpuSeconds, intensityGramsPerKWh, operationalCarbonGrams, embodiedCarbonGrams,
-            meanPowerWatts, trainingTokens, trainingFacilityJoules, trainingCarbonGrams, trainingGPUSeconds FROM request WHERE id = 10
+            CREATE TEMP TABLE copied AS SELECT * FROM request WHERE id = 10;
+            UPDATE copied SET id = NULL, requestId = requestId + 100000;
+            INSERT INTO request SELECT * FROM copied
             """, kind: .insertedRow, table: "request", rowID: -1),
         // A training share set on a row that had none: its NULL training columns are part of its digest.
-        Case(name: "a training share added to a request", sql: "UPDATE request SET trainingCarbonGrams = 1 WHERE id = 10", kind: .changedRow, table: "request", rowID: 10),
+        Case(name: "a training share added to a request", sql: "UPDATE request SET trainingTokens = 1 WHERE id = 10", kind: .changedRow, table: "request", rowID: 10),
+        // A derived figure: its residual, and the run's coding it is restored with.
+        Case(name: "a request's carbon residual edited", sql: "UPDATE request SET operationalCarbonResidual = operationalCarbonResidual + 1 WHERE id = 11",
+             kind: .changedRow, table: "request", rowID: 11),
+        Case(name: "a run's coding edited", sql: "UPDATE requestCoding SET embodiedGramsPerGPUSecond = embodiedGramsPerGPUSecond * 1.5 WHERE runId = 1",
+             kind: .changedRow, table: "request", rowID: 1),
         Case(name: "a batch's checkpoint edited", sql: "UPDATE auditBatch SET pendingFacilityJoules = 0 WHERE seq = 3",
              kind: .changedBatch, table: "auditBatch", rowID: 3),
         Case(name: "a batch removed with its rows", sql: "DELETE FROM request WHERE id IN (SELECT id FROM request WHERE id >= (SELECT firstRequestRow FROM auditBatch WHERE seq = 2) AND id < (SELECT firstRequestRow FROM auditBatch WHERE seq = 3)); DELETE FROM auditBatch WHERE seq = 2",

@@ -140,7 +140,7 @@ struct TamperTests {
         #expect(cut.problems.contains { $0.kind == .anchorMismatch && $0.table == "auditEntry" }, "\(cut.problems)")
 
         // Everything deleted: an empty ledger verifies, and fails against the anchor.
-        try tamper(path, "DELETE FROM request; DELETE FROM clusterInterval; DELETE FROM requestRollup; DELETE FROM auditBatch; DELETE FROM auditEntry; DELETE FROM runEvent; DELETE FROM scheduledJob; DELETE FROM intensitySample; DELETE FROM intensitySeries; DELETE FROM run")
+        try tamper(path, "DELETE FROM request; DELETE FROM clusterInterval; DELETE FROM requestRollup; DELETE FROM auditBatch; DELETE FROM auditEntry; DELETE FROM runEvent; DELETE FROM scheduledJob; DELETE FROM intensitySample; DELETE FROM intensitySeries; DELETE FROM requestCoding; DELETE FROM run")
         let wiped = try ledger.verify(limit: 20, anchor: anchor)
         let empty = try ledger.verify()
         #expect(empty.ok && empty.batches == 0 && empty.entries == 0)
@@ -192,7 +192,7 @@ struct TamperTests {
 /// A trap here would end the test process, which is the failure this suite exists to catch.
 @Suite("Ledger: a wrong-typed value in any column never traps a reader")
 struct WrongTypeTests {
-    static let tables = ["request", "clusterInterval", "run", "runEvent", "intensitySeries", "intensitySample", "scheduledJob", "auditBatch", "auditEntry"]
+    static let tables = ["request", "requestCoding", "clusterInterval", "run", "runEvent", "intensitySeries", "intensitySample", "scheduledJob", "auditBatch", "auditEntry"]
 
     @Test("Every read of the contract gives a value or an error", arguments: tables)
     func everyRead(table: String) throws {
@@ -227,9 +227,13 @@ struct WrongTypeTests {
                 do { try read() } catch { errors += 1 }
             }
             // The edit itself is caught by the audit, except where the text reads back as what was
-            // committed (SQLite reads 'abc' as 0 in a real column, and these held 0 at the end of
-            // a finished run), or in an HMAC column, which is checked only with the key.
-            let unseen = ["auditBatch.pendingRequests", "auditBatch.pendingFacilityJoules", "auditBatch.unattributedFacilityJoules", "auditBatch.mac", "auditEntry.mac"]
+            // committed (SQLite reads 'abc' as 0 in a number column, and these held 0 at the end of
+            // a finished run, or as the smallest request id of a batch of a run's first requests),
+            // or in an HMAC column, which is checked only with the key.
+            let unseen = [
+                "auditBatch.pendingRequests", "auditBatch.pendingFacilityJoules", "auditBatch.unattributedFacilityJoules", "auditBatch.minRequestId",
+                "auditBatch.mac", "auditEntry.mac",
+            ]
             if let verified = try? ledger.verify(), verified.ok {
                 #expect(unseen.contains("\(table).\(column)"), "\(table).\(column): verify missed it")
             }
