@@ -270,7 +270,7 @@ struct RequestReader {
 
     /// Every row a query selecting `CompactRequest.selectAll` returns.
     mutating func fetchAll(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [RequestRow] {
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         var out: [RequestRow] = []
         while let row = try rows.next() { out.append(try self.row(row)) }
         return out

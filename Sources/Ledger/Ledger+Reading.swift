@@ -110,11 +110,11 @@ extension Ledger {
     /// Sums over run `id`'s cluster intervals.
     public func intervalTotals(run id: Int64) throws -> IntervalTotals {
         try pool.read { db in
-            let r = try Row.fetchOne(db, sql: """
+            let r = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT count(*) AS n, total(facilityJoules) AS f, total(gpuActiveJoules) AS ga, total(hostActiveJoules) AS ha,
                        total(gpuIdleJoules) AS gi, total(hostIdleJoules) AS hi, total(operationalCarbonGrams) AS c
                 FROM clusterInterval WHERE runId = ?
-                """, arguments: [id])!
+                """), arguments: [id])!
             let drawn = AttributedDraw(direct: Draw(gpuJoules: r["ga"], hostJoules: r["ha"]), idle: Draw(gpuJoules: r["gi"], hostJoules: r["hi"]))
             return IntervalTotals(drawn: drawn, facilityJoules: r["f"], operationalCarbonGrams: r["c"], intervals: r["n"])
         }
@@ -125,10 +125,10 @@ extension Ledger {
     /// and operational carbon, in time order.
     public func facilityPower(run id: Int64) throws -> [IntervalPower] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT startSeconds AS s, max(endSeconds - startSeconds) AS l, total(facilityJoules) AS j, total(operationalCarbonGrams) AS g
                 FROM clusterInterval WHERE runId = ? GROUP BY startSeconds ORDER BY startSeconds
-                """, arguments: [id]).map { r in
+                """), arguments: [id]).map { r in
                 let t = "clusterInterval"
                 return IntervalPower(start: try r.value("s", in: t), length: try r.value("l", in: t),
                                      facilityJoules: try r.value("j", in: t), operationalCarbonGrams: try r.value("g", in: t))
@@ -145,7 +145,7 @@ extension Ledger {
     /// Request rows run `id` committed, counted from its audit batches (no scan of the rows).
     public func committedRequests(run id: Int64) throws -> Int {
         try pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT coalesce(sum(requestCount), 0) FROM auditBatch WHERE runId = ?", arguments: [id]) ?? 0
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT coalesce(sum(requestCount), 0) FROM auditBatch WHERE runId = ?"), arguments: [id]) ?? 0
         }
     }
 

@@ -233,17 +233,17 @@ extension Ledger {
     public func latestRollups(run id: Int64) throws -> (rows: [RollupRow], simulatedSeconds: Double)? {
         try pool.read { db in
             let t = "auditBatch"
-            guard let last = try Row.fetchOne(db, sql: """
+            guard let last = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT seq, firstRollupRow, rollupCount, simulatedSeconds FROM auditBatch
                 WHERE runId = ? AND rollupCount > 0 AND digestScheme >= 3 ORDER BY seq DESC LIMIT 1
-                """, arguments: [id]),
+                """), arguments: [id]),
                 let first = try last.value("firstRollupRow", in: t) as Int64? else { return nil }
             let seq: Int64 = try last.value("seq", in: t)
             let count: Int = try last.value("rollupCount", in: t)
             let end: Double = try last.value("simulatedSeconds", in: t)
-            let start = try Double.fetchOne(db, sql: "SELECT simulatedSeconds FROM auditBatch WHERE runId = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
+            let start = try Double.fetchOne(db.cachedStatement(sql: "SELECT simulatedSeconds FROM auditBatch WHERE runId = ? AND seq < ? ORDER BY seq DESC LIMIT 1"),
                                             arguments: [id, seq]) ?? 0
-            let rows = try Row.fetchAll(db, sql: RollupRow.selectAll + " WHERE id BETWEEN ? AND ? ORDER BY id", arguments: [first, first + Int64(count) - 1])
+            let rows = try Row.fetchAll(db.cachedStatement(sql: RollupRow.selectAll + " WHERE id BETWEEN ? AND ? ORDER BY id"), arguments: [first, first + Int64(count) - 1])
                 .map { try RollupRow.stored($0) }
             return (rows, max(0, end - start))
         }

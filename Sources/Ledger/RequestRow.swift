@@ -39,6 +39,13 @@ public struct StoredRow<Record: Hashable & Sendable>: Hashable, Sendable {
     public var runID: Int64
     public var epochSeconds: Double
     public var record: Record
+
+    public init(rowID: Int64, runID: Int64, epochSeconds: Double, record: Record) {
+        self.rowID = rowID
+        self.runID = runID
+        self.epochSeconds = epochSeconds
+        self.record = record
+    }
 }
 
 extension StoredRow where Record: StoredRecord {

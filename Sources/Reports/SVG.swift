@@ -4,12 +4,32 @@ import Foundation
 public enum SVG {
     public static let palette = ["#1f6f8b", "#e07a2e", "#4c9a2a", "#9b3f8f", "#c43c39", "#5d5d5d"]
 
+    /// `s` with `&`, `<`, `>` and `"` escaped for HTML text and attributes.
     public static func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
+        guard s.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 }) else { return s }
+        var out = ""
+        out.reserveCapacity(s.utf8.count + 16)
+        for c in s.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
     }
 
-    static func n(_ v: Double) -> String { String(format: "%.2f", v) }
+    /// `v` with two decimals, as `String(format: "%.2f", v)` writes it (a coordinate: where `v` is
+    /// within a rounding error of a tie between two hundredths, either may be written).
+    static func n(_ v: Double) -> String {
+        let scaled = (v * 100).rounded(.toNearestOrEven)
+        guard scaled.isFinite, abs(scaled) < 1e15 else { return String(format: "%.2f", v) }
+        let hundredths = Int64(abs(scaled))
+        let fraction = hundredths % 100
+        return (v.sign == .minus ? "-" : "") + String(hundredths / 100) + (fraction < 10 ? ".0" : ".") + String(fraction)
+    }
 
     /// A "nice" tick step for a range.
     static func ticks(_ low: Double, _ high: Double, count: Int = 5) -> [Double] {

@@ -15,12 +15,6 @@ struct RunDetailJSON: Encodable, Sendable {
     var summary: RunSummary?
 }
 
-struct RequestPageJSON: Encodable, Sendable {
-    var items: [RequestRow]
-    /// Pass as `cursor` for the next page; absent on the last page.
-    var nextCursor: String?
-}
-
 struct CarbonJSON: Encodable, Sendable {
     var series: [StoredSeries]
     var shownId: Int64?
@@ -83,7 +77,7 @@ extension JouleServer {
                 minimumJoules: try q.double("minEnergyWh", minimum: 0).map { $0 * 3600 }, after: cursor, limit: try q.int("limit", range: 1...1000) ?? 100
             )
             let page = try Self.lookup { try ledger.requests(run: id, query) }
-            return JSONBody(value: RequestPageJSON(items: page.items, nextCursor: page.next.map(String.init)))
+            return RequestPageBody(page: RequestPageJSON(items: page.items, nextCursor: page.next.map(String.init)))
         }
         api.get("runs/:id/requests/:requestId") { _, context in
             let id = try context.parameters.require("id", as: Int64.self)

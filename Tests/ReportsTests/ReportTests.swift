@@ -186,6 +186,35 @@ struct ChartTests {
         #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>"))
         #expect(!svg.contains("nan") && !svg.contains("inf"))
     }
+
+    @Test("Coordinates read as %.2f writes them, but at a tie of two hundredths within rounding", arguments: 0..<10)
+    func coordinates(seed: UInt64) {
+        var g = SplitMix64(seed: seed)
+        var ties = 0
+        for k in 0..<5000 {
+            let v: Double = switch k % 4 {
+            case 0: Double.random(in: -1000...1000, using: &g)
+            case 1: Double(Int.random(in: -100_000...100_000, using: &g)) / 1000  // many exact and near ties
+            case 2: Double.random(in: -1e-3...1e-3, using: &g)
+            default: Double.random(in: 0...1e12, using: &g)
+            }
+            let expected = String(format: "%.2f", v), made = SVG.n(v)
+            if made != expected {
+                // Only where v × 100 is within a rounding error of a half: then either neighbour is right.
+                let frac = abs(v * 100) - (abs(v * 100)).rounded(.down)
+                #expect(abs(frac - 0.5) < 1e-6 * max(1, abs(v * 100)), "\(v): \(made), %.2f gives \(expected)")
+                ties += 1
+            }
+        }
+        #expect(ties < 100)
+        #expect(SVG.n(-0.001) == String(format: "%.2f", -0.001) && SVG.n(.infinity) == String(format: "%.2f", Double.infinity))
+    }
+
+    @Test("Escaping is the four HTML replacements, and leaves other text as it is")
+    func escaping() {
+        #expect(SVG.esc(#"a<b & "c">d é"#) == "a&lt;b &amp; &quot;c&quot;&gt;d é")
+        #expect(SVG.esc("plain text, 100 %") == "plain text, 100 %")
+    }
 }
 
 /// Reports read a run's request figures from the rollups written with its batches; the full scan

@@ -12,6 +12,7 @@ import Scheduling
 @testable import Server
 import Accounting
 import Serving
+import Units
 import Testing
 
 let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -385,5 +386,57 @@ struct DashboardTests {
     func unknown() async throws {
         let f = try await shared.value
         #expect(try await f.get("/runs/999").0 == 404)
+    }
+}
+
+@Suite("Server: the request page's JSON")
+struct RequestPageJSONTests {
+    /// A double of every kind a row can hold: integral, tiny, huge, negative, any finite pattern.
+    static func double(_ g: inout SplitMix64) -> Double {
+        switch g.next() % 6 {
+        case 0: return Double(Int(truncatingIfNeeded: g.next() % 100_000))
+        case 1: return Double.random(in: 0..<1e-6, using: &g)
+        case 2: return Double.random(in: 1e15..<1e22, using: &g)
+        case 3: return -Double.random(in: 0..<5000, using: &g)
+        case 4:
+            let v = Double(bitPattern: g.next())
+            return v.isFinite ? v : 0.5
+        default: return Double.random(in: 0..<4000, using: &g)
+        }
+    }
+
+    static func row(_ g: inout SplitMix64) -> RequestRow {
+        func maybe<T>(_ v: T) -> T? { g.next() % 4 == 0 ? nil : v }
+        var r = RequestRecord(
+            id: Int(g.next() % 10_000_000), inFlight: g.next() % 2 == 0, arrival: double(&g), prefillStart: maybe(double(&g)),
+            firstToken: maybe(double(&g)), finish: maybe(double(&g)), prefillUnit: maybe(Int(g.next() % 300)), decodeUnit: maybe(Int(g.next() % 300)),
+            promptTokens: Int(g.next() % 100_000), cachedTokens: Int(g.next() % 1000), outputTokens: Int(g.next() % 5000),
+            gpuActiveJoules: double(&g), gpuIdleJoules: double(&g), hostJoules: double(&g), facilityOverheadJoules: double(&g),
+            facilityJoules: double(&g), gpuSeconds: double(&g), intensityGramsPerKWh: double(&g), operationalCarbonGrams: double(&g),
+            embodiedCarbonGrams: double(&g), meanPowerWatts: double(&g)
+        )
+        if g.next() % 2 == 0 {
+            r.training = TrainingShare(tokens: double(&g), facilityJoules: double(&g), carbonGrams: double(&g), gpuSeconds: double(&g))
+        }
+        return RequestRow(rowID: Int64(g.next() % 1_000_000_000), runID: Int64(g.next() % 100), epochSeconds: double(&g), record: r)
+    }
+
+    @Test("The hand-made page is byte for byte what JSONEncoder gives with sorted keys", arguments: 0..<20)
+    func sameBytes(seed: UInt64) throws {
+        var g = SplitMix64(seed: seed)
+        let page = RequestPageJSON(items: (0..<50).map { _ in Self.row(&g) }, nextCursor: seed % 2 == 0 ? String(g.next() % 1_000_000) : nil)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let expected = try encoder.encode(page)
+        let made = try #require(page.json())
+        #expect(made == [UInt8](expected), "\(String(decoding: made.prefix(600), as: UTF8.self))\n\(String(decoding: expected.prefix(600), as: UTF8.self))")
+    }
+
+    @Test("A figure that is not finite leaves the page to JSONEncoder, which refuses it")
+    func notFinite() {
+        var g = SplitMix64(seed: 1)
+        var row = Self.row(&g)
+        row.record.gpuSeconds = .infinity
+        #expect(RequestPageJSON(items: [row], nextCursor: nil).json() == nil)
     }
 }
