@@ -1,5 +1,7 @@
 import GRDB
+import GRDBSQLite
 import Accounting
+import Serving
 
 /// A run's constants that a stored request's derivable figures are predicted from (schema v9,
 /// the `requestCoding` table, one row per run with requests).
@@ -9,7 +11,7 @@ import Accounting
 /// between its bit pattern and its prediction's (`CompactRequest`): exact for every value, and a
 /// byte or none where the prediction holds to a few units in the last place, which it does for
 /// every row the simulator writes.
-struct RequestCoding: Hashable, Sendable {
+package struct RequestCoding: Hashable, Sendable {
     var startEpochSeconds: Double
     /// The grid intensity of the run's first request: later ones differ by the grid's changes.
     var intensityGramsPerKWh: Double
@@ -25,7 +27,7 @@ struct RequestCoding: Hashable, Sendable {
     )
 
     /// The constants of a run whose first records are `records`.
-    static func learned(from records: some Sequence<RequestRecord>, startEpochSeconds: Double) -> RequestCoding {
+    package static func learned(from records: some Sequence<RequestRecord>, startEpochSeconds: Double) -> RequestCoding {
         var c = RequestCoding.zero
         c.startEpochSeconds = startEpochSeconds
         var intensity = false, embodied = false, training = false
@@ -94,34 +96,34 @@ struct RequestCoding: Hashable, Sendable {
 ///
 /// Readers see only `RequestRow`, the record with every figure; the audit digests cover those
 /// figures, so a residual or a coding edited outside Joule shows as a changed row.
-struct CompactRequest {
-    var runID: Int64 = 0
-    var requestId: Int = 0
-    var inFlight = false
-    var arrival = 0.0
-    var prefillStart: Double?
-    var firstToken: Double?
-    var finish: Double?
-    var prefillUnit: Int?
-    var decodeUnit: Int?
-    var promptTokens = 0
-    var cachedTokens = 0
-    var outputTokens = 0
-    var gpuActiveJoules = 0.0
-    var gpuIdleJoules = 0.0
-    var hostJoules = 0.0
-    var facilityJoules = 0.0
-    var gpuSeconds = 0.0
-    var arrivalEpochResidual: Int64 = 0
-    var facilityOverheadResidual: Int64 = 0
-    var intensityResidual: Int64 = 0
-    var operationalCarbonResidual: Int64 = 0
-    var embodiedCarbonResidual: Int64 = 0
-    var meanPowerResidual: Int64 = 0
-    var trainingTokens: Double?
-    var trainingFacilityResidual: Int?
-    var trainingCarbonResidual: Int?
-    var trainingGPUSecondsResidual: Int?
+package struct CompactRequest {
+    package var runID: Int64 = 0
+    package var requestId: Int = 0
+    package var inFlight = false
+    package var arrival = 0.0
+    package var prefillStart: Double?
+    package var firstToken: Double?
+    package var finish: Double?
+    package var prefillUnit: Int?
+    package var decodeUnit: Int?
+    package var promptTokens = 0
+    package var cachedTokens = 0
+    package var outputTokens = 0
+    package var gpuActiveJoules = 0.0
+    package var gpuIdleJoules = 0.0
+    package var hostJoules = 0.0
+    package var facilityJoules = 0.0
+    package var gpuSeconds = 0.0
+    package var arrivalEpochResidual: Int64 = 0
+    package var facilityOverheadResidual: Int64 = 0
+    package var intensityResidual: Int64 = 0
+    package var operationalCarbonResidual: Int64 = 0
+    package var embodiedCarbonResidual: Int64 = 0
+    package var meanPowerResidual: Int64 = 0
+    package var trainingTokens: Double?
+    package var trainingFacilityResidual: Int?
+    package var trainingCarbonResidual: Int?
+    package var trainingGPUSecondsResidual: Int?
 
     static let table = "request"
 
@@ -156,7 +158,7 @@ struct CompactRequest {
         v.integer("trainingGPUSecondsResidual", &trainingGPUSecondsResidual)
     }
 
-    static let columns: [String] = {
+    package static let columns: [String] = {
         var names = NameCollector()
         var blank = CompactRequest()
         blank.visit(&names)
@@ -178,10 +180,10 @@ struct CompactRequest {
         return lifetime > 0 ? r.facilityJoules / lifetime : 0
     }
 
-    init() {}
+    package init() {}
 
     /// The stored form of `row` under its run's `coding`.
-    init(_ row: RequestRow, coding c: RequestCoding) {
+    package init(_ row: RequestRow, coding c: RequestCoding) {
         let r = row.record
         runID = row.runID
         requestId = r.id
@@ -268,11 +270,110 @@ struct RequestReader {
         return stored.restored(rowID: id, coding: try coding(run: stored.runID))
     }
 
+    /// Each row a query selecting `CompactRequest.selectAll` returns, in order: read from SQLite's
+    /// statement column by column, each value checked against its column's type.
+    mutating func forEach(sql: String, arguments: StatementArguments = StatementArguments(), _ body: (RequestRow) throws -> Void) throws {
+        let statement = try db.cachedStatement(sql: sql)
+        try statement.setArguments(arguments)
+        let s = statement.sqliteStatement
+        defer { sqlite3_reset(s) }
+        while true {
+            let code = sqlite3_step(s)
+            if code == SQLITE_DONE { return }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql)
+            }
+            var stored = CompactRequest()
+            var reader = StatementReader(statement: s)
+            stored.visit(&reader)
+            let id = sqlite3_column_int64(s, 0)
+            if let (column, index) = reader.unreadable {
+                throw LedgerError.unreadable(table: CompactRequest.table, row: id, column: column, value: "\(DatabaseValue(sqliteStatement: s, index: index))")
+            }
+            try body(stored.restored(rowID: id, coding: try coding(run: stored.runID)))
+        }
+    }
+
     /// Every row a query selecting `CompactRequest.selectAll` returns.
     mutating func fetchAll(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [RequestRow] {
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         var out: [RequestRow] = []
-        while let row = try rows.next() { out.append(try self.row(row)) }
+        try forEach(sql: sql, arguments: arguments) { out.append($0) }
         return out
+    }
+}
+
+/// Reads a row of a stepped SQLite statement (`id` first, then the visited columns) by SQLite's
+/// own type of each value: an integer column takes an integer (or a whole real), a real column a
+/// real or an integer, a nullable one NULL too. Anything else (text where a number belongs: a
+/// row edited outside Joule) is not read: the first such column is kept in `unreadable`.
+struct StatementReader: ColumnVisitor {
+    let statement: SQLiteStatement
+    var index: Int32 = 1
+    var unreadable: (column: String, index: Int32)?
+
+    private mutating func next() -> Int32 {
+        defer { index += 1 }
+        return index
+    }
+
+    private mutating func fail(_ name: StaticString, _ i: Int32) {
+        if unreadable == nil { unreadable = ("\(name)", i) }
+    }
+
+    private mutating func int64(_ name: StaticString, nullable: Bool) -> Int64?? {
+        let i = next()
+        switch sqlite3_column_type(statement, i) {
+        case SQLITE_INTEGER: return .some(sqlite3_column_int64(statement, i))
+        case SQLITE_FLOAT:
+            let v = sqlite3_column_double(statement, i)
+            if let exact = Int64(exactly: v) { return .some(exact) }
+        case SQLITE_NULL where nullable: return .some(nil)
+        default: break
+        }
+        fail(name, i)
+        return nil
+    }
+
+    private mutating func double(_ name: StaticString, nullable: Bool) -> Double?? {
+        let i = next()
+        switch sqlite3_column_type(statement, i) {
+        case SQLITE_FLOAT, SQLITE_INTEGER: return .some(sqlite3_column_double(statement, i))
+        case SQLITE_NULL where nullable: return .some(nil)
+        default:
+            fail(name, i)
+            return nil
+        }
+    }
+
+    mutating func integer(_ name: StaticString, _ value: inout Int64) {
+        if case .some(.some(let v)) = int64(name, nullable: false) { value = v }
+    }
+    mutating func integer(_ name: StaticString, _ value: inout Int) {
+        if case .some(.some(let v)) = int64(name, nullable: false) { value = Int(v) }
+    }
+    mutating func integer(_ name: StaticString, _ value: inout Int?) {
+        if case .some(let v) = int64(name, nullable: true) { value = v.map(Int.init) }
+    }
+    mutating func flag(_ name: StaticString, _ value: inout Bool) {
+        if case .some(.some(let v)) = int64(name, nullable: false) { value = v != 0 }
+    }
+    mutating func real(_ name: StaticString, _ value: inout Double) {
+        if case .some(.some(let v)) = double(name, nullable: false) { value = v }
+    }
+    mutating func real(_ name: StaticString, _ value: inout Double?) {
+        if case .some(let v) = double(name, nullable: true) { value = v }
+    }
+    mutating func text(_ name: StaticString, _ value: inout String) {
+        let i = next()
+        guard sqlite3_column_type(statement, i) == SQLITE_TEXT, let c = sqlite3_column_text(statement, i) else { return fail(name, i) }
+        value = String(cString: c)
+    }
+    mutating func derived(_ name: StaticString, _ value: Double) { index += 1 }
+    mutating func sketch(_ name: StaticString, _ value: inout QuantileSketch) {
+        let i = next()
+        let count = Int(sqlite3_column_bytes(statement, i))
+        guard sqlite3_column_type(statement, i) == SQLITE_BLOB, let bytes = sqlite3_column_blob(statement, i),
+              let sketch = SketchCoding.decode([UInt8](UnsafeRawBufferPointer(start: bytes, count: count))) else { return fail(name, i) }
+        value = sketch
     }
 }

@@ -87,12 +87,10 @@ extension Ledger {
             unbounded.from = nil
             unbounded.to = nil
             let (clause, arguments) = unbounded.clause(time: "arrivalSeconds", requests: true, span: span)
-            let rows = try Row.fetchCursor(db, sql: CompactRequest.selectAll + clause + " ORDER BY id", arguments: arguments)
             var reader = RequestReader(db)
-            while let row = try rows.next() {
-                let request = try reader.row(row)
-                if let from = scope.from, !(request.epochSeconds >= from) { continue }
-                if let to = scope.to, !(request.epochSeconds < to) { continue }
+            try reader.forEach(sql: CompactRequest.selectAll + clause + " ORDER BY id", arguments: arguments) { request in
+                if let from = scope.from, !(request.epochSeconds >= from) { return }
+                if let to = scope.to, !(request.epochSeconds < to) { return }
                 try body(request)
             }
         }

@@ -76,7 +76,10 @@ func benchmark() throws {
         guard sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else { fatalError("open \(file)") }
         defer { sqlite3_close_v2(db) }
         sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL", nil, nil, nil)
-        let columns = RequestRow.columns
+        // The rows as the ledger stores them (schema v9's compact row), computed before the clock starts.
+        let coding = RequestCoding.learned(from: records, startEpochSeconds: start)
+        let stored = records.map { CompactRequest(RequestRow(rowID: 0, runID: 1, epochSeconds: start + $0.arrival, record: $0), coding: coding) }
+        let columns = CompactRequest.columns
         let sql = "INSERT INTO request (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { fatalError(String(cString: sqlite3_errmsg(db))) }
@@ -91,13 +94,14 @@ func benchmark() throws {
         var i = 0
         while i < records.count {
             sqlite3_exec(db, "BEGIN", nil, nil, nil)
-            for r in records[i..<min(i + batchSize, records.count)] {
-                int(1, 1); int(2, r.id); int(3, r.inFlight ? 1 : 0)
-                real(4, r.arrival); real(5, start + r.arrival); real(6, r.prefillStart); real(7, r.firstToken); real(8, r.finish)
-                int(9, r.prefillUnit); int(10, r.decodeUnit); int(11, r.promptTokens); int(12, r.cachedTokens); int(13, r.outputTokens)
-                real(14, r.gpuActiveJoules); real(15, r.gpuIdleJoules); real(16, r.hostJoules); real(17, r.facilityOverheadJoules)
-                real(18, r.facilityJoules); real(19, r.gpuSeconds); real(20, r.intensityGramsPerKWh); real(21, r.operationalCarbonGrams)
-                real(22, r.embodiedCarbonGrams); real(23, r.meanPowerWatts)
+            for r in stored[i..<min(i + batchSize, records.count)] {
+                int(1, Int(r.runID)); int(2, r.requestId); int(3, r.inFlight ? 1 : 0)
+                real(4, r.arrival); real(5, r.prefillStart); real(6, r.firstToken); real(7, r.finish)
+                int(8, r.prefillUnit); int(9, r.decodeUnit); int(10, r.promptTokens); int(11, r.cachedTokens); int(12, r.outputTokens)
+                real(13, r.gpuActiveJoules); real(14, r.gpuIdleJoules); real(15, r.hostJoules); real(16, r.facilityJoules); real(17, r.gpuSeconds)
+                int(18, Int(r.arrivalEpochResidual)); int(19, Int(r.facilityOverheadResidual)); int(20, Int(r.intensityResidual))
+                int(21, Int(r.operationalCarbonResidual)); int(22, Int(r.embodiedCarbonResidual)); int(23, Int(r.meanPowerResidual))
+                real(24, r.trainingTokens); int(25, r.trainingFacilityResidual); int(26, r.trainingCarbonResidual); int(27, r.trainingGPUSecondsResidual)
                 guard sqlite3_step(statement) == SQLITE_DONE else { fatalError(String(cString: sqlite3_errmsg(db))) }
                 sqlite3_reset(statement)
             }
