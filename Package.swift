@@ -4,7 +4,7 @@ import PackageDescription
 // Joule: energy and carbon accounting for Mixture-of-Experts LLM serving.
 // Layers (see DESIGN.md): joule → Calibration/Catalog → Serving → MoE → Hardware → Accounting/Units.
 // Pure modules (Units, Accounting, Hardware, MoE, Serving, Calibration) do no I/O; Catalog reads Data/ and traces;
-// Ledger stores runs in SQLite (GRDB); Daemon runs scenarios into the ledger as services.
+// Ledger stores runs in SQLite (GRDB) or PostgreSQL (postgres-nio); Daemon runs scenarios into the ledger as services.
 let package = Package(
     name: "Joule",
     platforms: [.macOS(.v14)],
@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         .target(name: "Units"),
@@ -50,6 +51,8 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(

@@ -47,10 +47,11 @@ extension Ledger {
         try write { db in try series.map { try insert($0, at: wallClock, db) } }
     }
 
-    func insert(_ series: CarbonSeries, at wallClock: Double, _ db: Database) throws -> Int64 {
+
+    /// Refuses a series with a point outside the limits every import checks, whoever calls:
+    /// what is stored can be read back by every route without a trap.
+    static func checkStorable(_ series: CarbonSeries) throws {
         let m = series.metadata
-        // The same limits every import checks, whoever calls: what is stored can be read back by
-        // every route without a trap.
         typealias Limits = PointChecker.Limits
         for (i, p) in series.points.enumerated()
         where !(Limits.start.contains(p.start) && Limits.duration.contains(p.duration) && Limits.intensity.contains(p.value)) {
@@ -59,6 +60,11 @@ extension Ledger {
                     + "to 366 days and an intensity from 0 to 10000 gCO2/kWh, got start \(p.start), duration \(p.duration) s, \(p.value) gCO2/kWh"
             )
         }
+    }
+
+    func insert(_ series: CarbonSeries, at wallClock: Double, _ db: Database) throws -> Int64 {
+        let m = series.metadata
+        try Ledger.checkStorable(series)
         let identity: StatementArguments = [m.region, m.signal.rawValue, m.factor.rawValue, m.kind.rawValue, m.source, m.issuedAt ?? -1e300]
         let id: Int64
         if let existing = try Int64.fetchOne(db, sql: """

@@ -28,6 +28,13 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     case outOfRange(String)
     /// A stored value that is not of its column's type: the row was edited outside Joule.
     case unreadable(table: String, row: Int64?, column: String, value: String)
+    /// Another live process writes under this writer name in a shared ledger.
+    case writerTaken(name: String, holder: WriterLease, heartbeatAgo: Double)
+    /// `--db` or `JOULE_DB` names neither a path nor a usable postgres:// URL.
+    case badLocation(text: String, reason: String)
+    /// The database server could not be reached or refused the request (the batch in hand is kept
+    /// by a writer that retries).
+    case unavailable(location: String, reason: String)
 
     public var description: String {
         switch self {
@@ -52,6 +59,12 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
         case .unreadable(let table, let row, let column, let value):
             return "\(table)\(row.map { " row \($0)" } ?? ""), column \(column): the stored value \(value.prefix(80)) is not of the column's type; "
                 + "the ledger was edited outside Joule (`joule audit verify` shows what changed)"
+        case .writerTaken(let name, let holder, let ago):
+            return "the writer name \(name) is held by \(holder) (last commit \(String(format: "%.1f", ago)) s ago): stop that process first, or set another JOULE_WRITER"
+        case .badLocation(let text, let reason):
+            return "cannot use \(text) as a ledger: \(reason)"
+        case .unavailable(let location, let reason):
+            return "the ledger at \(location) is unavailable: \(reason)"
         case .leaseHeld(let lease, let ago):
             return "run \(lease.run) is being written by \(lease) (last commit \(String(format: "%.1f", ago)) s ago): stop that writer first, or give this job another name"
         }

@@ -19,6 +19,9 @@ public protocol LedgerWriter: Sendable {
     func store(_ job: ScheduledJob) throws -> Int64
     /// Deletes the request rows of batches that ended by `before`, keeping rollups and digests.
     func prune(before: Double, at wallClock: Double) throws -> PruneResult
+    /// Marks `failed` every non-daemon run left `running` by a writer that is gone; returns their leases.
+    @discardableResult
+    func failAbandonedRuns(at wallClock: Double) throws -> [WriterLease]
 }
 
 /// Reading a ledger: every query Reports, the server, metrics, the daemon and the CLI need, by
@@ -80,6 +83,14 @@ extension Ledger: LedgerWriter, LedgerQueries, LedgerAudit {
 extension LedgerWriter {
     public func setStatus(_ status: RunStatus, run id: Int64, at wallClock: Double) throws {
         try setStatus(status, run: id, at: wallClock, message: nil, summary: nil)
+    }
+
+    public func setStatus(_ status: RunStatus, run id: Int64, at wallClock: Double, message: String?) throws {
+        try setStatus(status, run: id, at: wallClock, message: message, summary: nil)
+    }
+
+    public func setStatus(_ status: RunStatus, run id: Int64, at wallClock: Double, summary: String?) throws {
+        try setStatus(status, run: id, at: wallClock, message: nil, summary: summary)
     }
 }
 

@@ -11,7 +11,7 @@ import Serving
 /// background commit that failed is thrown by the next commit, with its rows back in the buffer
 /// ahead of those added since, so nothing is lost and nothing is stored twice.
 public final class RunRecorder {
-    public let ledger: Ledger
+    public let ledger: any LedgerWriter
     public let run: Int64
     public let startEpochSeconds: Double
     /// Request rows of this run committed so far (those stored before it was made included).
@@ -30,7 +30,7 @@ public final class RunRecorder {
         init(_ batch: LedgerBatch) { self.batch = batch }
     }
 
-    public init(ledger: Ledger, run: Int64, startEpochSeconds: Double, alreadyStored: Int = 0) {
+    public init(ledger: any LedgerWriter, run: Int64, startEpochSeconds: Double, alreadyStored: Int = 0) {
         self.ledger = ledger
         self.run = run
         self.startEpochSeconds = startEpochSeconds

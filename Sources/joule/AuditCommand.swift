@@ -48,7 +48,7 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             let anchored = try failing { try anchor.map(Self.readAnchor) }
-            let result = try failing { try Ledger(path: ledger.db, mustExist: true).verify(limit: 20, anchor: anchored) }
+            let result = try failing { try ledger.open(mustExist: true).verify(limit: 20, anchor: anchored) }
             if json {
                 print(try jsonText(result))
             } else if result.ok {
@@ -86,7 +86,7 @@ struct Audit: ParsableCommand {
         @Option(help: "A file to write the anchor to, or an http(s) URL to POST it to (default: standard output only).") var out: String?
 
         func run() throws {
-            let a = try failing { try Ledger(path: ledger.db, mustExist: true).anchor(at: Date().timeIntervalSince1970) }
+            let a = try failing { try ledger.open(mustExist: true).anchor(at: Date().timeIntervalSince1970) }
             let text = try jsonText(a)
             print(text)
             guard let out else { return }
@@ -140,7 +140,7 @@ struct Audit: ParsableCommand {
         @Flag(help: "Print the breakdown as JSON.") var json = false
 
         func run() throws {
-            let b = try failing { try Ledger(path: ledger.db, mustExist: true).breakdown(request: id, run: runID) }
+            let b = try failing { try ledger.open(mustExist: true).breakdown(request: id, run: runID) }
             print(json ? try jsonText(b) : b.text)
         }
     }
@@ -162,7 +162,7 @@ struct Audit: ParsableCommand {
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() throws {
-            let r = try failing { try Ledger(path: ledger.db, mustExist: true).reconcile(run: runID, tolerance: tolerance) }
+            let r = try failing { try ledger.open(mustExist: true).reconcile(run: runID, tolerance: tolerance) }
             if json {
                 print(try jsonText(r))
             } else {

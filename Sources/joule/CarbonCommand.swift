@@ -108,7 +108,7 @@ struct CarbonImportCommand: ParsableCommand {
         }
         // Every series of every file in one transaction: a failure (a full disk, a kill) stores none.
         try failing {
-            let l = try Ledger(path: ledger.db)
+            let l = try ledger.open()
             let series = imports.flatMap(\.1.series)
             let ids = try l.store(series, at: Date().timeIntervalSince1970)
             for (_, result) in imports { printWarnings(result.warnings) }
@@ -154,7 +154,7 @@ struct CarbonShow: ParsableCommand {
         let f = try parseTime(from, "--from"), t = try parseTime(to, "--to")
         if let f, let t, t <= f { throw CLIError(message: "--to must be after --from") }
         let (all, chosen) = try failing { () -> ([StoredSeries], (StoredSeries, CarbonSeries)?) in
-            let l = try Ledger(path: ledger.db, mustExist: true)
+            let l = try ledger.open(mustExist: true)
             let filter = SeriesFilter(region: region, signal: signal, factor: factor, kind: kind, source: source)
             let all = try l.matchingSeries(filter)
             if let id = series {
@@ -234,7 +234,7 @@ struct CarbonFetch: AsyncParsableCommand {
         guard maxAgeMinutes.isFinite, maxAgeMinutes >= 0, maxAgeMinutes <= 527_040 else {
             throw CLIError(message: "--max-age-minutes: expected 0 to 527040 minutes (366 days), got \(maxAgeMinutes)")
         }
-        let l = try failing { try Ledger(path: ledger.db) }
+        let l = try failing { try ledger.open() }
         let now = Date().timeIntervalSince1970
         let sourceName = source.rawValue
         let fetcher = HTTPFetcher(policy: RetryPolicy(attempts: attempts, timeout: timeoutSeconds), onRetry: reportRetry)

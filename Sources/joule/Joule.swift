@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Ledger
 
 @main
 struct Joule: AsyncParsableCommand {
@@ -31,5 +33,14 @@ struct DataOptions: ParsableArguments {
 
 /// The ledger option every command that reads or writes the ledger takes.
 struct LedgerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The ledger (SQLite file).", valueName: "path")) var db = "joule.sqlite"
+    @Option(help: ArgumentHelp(
+        "The ledger: an SQLite file, or postgres://USER@HOST:PORT/DATABASE for a fleet's shared ledger (default: $JOULE_DB, else joule.sqlite).",
+        valueName: "path-or-url"
+    ))
+    var db = ProcessInfo.processInfo.environment["JOULE_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "joule.sqlite"
+
+    /// Opens the ledger `--db` names (a path: SQLite; a postgres:// URL: PostgreSQL).
+    func open(mustExist: Bool = false) throws -> any LedgerStore {
+        try LedgerLocation(db).open(mustExist: mustExist)
+    }
 }

@@ -44,7 +44,7 @@ struct LedgerCommand: ParsableCommand {
 
         func run() throws {
             guard let cutoff = try parseTime(before, "--before") else { throw CLIError(message: "--before: expected a time") }
-            let result = try failing { try Ledger(path: ledger.db, mustExist: true).prune(before: cutoff, at: Date().timeIntervalSince1970) }
+            let result = try failing { try ledger.open(mustExist: true).prune(before: cutoff, at: Date().timeIntervalSince1970) }
             if json {
                 print(try jsonText(result))
                 return

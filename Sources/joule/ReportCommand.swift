@@ -43,7 +43,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         guard !candidate.isEmpty else { throw CLIError(message: "--candidate: give at least one run to compare with the baseline") }
         let report = try failing { () -> ComparisonReport in
-            let l = try Ledger(path: ledger.db, mustExist: true)
+            let l = try ledger.open(mustExist: true)
             var metrics: [RunMetrics] = []
             for id in [baseline] + candidate {
                 FileHandle.standardError.write(Data("reading run \(id)…\n".utf8))
@@ -90,7 +90,7 @@ struct Sustainability: ParsableCommand {
             throw CLIError(message: "--market-factor needs --market-instrument: a market-based figure must say which contract it comes from")
         }
         let report = try failing { () -> SustainabilityReport in
-            let l = try Ledger(path: ledger.db, mustExist: true)
+            let l = try ledger.open(mustExist: true)
             do {
                 return try SustainabilityReport.build(ledger: l, path: ledger.db, from: f, to: t, runs: runs, market: marketFactor.map { ($0, marketInstrument!) })
             } catch let error as SustainabilityError {

@@ -15,7 +15,7 @@ struct Runs: ParsableCommand {
     @Flag(help: "Print the runs as JSON.") var json = false
 
     func run() throws {
-        let lines = try failing { try Ledger(path: ledger.db, mustExist: true).overviews() }
+        let lines = try failing { try ledger.open(mustExist: true).overviews() }
         if json {
             print(try jsonText(lines))
             return

@@ -184,7 +184,7 @@ struct Plan: AsyncParsableCommand {
             let c = candidates[plan.winner]
             let w = plan.chosen
             result.storedJobId = try failing {
-                let l = try Ledger(path: ledger.db)
+                let l = try ledger.open()
                 let now = Date().timeIntervalSince1970
                 let seriesId = try c.storedId ?? l.store(c.series, at: now)
                 return try l.store(ScheduledJob(
@@ -251,7 +251,7 @@ struct Plan: AsyncParsableCommand {
         for r in region {
             switch source {
             case .ledger:
-                let l = try failing { try Ledger(path: ledger.db, mustExist: true) }
+                let l = try failing { try ledger.open(mustExist: true) }
                 let found = try failing { try l.planningSeries(region: r, signal: signal) }
                 guard let (stored, series) = found else {
                     throw CLIError(message: "no \(signal.rawValue) series for region \(r) in \(ledger.db): `joule carbon fetch` or `joule carbon import` one, or use --source profile")
@@ -274,7 +274,7 @@ struct Plan: AsyncParsableCommand {
                     let result = try await client.fetch(zone: r, query: .forecast, signal: signal)
                     printWarnings(result.warnings)
                     let series = result.series.last!
-                    let id = try failing { try Ledger(path: ledger.db).store(series, at: Date().timeIntervalSince1970) }
+                    let id = try failing { try ledger.open().store(series, at: Date().timeIntervalSince1970) }
                     out.append(Candidate(series: series, storedId: id))
                 } catch let error as LiveSourceError {
                     throw CLIError(message: error.description)

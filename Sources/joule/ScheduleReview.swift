@@ -47,7 +47,7 @@ struct Review: ParsableCommand {
 
     func run() throws {
         let lines = try failing { () -> [Line] in
-            let l = try Ledger(path: ledger.db, mustExist: true)
+            let l = try ledger.open(mustExist: true)
             return try l.scheduledJobs().map { job in
                 let spans = job.slices.map { (start: $0.start, end: $0.end) }
                 let realised = try l.realisedIntensity(region: job.region, signal: job.signal, spans: spans)

@@ -33,12 +33,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         guard (0...65535).contains(port) else { throw CLIError(message: "--port: expected 0 to 65535, got \(port)") }
-        let l = try failing { try Ledger(path: ledger.db, mustExist: true) }
+        let l = try failing { try ledger.open(mustExist: true) }
         var logger = Logger(label: "joule.serve")
         logger.logLevel = .info
         let server = JouleServer(ledger: l, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"])
         let app = server.application(host: host, port: port, idleSeconds: idleTimeout, logger: logger) { bound in
-            FileHandle.standardOutput.write(Data("serving \(l.path) on http://\(host):\(bound)\n".utf8))
+            FileHandle.standardOutput.write(Data("serving \(l.location) on http://\(host):\(bound)\n".utf8))
         }
         try await app.runService()
     }

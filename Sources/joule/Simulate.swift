@@ -47,7 +47,7 @@ struct Simulate: ParsableCommand {
 
     /// Opens the ledger and records the start of this run.
     private func startRecording(_ loaded: LoadedScenario, _ prepared: PreparedRun, ledgerPath: String) throws -> RunRecorder {
-        let ledger = try Ledger(path: ledgerPath)
+        let ledger = try LedgerLocation(ledgerPath).open()
         var fields: [String: String] = [:]
         fields["trace"] = trace
         fields["traceFormat"] = traceFormat?.rawValue
@@ -81,7 +81,7 @@ struct Simulate: ParsableCommand {
         if case .finished(let summary) = outcome {
             try recorder.ledger.setStatus(.finished, run: recorder.run, at: now, summary: try jsonText(summary))
         }
-        FileHandle.standardError.write(Data("recorded as run \(recorder.run) in \(recorder.ledger.path): \(recorder.committedRequests.formatted()) requests in \(recorder.batches) audited batches\n".utf8))
+        FileHandle.standardError.write(Data("recorded as run \(recorder.run) in \(LedgerLocation.redacted(db ?? "")): \(recorder.committedRequests.formatted()) requests in \(recorder.batches) audited batches\n".utf8))
     }
 
     func run() throws {

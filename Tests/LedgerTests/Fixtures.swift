@@ -43,7 +43,7 @@ func spec(_ loaded: LoadedScenario, _ run: PreparedRun) -> RunSpec {
 /// waiting; stops before the event at `stopAt` when given. Returns the run id and what the
 /// simulator emitted.
 func record(
-    _ loaded: LoadedScenario, _ run: PreparedRun, into ledger: Ledger, commitEvery: Int, stopAt: Double? = nil
+    _ loaded: LoadedScenario, _ run: PreparedRun, into ledger: any LedgerWriter, commitEvery: Int, stopAt: Double? = nil
 ) throws -> (run: Int64, records: [RequestRecord], intervals: [ClusterInterval], outcome: RunOutcome) {
     let id = try ledger.beginRun(spec(loaded, run), at: 0)
     let recorder = RunRecorder(ledger: ledger, run: id, startEpochSeconds: run.scenario.startEpochSeconds)
