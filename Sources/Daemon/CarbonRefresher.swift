@@ -27,12 +27,12 @@ public struct CarbonRefresher: Service {
 
     let source: any CarbonSource
     let subscriptions: [Subscription]
-    let ledger: Ledger
+    let ledger: any LedgerStore
     let intervalSeconds: Double
     let jobs: JobTracker
     let logger: Logger
 
-    public init(source: any CarbonSource, subscriptions: [Subscription], ledger: Ledger, intervalSeconds: Double, jobs: JobTracker, logger: Logger) {
+    public init(source: any CarbonSource, subscriptions: [Subscription], ledger: any LedgerStore, intervalSeconds: Double, jobs: JobTracker, logger: Logger) {
         self.source = source
         self.subscriptions = subscriptions
         self.ledger = ledger

@@ -37,10 +37,10 @@ public struct ScenarioCarbonSource: CarbonSource {
 /// Points stored in the ledger for the region and signal (by `joule carbon import` or a live
 /// fetch), newest source first.
 public struct LedgerCarbonSource: CarbonSource {
-    public let ledger: Ledger
-    public var name: String { "ledger (\(ledger.path))" }
+    public let ledger: any LedgerStore
+    public var name: String { "ledger (\(ledger.location))" }
 
-    public init(ledger: Ledger) { self.ledger = ledger }
+    public init(ledger: any LedgerStore) { self.ledger = ledger }
 
     public struct NoPoints: Error, CustomStringConvertible {
         public var region: String

@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// group that stops gracefully on SIGINT and SIGTERM. The composition root the CLI and the tests
 /// share.
 public struct Daemon: Sendable {
-    public let ledger: Ledger
+    public let ledger: any LedgerStore
     public let drivers: [SimulationDriver]
     public let refresher: CarbonRefresher
     let logger: Logger
@@ -23,7 +23,7 @@ public struct Daemon: Sendable {
         configuration c: DaemonConfiguration, library: SpecLibrary, dataDirectory: String, logger: Logger, clock: DaemonClock = .system
     ) throws {
         let plans = try c.jobs.map { try JobPlan.make($0, library: library, dataDirectory: dataDirectory) }
-        ledger = try Ledger(path: c.database, maximumBytes: c.maximumDatabaseMB.map { Int($0 * 1_048_576) })
+        ledger = try LedgerLocation(c.database).open(maximumBytes: c.maximumDatabaseMB.map { Int($0 * 1_048_576) })
         // Runs a killed `simulate --db` left `running` end as failed (the daemon's own resume).
         for lease in try ledger.failAbandonedRuns(at: clock.now()) {
             logger.warning("marked an abandoned run failed", metadata: ["run": "\(lease.run)", "writer": "\(lease)"])

@@ -71,7 +71,7 @@ public struct DaemonClock: Sendable {
 /// and on graceful shutdown committing the batch in hand and marking the run stopped.
 public final class SimulationDriver: Service, Sendable {
     let plan: JobPlan
-    let ledger: Ledger
+    let ledger: any LedgerStore
     let feed: CarbonFeed
     let jobs: JobTracker
     let commitSeconds: Double
@@ -83,7 +83,7 @@ public final class SimulationDriver: Service, Sendable {
     let stop = StopSignal()
 
     public init(
-        plan: JobPlan, ledger: Ledger, feed: CarbonFeed, jobs: JobTracker, commitSeconds: Double, progressSeconds: Double,
+        plan: JobPlan, ledger: any LedgerStore, feed: CarbonFeed, jobs: JobTracker, commitSeconds: Double, progressSeconds: Double,
         retainRequestDays: Double? = nil, clock: DaemonClock = .system, logger: Logger
     ) {
         self.retainRequestDays = retainRequestDays
@@ -212,7 +212,7 @@ public final class SimulationDriver: Service, Sendable {
         try ledger.store(plan.prepared.scenario.carbon, at: clock.now())
         logger.info("started run", metadata: [
             "run": "\(id)", "scenario": "\(plan.loaded.scenario.name)", "pacing": "\(plan.job.pacing)",
-            "start": "\(isoTime(start))", "db": "\(ledger.path)",
+            "start": "\(isoTime(start))", "db": "\(ledger.location)",
         ])
         return Attempt(run: id, startEpochSeconds: start, stored: .empty)
     }

@@ -145,7 +145,7 @@ struct DaemonRunTests {
         c.jobs = [job]
         let daemon = try Daemon(configuration: c, library: library, dataDirectory: dataDirectory, logger: logger)
         try await daemon.run(signals: false)
-        let ledger = daemon.ledger
+        let ledger = daemon.ledger as! Ledger
         let run = try #require(try ledger.runs().first?.id)
         let stored = try ledger.sql { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM request")! }
         // The job pruned at its first commit (nothing yet); a later pass prunes the first hour.
@@ -195,7 +195,7 @@ struct DaemonRunTests {
         }
         #expect(stops >= 2)
         let stopped = try Ledger(path: path)
-        let expected = try contents(reference.ledger)
+        let expected = try contents(reference.ledger as! Ledger)
         #expect(try contents(stopped) == expected)
         #expect(expected.count > 1000)
         #expect(try stopped.verify().ok)

@@ -170,15 +170,28 @@ extension PostgresLedger: LedgerQueries {
         return (parts.isEmpty ? "" : " WHERE " + parts.joined(separator: " AND "), arguments)
     }
 
-    /// Streams rows of `sql` through `decode` to `body`, on one connection, without holding them all.
+    /// Streams rows of `sql` through `decode` to `body`, on the calling thread, a bounded number
+    /// in hand at a time: the query's task decodes rows into a pipe that this thread drains.
     private func stream<R: Sendable>(_ sql: String, _ arguments: [PGValue], decode: @escaping @Sendable (PGRow) throws -> R, _ body: (R) throws -> Void) throws {
-        let logger = logger
-        try withoutActuallyEscaping(body) { body in
-            let handed = Handed(value: body)
-            try withConnection { c in
-                // Rows are handed over as they arrive (postgres-nio back-pressures the server).
-                try await Self.forEach(c, sql, arguments, logger: logger) { row in try handed.value(try decode(row)) }
+        let (client, logger) = (client, logger)
+        let pipe = RowPipe<R>(capacity: 4096)
+        Task(executorPreference: BlockingExecutor.shared) {
+            do {
+                try await client.withConnection { c in
+                    try await Self.forEach(c, sql, arguments, logger: logger) { row in
+                        guard pipe.put(try decode(row)) else { throw CancellationError() }
+                    }
+                }
+                pipe.finish(nil)
+            } catch {
+                pipe.finish(error)
             }
+        }
+        do {
+            while let item = try pipe.take() { try body(item) }
+        } catch {
+            pipe.cancel()
+            throw error is LedgerError ? error : translate(error)
         }
     }
 
@@ -433,5 +446,65 @@ extension PostgresLedger {
             out.append(try PGRow(row))
         }
         return out
+    }
+}
+
+/// Rows handed from a query's task to the thread that reads them: at most `capacity` waiting.
+final class RowPipe<R>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [R] = []
+    private var head = 0
+    private var done = false
+    private var failure: (any Error)?
+    private var cancelled = false
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Adds a row, waiting while the pipe is full; false once the reader has given up.
+    func put(_ item: R) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.count - head >= capacity && !cancelled { condition.wait() }
+        if cancelled { return false }
+        items.append(item)
+        condition.broadcast()
+        return true
+    }
+
+    /// Ends the stream, with the error that ended it if any.
+    func finish(_ error: (any Error)?) {
+        condition.lock()
+        done = true
+        failure = error
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next row; nil at the end; the producer's error, if it failed.
+    func take() throws -> R? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head == items.count && !done { condition.wait() }
+        if head < items.count {
+            let item = items[head]
+            head += 1
+            if head > 4096 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            condition.broadcast()
+            return item
+        }
+        if let failure { throw failure }
+        return nil
+    }
+
+    /// The reader stops: the producer's next `put` fails, and it ends its query.
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
     }
 }

@@ -56,6 +56,7 @@ public final class PostgresLedger: Sendable {
         self.client = client
         running = Task(executorPreference: BlockingExecutor.shared) { await client.run() }
         do {
+            try Self.probe(database, logger: log)
             try migrate()
         } catch {
             running.cancel()
@@ -64,6 +65,39 @@ public final class PostgresLedger: Sendable {
     }
 
     deinit { running.cancel() }
+
+    /// Connects once, directly: an unreachable server or a refused login is reported at once
+    /// (the pool would keep retrying in the background).
+    private static func probe(_ database: PostgresLocation, logger: Logger) throws {
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch database.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        } catch {
+            throw LedgerError.unavailable(location: database.description, reason: "cannot set up TLS: \(error)")
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: database.host, port: database.port, username: database.user, password: database.password, database: database.database, tls: tls
+        )
+        configuration.options.connectTimeout = .seconds(10)
+        let config = configuration
+        do {
+            try blocking {
+                let connection = try await PostgresConnection.connect(configuration: config, id: 0, logger: logger)
+                try await connection.close()
+            }
+        } catch let error as PSQLError {
+            if let message = error.serverInfo?[.message] {
+                throw LedgerError.unavailable(location: database.description, reason: "the server said: \(message)")
+            }
+            throw LedgerError.unavailable(location: database.description, reason: error.underlying.map { "\($0)" } ?? "\(error.code)")
+        } catch {
+            throw LedgerError.unavailable(location: database.description, reason: "\(error)")
+        }
+    }
 
     // MARK: Running statements
 
