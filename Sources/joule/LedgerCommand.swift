@@ -6,13 +6,14 @@ import Ledger
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
-        abstract: "Look after the ledger file: retention of request rows.",
+        abstract: "Look after the ledger: retention of request rows, and copies between SQLite and PostgreSQL.",
         discussion: """
         Examples:
           joule ledger prune --db joule.sqlite --before 2025-03-01T00:00Z
           joule ledger prune --db joule.sqlite --before 2025-03-01T00:00Z --json
+          joule ledger copy --from joule.sqlite --to postgres://joule@db.example/joule
         """,
-        subcommands: [Prune.self]
+        subcommands: [Prune.self, Copy.self]
     )
 
     struct Prune: ParsableCommand {
@@ -62,4 +63,55 @@ struct LedgerCommand: ParsableCommand {
             }
         }
     }
+
+    struct Copy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy a whole ledger between SQLite and PostgreSQL with its audit intact.",
+            discussion: """
+            Every row keeps its id and every batch and entry its hashes and HMAC, so `audit verify` \
+            passes on the copy exactly when it passes on the original; the copy is verified before \
+            this command returns. The target must be empty: a new SQLite file, or a PostgreSQL \
+            database with no runs (`createdb` one). A PostgreSQL ledger several writers committed to \
+            cannot be copied to SQLite, which keeps one chain.
+
+            Examples:
+              joule ledger copy --from joule.sqlite --to postgres://joule@db.example:5432/joule
+              joule ledger copy --from postgres://joule@db.example/joule --to back.sqlite --json
+            """
+        )
+        @Option(help: ArgumentHelp("The ledger to copy: a path or a postgres:// URL.", valueName: "path-or-url")) var from: String
+        @Option(help: ArgumentHelp("The empty ledger to fill: a path or a postgres:// URL.", valueName: "path-or-url")) var to: String
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            let (result, verification) = try failing {
+                let source = try LedgerLocation(from).open(mustExist: true)
+                let targetLocation = try LedgerLocation(to)
+                if case .sqlite(let path) = targetLocation, FileManager.default.fileExists(atPath: path) {
+                    throw LedgerError.cannotOpen(path: path, reason: "the target of a copy must be a new file; this one exists")
+                }
+                let target = try targetLocation.open()
+                let result = try LedgerCopy.copy(from: source, to: target) { line in
+                    if !json { FileHandle.standardError.write(Data("copied \(line)\n".utf8)) }
+                }
+                return (result, try target.verify(limit: 20, anchor: nil))
+            }
+            if json {
+                print(try jsonText(CopyOutcome(copy: result, verifies: verification.ok, problems: verification.problems.map(\.description))))
+            } else {
+                print("copied \(result.runs) runs, \(result.requestRows.formatted()) requests, \(result.intervalRows.formatted()) intervals, "
+                      + "\(result.batches.formatted()) batches and \(result.entries.formatted()) entries from \(result.from) to \(result.to)")
+                print(verification.ok ? "the copy verifies: head hash \(verification.headHash ?? "none")" : "THE COPY DOES NOT VERIFY:")
+                for p in verification.problems { print("  \(p)") }
+            }
+            if !verification.ok { throw ExitCode(1) }
+        }
+    }
 }
+
+private struct CopyOutcome: Encodable {
+    var copy: CopyResult
+    var verifies: Bool
+    var problems: [String]
+}
+

@@ -264,3 +264,56 @@ struct FleetLedgerTests {
         }
     }
 }
+
+@Suite("Ledger copy: between backends with the audit intact", .enabled(if: Backend.available.contains(.postgres)))
+struct LedgerCopyTests {
+    @Test("SQLite → PostgreSQL → SQLite keeps every row, id and hash; each copy verifies with the same head")
+    func roundTrip() throws {
+        let original = try FreshLedger(.sqlite)
+        let (loaded, run) = try prepared("mixtral-single-node", duration: 300)
+        let first = try record(loaded, run, into: original.store, commitEvery: 250)
+        _ = try record(loaded, try prepared("mixtral-single-node", duration: 200, seed: 8).1, into: original.store, commitEvery: 400)
+        let series = CarbonSeries(
+            metadata: SeriesMetadata(region: "GB", signal: .average, factor: .direct, kind: .actual, source: "test", issuedAt: nil, origin: "copy test"),
+            checkedPoints: (0..<6).map { TimedValue(start: 1_700_000_000 + Double($0) * 1800, duration: 1800, value: 200 + Double($0)) }
+        )
+        _ = try original.store.store(series, at: 1_700_000_500)
+        _ = try original.store.prune(before: run.scenario.startEpochSeconds + 150, at: 1_700_000_600)
+        let head = try original.store.verify()
+        #expect(head.ok && head.prunedBatches > 0)
+
+        let middle = try FreshLedger(.postgres)
+        let there = try LedgerCopy.copy(from: original.store, to: middle.store)
+        let back = try FreshLedger(.sqlite)
+        // The SQLite target is a new, empty file: FreshLedger made it, so copy into another.
+        let again = try LedgerCopy.copy(from: middle.store, to: back.store)
+        #expect(there.requestRows == again.requestRows && there.batches == again.batches && there.entries == again.entries)
+        for copy in [middle.store, back.store] {
+            let v = try copy.verify()
+            #expect(v.ok, "\(v.problems)")
+            #expect(v.headHash == head.headHash && v.entryHeadHash == head.entryHeadHash && v.requestRows == head.requestRows)
+            var rows: [RequestRow] = [], expected: [RequestRow] = []
+            try copy.forEachRequest(RowScope()) { rows.append($0) }
+            try original.store.forEachRequest(RowScope()) { expected.append($0) }
+            #expect(rows == expected)
+            #expect(try copy.reconcile(run: first.run).balances)
+            #expect(try copy.storedSeries(region: "GB").count == 1)
+        }
+        // The copy goes on: a new run appends and still verifies.
+        _ = try record(loaded, try prepared("mixtral-single-node", duration: 60, seed: 2).1, into: middle.store, commitEvery: 100)
+        #expect(try middle.store.verify().ok)
+    }
+
+    @Test("A target that is not empty, and a fleet ledger into SQLite, are refused with the reason")
+    func refusals() throws {
+        let a = try FreshLedger(.sqlite)
+        let (loaded, run) = try prepared("mixtral-single-node", duration: 60)
+        _ = try record(loaded, run, into: a.store, commitEvery: 100)
+        let b = try FreshLedger(.postgres, writer: "one")
+        _ = try record(loaded, run, into: b.store, commitEvery: 100)
+        #expect { _ = try LedgerCopy.copy(from: a.store, to: b.store) } throws: { "\($0)".contains("empty") }
+        _ = try record(loaded, run, into: try b.another(writer: "two"), commitEvery: 100)
+        let c = try FreshLedger(.sqlite)
+        #expect { _ = try LedgerCopy.copy(from: b.store, to: c.store) } throws: { "\($0)".contains("2 writers") }
+    }
+}

@@ -60,7 +60,7 @@ extension PostgresLedger {
             "id", "name", "createdAt", "region", "signal", "forecastSeriesId", "forecastOrigin", "earliestStart", "deadline", "durationSeconds",
             "energyKWh", "interruptible", "slices", "forecastGramsPerKWh", "baselineRegion", "startNowGramsPerKWh",
         ],
-        .requestPruning: ["id", "beforeEpochSeconds", "throughBatch", "prunedAt", "batches", "requestRows", "writerId"],
+        .requestPruning: ["id", "beforeEpochSeconds", "throughBatch", "prunedAt", "batches", "requestRows"],
     ]
     static let sampleColumns = ["seriesId", "startEpochSeconds", "durationSeconds", "gramsPerKWh"]
 
@@ -466,9 +466,9 @@ extension PostgresLedger: LedgerWriter {
             }
             guard result.batches > 0 else { return result }
             let id = try await Self.fetch(c, """
-                INSERT INTO requestPruning (writerId, beforeEpochSeconds, throughBatch, prunedAt, batches, requestRows)
-                VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
-                """, [.integer(writer), .real(before), .integer(through), .real(wallClock), .integer(Int64(result.batches)),
+                INSERT INTO requestPruning (beforeEpochSeconds, throughBatch, prunedAt, batches, requestRows)
+                VALUES ($1, $2, $3, $4, $5) RETURNING id
+                """, [.real(before), .integer(through), .real(wallClock), .integer(Int64(result.batches)),
                       .integer(Int64(result.requestRows))], logger: logger)[0][0].int64 ?? 0
             result.pruning = id
             try await Self.recordEntry(.requestPruning, id, at: wallClock, writer: writer, key: key, c, logger: logger)

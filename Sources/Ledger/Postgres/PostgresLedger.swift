@@ -321,7 +321,6 @@ public final class PostgresLedger: Sendable {
             );
             CREATE TABLE requestPruning (
                 id bigserial PRIMARY KEY,
-                writerId bigint NOT NULL REFERENCES writer(id),
                 beforeEpochSeconds double precision NOT NULL,
                 throughBatch bigint NOT NULL,
                 prunedAt double precision NOT NULL,
