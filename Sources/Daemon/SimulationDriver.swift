@@ -247,20 +247,52 @@ public final class SimulationDriver: Service, Sendable {
         // While the run goes on, batches are committed on the recorder's writer thread; the last
         // commit (at the end, or on the way out) waits for it.
         var lastPrune = -Double.infinity
+        // While the database is away (a PostgreSQL ledger restarting, the network down) the batch
+        // stays in hand, the run goes on, and commits are retried with backoff (1 s doubling to 30 s).
+        var retryAt = -Double.infinity
+        var backoff = 1.0
+        var outage: (since: Double, error: LedgerError)?
         func commit(_ now: Double, background: Bool = false) {
-            guard writeError == nil else { return }
+            guard writeError == nil, now >= retryAt else { return }
             do {
                 if let entry = try recorder.commit(at: now, background: background) {
                     logger.trace("committed", metadata: ["batch": "\(entry.seq)", "requests": "\(entry.requestCount)", "intervals": "\(entry.intervalCount)"])
                 }
                 lastCommit = now
+                if let o = outage {
+                    logger.notice("ledger reachable again; the batches kept in hand are being committed", metadata: [
+                        "run": "\(run)", "outageSeconds": "\(Int(now - o.since))", "storedRequests": "\(recorder.committedRequests)",
+                    ])
+                    outage = nil
+                    backoff = 1
+                    retryAt = -Double.infinity
+                }
+            } catch let error as LedgerError where error.isTransient {
+                if outage == nil { outage = (now, error) } else { outage?.error = error }
+                logger.warning("ledger unavailable; keeping the batch in hand and retrying", metadata: [
+                    "run": "\(run)", "error": "\(error)", "retryInSeconds": "\(backoff)", "pendingRequests": "\(recorder.pendingRequests)",
+                ])
+                retryAt = now + backoff
+                backoff = min(backoff * 2, 30)
+                lastCommit = now
             } catch {
                 writeError = error
             }
-            if let days = retainRequestDays, now - lastPrune >= Self.pruneEverySeconds {
+            if outage == nil, let days = retainRequestDays, now - lastPrune >= Self.pruneEverySeconds {
                 lastPrune = now
                 retain(days: days, now: now)
             }
+        }
+        /// The last commit: retried while the database is away, until it returns or the daemon is
+        /// asked to stop (the run then resumes from its last committed batch on the next start).
+        func finalCommit() {
+            retryAt = -Double.infinity
+            commit(clock.now())
+            while outage != nil && writeError == nil && !stop.isRaised {
+                clock.sleep(max(0.05, min(retryAt - clock.now(), 1)))
+                commit(clock.now())
+            }
+            if let o = outage, writeError == nil { writeError = o.error }
         }
 
         let hooks = RunHooks(
@@ -322,12 +354,12 @@ public final class SimulationDriver: Service, Sendable {
                 hooks: hooks
             )
         } catch {
-            commit(clock.now())
+            finalCommit()
             try? ledger.setStatus(.failed, run: run, at: clock.now(), message: "\(error)")
             throw error
         }
         if let at = diverged { return .diverged(atRecord: at) }
-        commit(clock.now())
+        finalCommit()
         if let writeError {
             logger.error("ledger write failed; stopping (the run resumes once the ledger can be written again)", metadata: [
                 "run": "\(run)", "error": "\(writeError)",

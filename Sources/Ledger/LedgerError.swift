@@ -70,6 +70,12 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// Whether retrying can cure it: the database server is away for now.
+    public var isTransient: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
+
     /// Translates a GRDB error met while writing to `path`.
     static func writing(_ error: Error, path: String, committedBatches: @autoclosure () -> Int) -> Error {
         guard let db = error as? DatabaseError else { return error }

@@ -44,6 +44,13 @@ extension PostgresLedger {
         return id
     }
 
+    /// Takes this writer's row lock for the rest of the transaction: its chains' heads are read
+    /// and extended by one transaction at a time (two jobs of one daemon commit concurrently).
+    /// Every write transaction takes it first, before any other lock, so none waits in a cycle.
+    static func lock(writer: Int64, _ c: Connection, logger: Logger) async throws {
+        try await execute(c, "SELECT 1 FROM writer WHERE id = $1 FOR UPDATE", [.integer(writer)], logger: logger)
+    }
+
     // MARK: The entry chain
 
     /// The columns each covered table's entry digest encodes, by name, in the SQLite schema's
@@ -161,6 +168,7 @@ extension PostgresLedger: LedgerWriter {
         let writer = try writerID()
         let (logger, key) = (logger, auditKey)
         return try transaction { c in
+            try await Self.lock(writer: writer, c, logger: logger)
             if spec.source == "daemon" {
                 // One writer per daemon job in the whole fleet: serialised by the job's name.
                 try await Self.execute(c, "SELECT pg_advisory_xact_lock(7413003, hashtext($1))", [.text(spec.name)], logger: logger)
@@ -185,6 +193,7 @@ extension PostgresLedger: LedgerWriter {
         let writer = try writerID()
         let (logger, key) = (logger, auditKey)
         try transaction { c in
+            try await Self.lock(writer: writer, c, logger: logger)
             guard try await !Self.fetch(c, "SELECT id FROM run WHERE id = $1 FOR UPDATE", [.integer(id)], logger: logger).isEmpty else {
                 throw LedgerError.unknownRun(id)
             }
@@ -271,7 +280,19 @@ extension PostgresLedger: LedgerWriter {
         let (minID, maxID) = (batch.records.lazy.map(\.id).min(), batch.records.lazy.map(\.id).max())
         let recordCount = batch.records.count
         return try transaction { c in
+            try await Self.lock(writer: writer, c, logger: logger)
             let (requests, intervals, rollups, batchCheckpoint) = handed.value
+            // A retry of a batch whose commit went through while the connection was lost: the
+            // run's last batch already ends at this checkpoint with these requests. Nothing twice.
+            if let cp = batchCheckpoint, let last = try await Self.fetch(c, """
+                SELECT seq, \(Self.batchColumns.joined(separator: ", ")) FROM auditBatch WHERE runId = $1 ORDER BY id DESC LIMIT 1
+                """, [.integer(runID)], logger: logger).first {
+                let stored = try Self.batch(last)
+                if stored.checkpoint == cp && stored.requestCount == recordCount && stored.intervalCount == intervals.count
+                    && stored.minRequestId == minID && stored.maxRequestId == maxID {
+                    return stored
+                }
+            }
             if let coding {
                 try await Self.execute(c, """
                     INSERT INTO requestCoding (runId, startEpochSeconds, intensityGramsPerKWh, embodiedGramsPerGPUSecond,
@@ -383,6 +404,7 @@ extension PostgresLedger: LedgerWriter {
         let writer = try writerID()
         let (logger, key) = (logger, auditKey)
         return try transaction { c in
+            try await Self.lock(writer: writer, c, logger: logger)
             var ids: [Int64] = []
             for s in series {
                 let m = s.metadata
@@ -428,6 +450,7 @@ extension PostgresLedger: LedgerWriter {
         let writer = try writerID()
         let (logger, key) = (logger, auditKey)
         return try transaction { c in
+            try await Self.lock(writer: writer, c, logger: logger)
             let id = try await Self.fetch(c, """
                 INSERT INTO scheduledJob (name, createdAt, region, signal, forecastSeriesId, forecastOrigin, earliestStart, deadline,
                     durationSeconds, energyKWh, interruptible, slices, forecastGramsPerKWh, baselineRegion, startNowGramsPerKWh)
@@ -448,6 +471,7 @@ extension PostgresLedger: LedgerWriter {
         let writer = try writerID()
         let (logger, key) = (logger, auditKey)
         return try transaction { c in
+            try await Self.lock(writer: writer, c, logger: logger)
             try await Self.execute(c, "SELECT pg_advisory_xact_lock(7413005)", logger: logger)
             var result = PruneResult(pruning: nil, beforeEpochSeconds: before, batches: 0, requestRows: 0, keptWithoutRollups: 0, keptAsResumePoints: 0)
             let through = try await Self.fetch(c, "SELECT coalesce(max(id), 0) FROM auditBatch", logger: logger)[0][0].int64 ?? 0
@@ -522,6 +546,7 @@ extension PostgresLedger {
         let writer = try writerID()
         let (logger, key) = (logger, auditKey)
         return try transaction { c in
+            try await Self.lock(writer: writer, c, logger: logger)
             var marked: [WriterLease] = []
             for row in try await Self.fetch(c, "SELECT id FROM run WHERE status = 'running' AND source != 'daemon' ORDER BY id FOR UPDATE", logger: logger) {
                 let id = row[0].int64 ?? 0

@@ -101,11 +101,14 @@ public final class PostgresLedger: Sendable {
 
     // MARK: Running statements
 
+    /// How long a call waits for a pooled connection before the ledger counts as unavailable
+    /// (the pool itself would wait for the server for ever).
+    static let connectionWaitSeconds = 5
+
     /// Runs `body` with a pooled connection, translating connection and server errors.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws -> T {
-        let client = client
         do {
-            return try blocking { try await client.withConnection(body) }
+            return try blocking { [self] in try await self.leased(body) }
         } catch {
             throw translate(error)
         }
@@ -113,41 +116,72 @@ public final class PostgresLedger: Sendable {
 
     /// Runs `body` in one transaction: all of it commits, or none.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws -> T {
-        let (client, logger) = (client, logger)
-        do {
-            return try blocking {
-                try await client.withConnection { connection in
-                    try await connection.query("BEGIN", logger: logger)
-                    do {
-                        let result = try await body(connection)
-                        try await connection.query("COMMIT", logger: logger)
-                        return result
-                    } catch {
-                        _ = try? await connection.query("ROLLBACK", logger: logger)
-                        throw error
-                    }
+        let logger = logger
+        return try withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let result = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// `body` on a leased connection, or `LedgerError.unavailable` when none is leased within
+    /// `connectionWaitSeconds` (the server down or unreachable). Once leased, `body` takes as
+    /// long as it takes.
+    private func leased<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let (client, location) = (client, database.description)
+        let leased = LeaseFlag()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { c in
+                    leased.value.withLock { $0 = true }
+                    return try await body(c)
                 }
             }
-        } catch {
-            throw translate(error)
+            group.addTask {
+                try await Task.sleep(for: .seconds(Self.connectionWaitSeconds))
+                if !leased.value.withLock({ $0 }) {
+                    throw LedgerError.unavailable(location: location, reason: "no connection to the server within \(Self.connectionWaitSeconds) s")
+                }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let result {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw CancellationError()
         }
     }
 
     /// A LedgerError for what the driver or the server reported; ledger errors pass through.
+    /// The connection lost, the server shutting down or restarting, too many clients: the ledger
+    /// is `unavailable` (a writer keeps its batch and retries). Any other refusal by the server is
+    /// `writeFailed`, which retrying does not cure.
     func translate(_ error: any Error) -> any Error {
         if error is LedgerError { return error }
+        let location = database.description
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] {
                 let code = e.serverInfo?[.sqlState] ?? ""
-                if code == "53100" { return LedgerError.full(path: database.description, committedBatches: 0) }
-                return LedgerError.unavailable(location: database.description, reason: "the server said: \(message)" + (code.isEmpty ? "" : " (SQLSTATE \(code))"))
+                if code == "53100" { return LedgerError.full(path: location, committedBatches: 0) }
+                let reason = "the server said: \(message)" + (code.isEmpty ? "" : " (SQLSTATE \(code))")
+                let transient = ["08", "57", "53", "40"].contains(String(code.prefix(2)))
+                return transient ? LedgerError.unavailable(location: location, reason: reason) : LedgerError.writeFailed(path: location, reason: reason)
             }
             if let underlying = e.underlying {
-                return LedgerError.unavailable(location: database.description, reason: "\(underlying)")
+                return LedgerError.unavailable(location: location, reason: "\(underlying)")
             }
-            return LedgerError.unavailable(location: database.description, reason: "\(e.code)")
+            return LedgerError.unavailable(location: location, reason: "\(e.code)")
         }
-        return LedgerError.unavailable(location: database.description, reason: "\(error)")
+        if error is CancellationError { return error }
+        return LedgerError.unavailable(location: location, reason: "\(error)")
     }
 
     // MARK: Schema
@@ -398,4 +432,9 @@ extension PGValue {
     init(_ v: String?) { self = v.map { .text($0) } ?? .null }
     init(_ v: Data) { self = .blob([UInt8](v)) }
     init(_ v: Data?) { self = v.map { .blob([UInt8]($0)) } ?? .null }
+}
+
+/// Set once a call has leased its connection.
+private final class LeaseFlag: Sendable {
+    let value = Mutex(false)
 }
