@@ -63,6 +63,9 @@ public protocol LedgerQueries: Sendable {
     func newestSeries(_ filter: SeriesFilter, from: Double?, to: Double?) throws -> (stored: StoredSeries, series: CarbonSeries)?
     func scheduledJobs() throws -> [ScheduledJob]
     func realisedIntensity(region: String, signal: CarbonSignal, spans: [(start: Double, end: Double)]) throws -> (gramsPerKWh: Double, series: StoredSeries)?
+    /// The writer each run was last written by, by run id, in a ledger several writers share
+    /// (PostgreSQL); empty for a ledger with one writer (SQLite).
+    func writers() throws -> [Int64: String]
 }
 
 /// Checking a ledger's books: the audit chain and each run's energy balance.
@@ -78,6 +81,8 @@ public typealias LedgerStore = LedgerWriter & LedgerQueries & LedgerAudit
 
 extension Ledger: LedgerWriter, LedgerQueries, LedgerAudit {
     public var location: String { path }
+    /// One file, one writer at a time: no writer names.
+    public func writers() throws -> [Int64: String] { [:] }
 }
 
 extension LedgerWriter {

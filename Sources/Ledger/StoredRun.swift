@@ -182,6 +182,8 @@ public struct RunOverview: Codable, Sendable, Hashable {
     public var seed: UInt64
     public var resumedFrom: Int64?
     public var message: String?
+    /// The writer that last wrote the run, in a ledger several writers share (PostgreSQL).
+    public var writer: String?
 }
 
 extension Ledger {

@@ -39,9 +39,16 @@ extension Render {
         }
         s += "\n## SCI disclosures\n\n"
         for (key, label) in disclosureOrder { s += "- **\(label).** \(r.disclosures[key] ?? "—")\n" }
-        s += "\n## Runs\n\n| Run | Name | Status | Region | Signal | Intensity source | Embodied model | PUE |\n|---|---|---|---|---|---|---|---|\n"
+        if let writers = r.byWriter {
+            s += "\n## By writer\n\n| Writer | Runs | Facility kWh | Location-based kgCO2e | Embodied kgCO2e | Requests |\n|---|---|---|---|---|---|\n"
+            for w in writers {
+                s += "| \(w.writer) | \(w.runs.map(String.init).joined(separator: ", ")) | \(number(w.facilityKWh)) | \(number(w.locationBasedKg)) | \(number(w.embodiedKg)) | \(w.requests.formatted()) |\n"
+            }
+            s += "| **Total** | \(r.runs.count) | \(number(r.facilityKWh)) | \(number(r.scope2LocationBasedKg)) | \(number(r.embodiedKg)) | \(r.sci.requests.formatted()) |\n"
+        }
+        s += "\n## Runs\n\n| Run | Name | Status | Writer | Facility kWh | Location-based kgCO2e | Region | Signal | Intensity source | Embodied model | PUE |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
         for x in r.runs {
-            s += "| \(x.run) | \(x.name) | \(x.status) | \(x.carbonRegion ?? "—") | \(x.carbonSignal ?? "—") | \(x.carbonSource ?? "—") | \(x.embodiedModel ?? "—") | \(x.pue.map(number) ?? "—") |\n"
+            s += "| \(x.run) | \(x.name) | \(x.status) | \(x.writer ?? "—") | \(number(x.facilityKWh)) | \(number(x.locationBasedKg)) | \(x.carbonRegion ?? "—") | \(x.carbonSignal ?? "—") | \(x.carbonSource ?? "—") | \(x.embodiedModel ?? "—") | \(x.pue.map(number) ?? "—") |\n"
         }
         s += "\n## Data sources\n\n" + r.sources.map { "- \($0)\n" }.joined()
         return s
@@ -63,6 +70,10 @@ extension Render {
         for b in r.trend {
             s += "trend,\(b.start) facility energy,\(b.facilityKWh),kWh\ntrend,\(b.start) location-based,\(b.locationBasedKg),kgCO2e\n"
             s += "trend,\(b.start) requests,\(b.requests),requests\ntrend,\(b.start) SCI per request,\(b.sciGramsPerRequest.map { String($0) } ?? ""),gCO2e\n"
+        }
+        for w in r.byWriter ?? [] {
+            s += "writer,\(q(w.writer)) facility energy,\(w.facilityKWh),kWh\nwriter,\(q(w.writer)) location-based,\(w.locationBasedKg),kgCO2e\n"
+            s += "writer,\(q(w.writer)) embodied,\(w.embodiedKg),kgCO2e\nwriter,\(q(w.writer)) requests,\(w.requests),requests\n"
         }
         for (key, _) in disclosureOrder { s += "disclosure,\(key),\(q(r.disclosures[key] ?? "")),\n" }
         return s
@@ -86,9 +97,17 @@ extension Render {
         s += SVG.lineChart(title: "SCI per request", xLabel: xLabel, yLabel: "gCO2e per request", series: [("SCI", r.trend.compactMap { b in b.sciGramsPerRequest.map { (x(b), $0) } })])
         s += "\n</div>\n<h2>SCI disclosures</h2><table><tbody>\n"
         for (key, label) in disclosureOrder { s += "<tr><th>\(e(label))</th><td>\(e(r.disclosures[key] ?? "—"))</td></tr>\n" }
-        s += "</tbody></table>\n<h2>Runs</h2><table><thead><tr><th>Run</th><th>Name</th><th>Status</th><th>Region</th><th>Signal</th><th>Intensity source</th><th>Embodied model</th><th>PUE</th></tr></thead><tbody>\n"
+        s += "</tbody></table>\n"
+        if let writers = r.byWriter {
+            s += "<h2>By writer</h2><table><thead><tr><th>Writer</th><th>Runs</th><th>Facility kWh</th><th>Location-based kgCO2e</th><th>Embodied kgCO2e</th><th>Requests</th></tr></thead><tbody>\n"
+            for w in writers {
+                s += "<tr><td>\(e(w.writer))</td><td>\(w.runs.map(String.init).joined(separator: ", "))</td><td>\(number(w.facilityKWh))</td><td>\(number(w.locationBasedKg))</td><td>\(number(w.embodiedKg))</td><td>\(w.requests.formatted())</td></tr>\n"
+            }
+            s += "<tr><th>Total</th><td>\(r.runs.count)</td><td>\(number(r.facilityKWh))</td><td>\(number(r.scope2LocationBasedKg))</td><td>\(number(r.embodiedKg))</td><td>\(r.sci.requests.formatted())</td></tr>\n</tbody></table>\n"
+        }
+        s += "<h2>Runs</h2><table><thead><tr><th>Run</th><th>Name</th><th>Status</th><th>Writer</th><th>Facility kWh</th><th>Location-based kgCO2e</th><th>Region</th><th>Signal</th><th>Intensity source</th><th>Embodied model</th><th>PUE</th></tr></thead><tbody>\n"
         for x in r.runs {
-            s += "<tr><td>\(x.run)</td><td>\(e(x.name))</td><td>\(e(x.status))</td><td>\(e(x.carbonRegion ?? "—"))</td><td>\(e(x.carbonSignal ?? "—"))</td><td>\(e(x.carbonSource ?? "—"))</td><td>\(e(x.embodiedModel ?? "—"))</td><td>\(x.pue.map(number) ?? "—")</td></tr>\n"
+            s += "<tr><td>\(x.run)</td><td>\(e(x.name))</td><td>\(e(x.status))</td><td>\(e(x.writer ?? "—"))</td><td>\(number(x.facilityKWh))</td><td>\(number(x.locationBasedKg))</td><td>\(e(x.carbonRegion ?? "—"))</td><td>\(e(x.carbonSignal ?? "—"))</td><td>\(e(x.carbonSource ?? "—"))</td><td>\(e(x.embodiedModel ?? "—"))</td><td>\(x.pue.map(number) ?? "—")</td></tr>\n"
         }
         s += "</tbody></table>\n<h2>Data sources</h2><ul>" + r.sources.map { "<li>\(e($0))</li>" }.joined() + "</ul>\n"
         return s + "</body></html>\n"

@@ -26,6 +26,24 @@ public struct SustainabilityReport: Encodable, Sendable {
         public var carbonSource: String?
         public var embodiedModel: String?
         public var pue: Double?
+        /// The writer (daemon) that wrote the run, in a fleet ledger; nil in a one-writer ledger.
+        public var writer: String?
+        /// The run's part of the period: its intervals' energy and location-based carbon, its
+        /// embodied carbon, and its finished requests. The runs' parts add up to the totals.
+        public var facilityKWh: Double
+        public var locationBasedKg: Double
+        public var embodiedKg: Double
+        public var requests: Int
+    }
+
+    /// One writer's runs in the period, summed: a fleet's per-daemon figures.
+    public struct WriterLine: Encodable, Sendable {
+        public var writer: String
+        public var runs: [Int64]
+        public var facilityKWh: Double
+        public var locationBasedKg: Double
+        public var embodiedKg: Double
+        public var requests: Int
     }
 
     public struct MarketBased: Encodable, Sendable {
@@ -52,6 +70,8 @@ public struct SustainabilityReport: Encodable, Sendable {
     public var from: String
     public var to: String
     public var runs: [RunLine]
+    /// Per writer, in a fleet ledger (nil in a one-writer ledger).
+    public var byWriter: [WriterLine]?
     public var facilityKWh: Double
     public var itKWh: Double
     public var gpuKWh: Double
@@ -107,9 +127,12 @@ extension SustainabilityReport {
             var embodied = 0.0
             var buckets: [Double: (kwh: Double, kg: Double, requests: Int, grams: Double)] = [:]
             var gpuSecondsByRun: [Int64: Double] = [:]
+            var byRun: [Int64: (joules: Double, grams: Double, requests: Int)] = [:]
             try ledger.forEachInterval(RowScope(runs: only, from: from, to: to)) { row in
                 let i = row.interval
                 gpuSecondsByRun[row.runID, default: 0] += i.gpuSeconds
+                byRun[row.runID, default: (0, 0, 0)].joules += i.facilityJoules
+                byRun[row.runID, default: (0, 0, 0)].grams += i.operationalCarbonGrams
                 gpu += i.gpuActiveJoules + i.gpuIdleJoules
                 host += i.hostActiveJoules + i.hostIdleJoules
                 facility += i.facilityJoules
@@ -132,10 +155,14 @@ extension SustainabilityReport {
             var byBucket: [Double: RequestRollup] = [:]
             func bucket(_ t: Double) -> Double { from + (t - from).rounded(.down, step: bucketSeconds) }
             if !fullScan, let rollups = try ledger.rollups(RowScope(runs: only, from: from, to: to)) {
-                for row in rollups { byBucket[bucket(row.epochSeconds), default: .empty].merge(row.record) }
+                for row in rollups {
+                    byBucket[bucket(row.epochSeconds), default: .empty].merge(row.record)
+                    byRun[row.runID, default: (0, 0, 0)].requests += row.record.requests
+                }
             } else {
                 try ledger.forEachRequest(RowScope(runs: only, from: from, to: to, finishedOnly: true)) { row in
                     byBucket[bucket(row.arrivalEpochSeconds), default: .empty].add(row.record)
+                    byRun[row.runID, default: (0, 0, 0)].requests += 1
                 }
             }
             for b in byBucket.keys.sorted() {
@@ -153,6 +180,7 @@ extension SustainabilityReport {
                 buckets[b, default: (0, 0, 0, 0)].grams += r.operationalCarbonGrams + r.embodiedCarbonGrams
             }
             var plans: Set<String> = []
+            let writers = try ledger.writers()
             let runs = try runIds.sorted().map { id -> RunLine in
                 let run = try ledger.run(id)
                 let summary = run.decodedSummary
@@ -161,8 +189,21 @@ extension SustainabilityReport {
                 }
                 return RunLine(
                     run: id, name: run.name, status: run.status.rawValue, carbonRegion: summary?.carbonRegion, carbonSignal: summary?.carbonSignal,
-                    carbonSource: summary?.carbonSource, embodiedModel: summary?.embodiedModel, pue: summary?.pue
+                    carbonSource: summary?.carbonSource, embodiedModel: summary?.embodiedModel, pue: summary?.pue, writer: writers[id],
+                    facilityKWh: (byRun[id]?.joules ?? 0) / 3.6e6, locationBasedKg: (byRun[id]?.grams ?? 0) / 1000,
+                    embodiedKg: (gpuSecondsByRun[id] ?? 0) * (try ledger.embodiedGramsPerGPUSecond(run: id)) / 1000, requests: byRun[id]?.requests ?? 0
                 )
+            }
+            var byWriter: [String: WriterLine] = [:]
+            for run in runs {
+                let name = run.writer ?? "(no writer recorded)"
+                var w = byWriter[name] ?? WriterLine(writer: name, runs: [], facilityKWh: 0, locationBasedKg: 0, embodiedKg: 0, requests: 0)
+                w.runs.append(run.run)
+                w.facilityKWh += run.facilityKWh
+                w.locationBasedKg += run.locationBasedKg
+                w.embodiedKg += run.embodiedKg
+                w.requests += run.requests
+                byWriter[name] = w
             }
             let facilityKWh = facility / 3.6e6
             let sci = SCI(
@@ -195,7 +236,7 @@ extension SustainabilityReport {
             return SustainabilityReport(
                 title: "Sustainability report, \(WallClock.string(from)) to \(WallClock.string(to))",
                 generatedAt: WallClock.string(now.timeIntervalSince1970), ledger: path, from: WallClock.string(from),
-                to: WallClock.string(to), runs: runs, facilityKWh: facilityKWh, itKWh: (gpu + host) / 3.6e6,
+                to: WallClock.string(to), runs: runs, byWriter: writers.isEmpty ? nil : byWriter.keys.sorted().map { byWriter[$0]! }, facilityKWh: facilityKWh, itKWh: (gpu + host) / 3.6e6,
                 gpuKWh: gpu / 3.6e6, hostKWh: host / 3.6e6, facilityOverheadKWh: (facility - gpu - host) / 3.6e6,
                 scope2LocationBasedKg: operational / 1000, meanLocationIntensityGramsPerKWh: facilityKWh > 0 ? operational / facilityKWh : 0,
                 scope2MarketBased: market.map { MarketBased(factorGramsPerKWh: $0.gramsPerKWh, instrument: $0.instrument, kg: facilityKWh * $0.gramsPerKWh / 1000) },

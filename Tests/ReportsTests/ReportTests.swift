@@ -152,6 +152,15 @@ struct SustainabilityTests {
         let one = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, runs: [1])
         let two = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, runs: [2])
         #expect(abs(one.facilityKWh + two.facilityKWh - plain.facilityKWh) < 1e-9 * plain.facilityKWh)
+        // Each run's line is its part, as the restricted report gives it; the lines add up to the totals.
+        for (line, alone) in zip(plain.runs, [one, two]) {
+            #expect(abs(line.facilityKWh - alone.facilityKWh) <= 1e-12 * alone.facilityKWh)
+            #expect(abs(line.locationBasedKg - alone.scope2LocationBasedKg) <= 1e-12 * alone.scope2LocationBasedKg)
+            #expect(abs(line.embodiedKg - alone.embodiedKg) <= 1e-12 * alone.embodiedKg)
+            #expect(line.requests == alone.sci.requests)
+        }
+        #expect(plain.runs.reduce(0) { $0 + $1.requests } == plain.sci.requests)
+        #expect(plain.byWriter == nil, "a one-writer ledger has no per-writer section")
     }
 
     @Test("Every SCI disclosure is present and says no market-based measure reduced the score")

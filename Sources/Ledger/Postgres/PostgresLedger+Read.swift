@@ -52,7 +52,28 @@ extension PostgresLedger: LedgerQueries {
         )
     }
 
-    public func overviews() throws -> [RunOverview] { try runs().map(overview) }
+    public func overviews() throws -> [RunOverview] {
+        let writers = try writers()
+        return try runs().map { run in
+            var o = try overview(run)
+            o.writer = writers[run.id!]
+            return o
+        }
+    }
+
+    public func writers() throws -> [Int64: String] {
+        var out: [Int64: String] = [:]
+        // The writer of a run's latest event, else (a copied ledger's runs) of its latest batch.
+        for row in try fetch("""
+            SELECT r.id, coalesce(
+                (SELECT w.name FROM runEvent e JOIN writer w ON w.id = e.writerId WHERE e.runId = r.id ORDER BY e.id DESC LIMIT 1),
+                (SELECT w.name FROM auditBatch b JOIN writer w ON w.id = b.writerId WHERE b.runId = r.id ORDER BY b.id DESC LIMIT 1))
+            FROM run r
+            """) {
+            if let id = row[0].int64, let name = row[1].string { out[id] = name }
+        }
+        return out
+    }
 
     public func progress(run id: Int64) throws -> Ledger.RunProgress {
         let logger = logger
