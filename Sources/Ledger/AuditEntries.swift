@@ -42,6 +42,18 @@ public struct AuditAnchor: Codable, Sendable, Hashable {
     public var entryHead: String?
     public var ledger: String
     public var takenAt: String
+    /// In a ledger several writers share (PostgreSQL), each writer's chain heads: the totals
+    /// above count every writer's batches and entries, and the heads are per writer.
+    public var writers: [WriterAnchor]? = nil
+}
+
+/// One writer's chain heads in an anchor.
+public struct WriterAnchor: Codable, Sendable, Hashable {
+    public var writer: String
+    public var batches: Int64
+    public var batchHead: String?
+    public var entries: Int64
+    public var entryHead: String?
 }
 
 /// The tables the entry chain covers besides requests and intervals (which batches cover).

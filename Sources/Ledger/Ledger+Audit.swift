@@ -166,7 +166,10 @@ extension Ledger {
     /// in ledger order, up to `limit` problems. Reads in one transaction: a consistent snapshot
     /// even while a daemon writes.
     public func verify(limit: Int = 20, anchor: AuditAnchor? = nil) throws -> AuditVerification {
-        try pool.read { db in
+        if let anchor, anchor.writers != nil {
+            throw LedgerError.anchor("this anchor names the chains of several writers (it was taken of a PostgreSQL ledger); an SQLite ledger keeps one chain: take its anchor with `joule audit anchor` on it")
+        }
+        return try pool.read { db in
             var problems: [AuditProblem] = []
             var truncated = false
             func report(_ p: AuditProblem) {

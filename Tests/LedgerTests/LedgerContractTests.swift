@@ -317,3 +317,32 @@ struct LedgerCopyTests {
         #expect { _ = try LedgerCopy.copy(from: b.store, to: c.store) } throws: { "\($0)".contains("2 writers") }
     }
 }
+
+@Suite("Fleet ledger anchors: every writer's chain heads, kept outside", .enabled(if: Backend.available.contains(.postgres)))
+struct FleetAnchorTests {
+    @Test("A ledger extends its anchor as writers go on; a writer's cut tail is an anchor mismatch naming it")
+    func anchors() throws {
+        let ledger = try FreshLedger(.postgres, writer: "w1")
+        let other = try ledger.another(writer: "w2")
+        let (loaded, run) = try prepared("mixtral-single-node", duration: 120)
+        _ = try record(loaded, run, into: ledger.store, commitEvery: 200)
+        _ = try record(loaded, run, into: other, commitEvery: 300)
+        let anchor = try ledger.store.anchor(at: 1)
+        #expect(anchor.writers?.map(\.writer) == ["w1", "w2"])
+        _ = try record(loaded, run, into: other, commitEvery: 300)
+        let extended = try ledger.store.verify(limit: 20, anchor: anchor)
+        #expect(extended.ok && extended.anchored, "\(extended.problems)")
+        // w2's last batches cut off (rows, rollups and batches), which its own chain cannot show.
+        try ledger.tamper("""
+            DELETE FROM request WHERE id >= (SELECT min(firstRequestRow) FROM auditBatch b JOIN writer w ON w.id = b.writerId WHERE w.name = 'w2' AND b.seq > 2)
+            """)
+        try ledger.tamper("DELETE FROM auditBatch WHERE seq > 1 AND writerId = (SELECT id FROM writer WHERE name = 'w2')")
+        let cut = try ledger.store.verify(limit: 100_000, anchor: anchor)
+        #expect(cut.problems.contains { $0.kind == .anchorMismatch && $0.detail.contains("w2") }, "\(cut.problems)")
+        // An SQLite ledger's anchor does not fit, and says so.
+        let sqlite = try FreshLedger(.sqlite)
+        let single = try sqlite.store.anchor(at: 1)
+        #expect(throws: LedgerError.self) { try ledger.store.verify(limit: 20, anchor: single) }
+        #expect(throws: LedgerError.self) { try sqlite.store.verify(limit: 20, anchor: anchor) }
+    }
+}

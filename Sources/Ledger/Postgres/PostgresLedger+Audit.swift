@@ -1,3 +1,4 @@
+import Accounting
 import Crypto
 import Foundation
 import Logging
@@ -11,19 +12,32 @@ extension PostgresLedger: LedgerAudit {
         var batch: AuditBatch
     }
 
-    /// One table's rows in id order, against the batches that name them.
+    /// One table's rows in id order, streamed from the server, against the batches that name them.
     private struct Walk {
         let table: String
         let label: (PGRow) -> String
-        var rows: [PGRow] = []
-        var position = 0
+        var rows: PostgresRowSequence.AsyncIterator
+        var current: PGRow?
+        var count = 0
         /// Column name (lower case) → index in a row's values.
         var columns: [String: Int] = [:]
-        var count: Int { rows.count }
-        var current: PGRow? { position < rows.count ? rows[position] : nil }
         var currentID: Int64? { current?[0].int64 }
 
-        mutating func advance() { position += 1 }
+        init(table: String, label: @escaping (PGRow) -> String, rows: PostgresRowSequence) async throws {
+            self.table = table
+            self.label = label
+            self.rows = rows.makeAsyncIterator()
+            try await advance()
+            count = current == nil ? 0 : 1
+            if let first = current {
+                columns = Dictionary(uniqueKeysWithValues: first.names.enumerated().map { ($1, $0) })
+            }
+        }
+
+        mutating func advance() async throws {
+            current = try await rows.next().map(PGRow.init)
+            if current != nil { count += 1 }
+        }
 
         /// The digest of the current row over `names` (the batch's recorded columns); nil when a
         /// column is missing.
@@ -40,8 +54,8 @@ extension PostgresLedger: LedgerAudit {
     }
 
     public func verify(limit: Int, anchor: AuditAnchor?) throws -> AuditVerification {
-        if anchor != nil {
-            throw LedgerError.anchor("anchors name one chain; a PostgreSQL ledger keeps one chain per writer, which `audit anchor` cannot yet record")
+        if let anchor, anchor.writers == nil {
+            throw LedgerError.anchor("this anchor names one chain (it was taken of an SQLite ledger); a PostgreSQL ledger keeps one chain per writer: take its anchor with `joule audit anchor` on it")
         }
         let (logger, key) = (logger, auditKey)
         return try transaction { c in
@@ -100,11 +114,8 @@ extension PostgresLedger: LedgerAudit {
                 (RollupRow.table, Self.rollupSelect, { "minute at \($0["minuteSeconds"].double ?? 0) s of run \($0["runId"].int64 ?? 0)" }),
             ]
             for (t, spec) in tables.enumerated() {
-                var walk = Walk(table: spec.table, label: spec.label)
-                walk.rows = try await Self.fetch(c, spec.select + " ORDER BY id", logger: logger)
-                if let first = walk.rows.first {
-                    walk.columns = Dictionary(uniqueKeysWithValues: first.names.enumerated().map { ($1, $0) })
-                }
+                var walk = try await Walk(table: spec.table, label: spec.label,
+                                          rows: c.query(PostgresQuery(unsafeSQL: spec.select + " ORDER BY id"), logger: logger))
                 // (first row, count, digest offset, covered columns, table hash) per batch, by first row.
                 var spans: [(first: Int64, count: Int, offset: Int, names: [String], hash: Data?, stored: Stored)] = []
                 for s in batches {
@@ -132,7 +143,7 @@ extension PostgresLedger: LedgerAudit {
                         let id = span.first + Int64(k)
                         while let row = walk.current, let rowID = row[0].int64, rowID < id {
                             report(AuditProblem(kind: .insertedRow, table: spec.table, rowID: rowID, batch: nil, detail: "\(spec.label(row)) is in no committed batch"))
-                            walk.advance()
+                            try await walk.advance()
                         }
                         guard walk.currentID == id else {
                             if isPruned { continue }
@@ -149,7 +160,7 @@ extension PostgresLedger: LedgerAudit {
                                                 detail: "\(walk.current.map(spec.label) ?? "") differs from what was committed"))
                             located = true
                         }
-                        walk.advance()
+                        try await walk.advance()
                     }
                     if b.digestScheme >= 4, !located, !isPruned, Data(whole.finalize()) != span.hash {
                         report(AuditProblem(kind: .changedRow, table: spec.table, rowID: span.first, batch: b.seq,
@@ -159,7 +170,7 @@ extension PostgresLedger: LedgerAudit {
                 while let row = walk.current {
                     report(AuditProblem(kind: .insertedRow, table: spec.table, rowID: row[0].int64 ?? 0, batch: nil,
                                         detail: "\(spec.label(row)) is after the last committed batch"))
-                    walk.advance()
+                    try await walk.advance()
                 }
                 counts.append(walk.count)
             }
@@ -218,17 +229,59 @@ extension PostgresLedger: LedgerAudit {
                     report(AuditProblem(kind: .removedRow, table: subject.rawValue, rowID: id, batch: nil, detail: "recorded by entry \(entry.seq), now gone"))
                 }
             }
+            // Each writer's chains against the anchor: still there, as long, with the same heads.
+            for a in anchor?.writers ?? [] {
+                guard let id = names.first(where: { $0.value == a.writer })?.key else {
+                    report(AuditProblem(kind: .anchorMismatch, table: "writer", rowID: 0, batch: nil,
+                                        detail: "writer \(a.writer), which the anchor (\(anchor!.takenAt)) names, is gone"))
+                    continue
+                }
+                let head = batches.last { $0.writer == id }?.batch.seq ?? 0
+                if head < a.batches {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditBatch", rowID: head, batch: nil,
+                                        detail: "writer \(a.writer)'s chain ends at batch \(head); the anchor (\(anchor!.takenAt)) has \(a.batches)"))
+                } else if a.batches > 0, let b = batches.first(where: { $0.writer == id && $0.batch.seq == a.batches }), hex(b.batch.hash) != a.batchHead {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditBatch", rowID: a.batches, batch: a.batches,
+                                        detail: "writer \(a.writer): its hash differs from the anchor's head (\(a.batchHead ?? "none"))"))
+                }
+                let entry = try await Self.fetch(c, "SELECT max(seq) FROM auditEntry WHERE writerId = $1", [.integer(id)], logger: logger)[0][0].int64 ?? 0
+                if entry < a.entries {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditEntry", rowID: entry, batch: nil,
+                                        detail: "writer \(a.writer)'s entries end at \(entry); the anchor (\(anchor!.takenAt)) has \(a.entries)"))
+                } else if a.entries > 0, let hash = try await Self.fetch(c, "SELECT hash FROM auditEntry WHERE writerId = $1 AND seq = $2",
+                                                                           [.integer(id), .integer(a.entries)], logger: logger).first?[0].bytes,
+                          hex(hash) != a.entryHead {
+                    report(AuditProblem(kind: .anchorMismatch, table: "auditEntry", rowID: a.entries, batch: nil,
+                                        detail: "writer \(a.writer): its hash differs from the anchor's head (\(a.entryHead ?? "none"))"))
+                }
+            }
             let lastBatch = batches.max { $0.id < $1.id }
             return AuditVerification(
                 batches: batches.count, requestRows: counts[0], intervalRows: counts[1], rollupRows: counts[2], prunedBatches: pruned.count,
                 headHash: lastBatch.map { hex($0.batch.hash) }, entries: entryCount, entryHeadHash: lastEntryHash.map { hex($0) },
-                authenticated: key != nil, anchored: false, problems: problems, truncated: truncated
+                authenticated: key != nil, anchored: anchor != nil, problems: problems, truncated: truncated
             )
         }
     }
 
+    /// Every writer's chain heads now, to keep outside the ledger.
     public func anchor(at wallClock: Double) throws -> AuditAnchor {
-        throw LedgerError.anchor("anchors name one chain; a PostgreSQL ledger keeps one chain per writer, which `audit anchor` cannot yet record")
+        let rows = try fetch("""
+            SELECT w.name,
+                (SELECT seq FROM auditBatch WHERE writerId = w.id ORDER BY seq DESC LIMIT 1),
+                (SELECT hash FROM auditBatch WHERE writerId = w.id ORDER BY seq DESC LIMIT 1),
+                (SELECT seq FROM auditEntry WHERE writerId = w.id ORDER BY seq DESC LIMIT 1),
+                (SELECT hash FROM auditEntry WHERE writerId = w.id ORDER BY seq DESC LIMIT 1)
+            FROM writer w ORDER BY w.id
+            """)
+        let writers = rows.map { r in
+            WriterAnchor(writer: r[0].string ?? "", batches: r[1].int64 ?? 0, batchHead: r[2].bytes.map { hex($0) },
+                         entries: r[3].int64 ?? 0, entryHead: r[4].bytes.map { hex($0) })
+        }.filter { $0.batches > 0 || $0.entries > 0 }
+        return AuditAnchor(
+            batches: writers.reduce(0) { $0 + $1.batches }, batchHead: nil, entries: writers.reduce(0) { $0 + $1.entries }, entryHead: nil,
+            ledger: location, takenAt: WallClock.string(wallClock), writers: writers
+        )
     }
 
     public func reconcile(run id: Int64, tolerance: Double) throws -> Reconciliation {
