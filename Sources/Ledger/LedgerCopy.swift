@@ -231,6 +231,7 @@ extension PostgresLedger {
         }
         try ensurePartitions(for: days)
         let logger = logger
+        let types = try rowTypes()
         let handed = Handed(value: (buffers, reader.source))
         let requestCount = Mutex(0)
         let name = "copy of \(source)"
@@ -243,23 +244,14 @@ extension PostgresLedger {
                     try await writer.write(data)
                 }
             }
-            // Requests page by page in row order, each page one COPY: bounded memory however large.
+            // Requests page by page in row order, each page one insert: bounded memory however large.
             var after: Int64 = 0
             while true {
                 let chunk = try source.requests(after: after, limit: 50_000, runs: [])
                 guard let last = chunk.last else { break }
                 after = last.rowID
                 requestCount.withLock { $0 += chunk.count }
-                var w = CopyTextWriter(capacity: 1 << 20)
-                for var row in chunk {
-                    w.integer(row.rowID)
-                    row.visit(&w)
-                    w.endRow()
-                }
-                let buffer = w.buffer
-                try await c.copyFrom(table: "request", columns: (["id"] + RequestRow.columnNames).map { $0.lowercased() }, logger: logger) { writer in
-                    try await writer.write(buffer)
-                }
+                try await Self.insert(chunk, firstID: nil, types: types, c, logger: logger)
             }
             // Ids continue after the copied ones.
             for (table, key) in [("run", "id"), ("runEvent", "id"), ("intensitySeries", "id"), ("scheduledJob", "id"), ("requestPruning", "id"),

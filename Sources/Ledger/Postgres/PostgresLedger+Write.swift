@@ -232,26 +232,37 @@ extension PostgresLedger: LedgerWriter {
         partitions.withLock { $0.formUnion(missing) }
     }
 
-    /// Streams `rows` into `table` by `COPY … FROM STDIN`, each with its reserved id.
-    static func copy<R: StoredRecord>(_ rows: [StoredRow<R>], firstID: Int64, _ c: Connection, logger: Logger) async throws {
-        guard !rows.isEmpty else { return }
-        let columns = ["id"] + StoredRow<R>.columnNames
-        var id = firstID
-        var k = 0
-        while k < rows.count {
-            var w = CopyTextWriter(capacity: 1 << 20)
-            while k < rows.count && w.buffer.readableBytes < 1 << 20 {
-                w.integer(id)
-                var row = rows[k]
-                row.visit(&w)
-                w.endRow()
-                id += 1
-                k += 1
-            }
-            let buffer = w.buffer
-            // postgres-nio quotes the names it is given: unquoted names in the schema are lower case.
-            try await c.copyFrom(table: R.table.lowercased(), columns: columns.map { $0.lowercased() }, logger: logger) { writer in try await writer.write(buffer) }
+    /// Inserts `rows` into their table, with ids from `firstID` (nil: each row's own, as a copy
+    /// keeps them), as one binary array of the table's row type per statement of up to 100,000
+    /// rows (`RecordArray`).
+    static func insert<R: StoredRecord>(_ rows: [StoredRow<R>], firstID: Int64?, types: RowTypes, _ c: Connection, logger: Logger) async throws {
+        let table = R.table.lowercased()
+        guard let type = types[table] else { throw LedgerError.writeFailed(path: "", reason: "no row type for \(table)") }
+        let columns = (["id"] + StoredRow<R>.columnNames).joined(separator: ", ")
+        var start = 0
+        while start < rows.count {
+            let end = min(start + 100_000, rows.count)
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(RecordArray.of(rows[start..<end], firstID: firstID.map { $0 + Int64(start) }, rowType: type.row, arrayType: type.array))
+            try await c.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) (\(columns)) SELECT (x).* FROM unnest($1::\(table)[]) x", binds: bindings), logger: logger)
+            start = end
         }
+    }
+
+    typealias RowTypes = [String: (row: UInt32, array: UInt32)]
+
+    /// The OIDs of the row types (and their array types) of the tables batches insert into.
+    func rowTypes() throws -> RowTypes {
+        if let known = types.withLock({ $0 }) { return known }
+        var out: RowTypes = [:]
+        for row in try fetch("""
+            SELECT typname, oid::bigint, typarray::bigint FROM pg_type
+            WHERE typname IN ('request', 'clusterinterval', 'requestrollup') AND typnamespace = current_schema()::regnamespace
+            """) {
+            if let name = row[0].string, let oid = row[1].int64, let array = row[2].int64 { out[name] = (UInt32(oid), UInt32(array)) }
+        }
+        types.withLock { $0 = out }
+        return out
     }
 
     @discardableResult
@@ -266,22 +277,22 @@ extension PostgresLedger: LedgerWriter {
         let requests = batch.records.map { RequestRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: $0) }
         let intervals = batch.intervals.map { IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: $0) }
         let writer = try writerID()
+        let types = try rowTypes()
         try ensurePartitions(for: requests.map(\.epochSeconds))
-        group.wait()
-        let rollups = digests.rollups
+        // The rollups are one per minute of arrival (`RequestRollup.of`): their ids are reserved
+        // now, while the digest job is still computing them.
+        let minutes = Set(batch.records.lazy.map { ((startEpochSeconds + $0.arrival) / RequestRollup.minute).rounded(.down) }).count
         let firstRequest = try reserveRows(RequestRow.table, count: requests.count)
         let firstInterval = try reserveRows(IntervalRow.table, count: intervals.count)
-        let firstRollup = try reserveRows(RollupRow.table, count: rollups.count)
+        let firstRollup = try reserveRows(RollupRow.table, count: minutes)
         let coding = batch.records.isEmpty ? nil : RequestCoding.learned(from: batch.records, startEpochSeconds: startEpochSeconds)
         let (logger, key) = (logger, auditKey)
-        let tags = digests.tags + digests.rollupTags
-        let hashes = (digests.requestsHash, digests.intervalsHash, digests.rollupsHash)
-        let handed = Handed(value: (requests, intervals, rollups, batch.checkpoint))
+        let handed = Handed(value: (requests, intervals, digests, group, batch.checkpoint))
         let (minID, maxID) = (batch.records.lazy.map(\.id).min(), batch.records.lazy.map(\.id).max())
         let recordCount = batch.records.count
         return try transaction { c in
             try await Self.lock(writer: writer, c, logger: logger)
-            let (requests, intervals, rollups, batchCheckpoint) = handed.value
+            let (requests, intervals, digests, group, batchCheckpoint) = handed.value
             // A retry of a batch whose commit went through while the connection was lost: the
             // run's last batch already ends at this checkpoint with these requests. Nothing twice.
             if let cp = batchCheckpoint, let last = try await Self.fetch(c, """
@@ -302,9 +313,14 @@ extension PostgresLedger: LedgerWriter {
                           .real(coding.trainingJoulesPerToken), .real(coding.trainingGramsPerToken), .real(coding.trainingGPUSecondsPerToken)],
                     logger: logger)
             }
-            if let firstRequest { try await Self.copy(requests, firstID: firstRequest, c, logger: logger) }
-            if let firstInterval { try await Self.copy(intervals, firstID: firstInterval, c, logger: logger) }
-            if let firstRollup { try await Self.copy(rollups, firstID: firstRollup, c, logger: logger) }
+            if let firstRequest { try await Self.insert(requests, firstID: firstRequest, types: types, c, logger: logger) }
+            if let firstInterval { try await Self.insert(intervals, firstID: firstInterval, types: types, c, logger: logger) }
+            group.wait()
+            let rollups = digests.rollups
+            precondition(rollups.count == minutes, "a batch's rollups are one per minute of arrival: \(rollups.count) for \(minutes) minutes")
+            let tags = digests.tags + digests.rollupTags
+            let hashes = (digests.requestsHash, digests.intervalsHash, digests.rollupsHash)
+            if let firstRollup { try await Self.insert(rollups, firstID: firstRollup, types: types, c, logger: logger) }
             let head = try await Self.fetch(c, "SELECT seq, hash FROM auditBatch WHERE writerId = $1 ORDER BY seq DESC LIMIT 1",
                                             [.integer(writer)], logger: logger).first
             let seq = (head?[0].int64 ?? 0) + 1

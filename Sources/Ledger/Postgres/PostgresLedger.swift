@@ -28,6 +28,8 @@ public final class PostgresLedger: Sendable {
     let writer = Mutex<Int64?>(nil)
     /// Day partitions of `request` known to exist.
     let partitions = Mutex<Set<Int64>>([])
+    /// The row types' OIDs (`rowTypes()`), once read.
+    let types = Mutex<[String: (row: UInt32, array: UInt32)]?>(nil)
 
     /// Connects to `database`, creating or migrating its schema.
     ///
