@@ -216,14 +216,14 @@ extension PostgresLedger: LedgerWriter {
 
     /// Creates the day partitions of `request` that rows arriving at `epochs` need.
     func ensurePartitions(for epochs: some Sequence<Double>) throws {
-        let days = Set(epochs.map { Int64(($0 / 86_400).rounded(.down)) })
+        let days = Set(epochs.map(Self.day))
         let missing = partitions.withLock { known in days.subtracting(known) }
         guard !missing.isEmpty else { return }
         let logger = logger
         try transaction { c in
             try await Self.execute(c, "SELECT pg_advisory_xact_lock(7413004)", logger: logger)
             for day in missing.sorted() {
-                let name = day >= 0 ? "request_d\(day)" : "request_m\(-day)"
+                let name = Self.partition(day)
                 try await c.query(PostgresQuery(unsafeSQL: """
                     CREATE TABLE IF NOT EXISTS \(name) PARTITION OF request FOR VALUES FROM (\(day * 86_400)) TO (\((day + 1) * 86_400))
                     """), logger: logger)
@@ -233,21 +233,41 @@ extension PostgresLedger: LedgerWriter {
     }
 
     /// Inserts `rows` into their table, with ids from `firstID` (nil: each row's own, as a copy
-    /// keeps them), as one binary array of the table's row type per statement of up to 100,000
-    /// rows (`RecordArray`).
+    /// keeps them), as binary arrays of the table's row type (`RecordArray`) of up to 25,000 rows
+    /// a statement. The next chunk is encoded while the server inserts the one before (one
+    /// statement in flight on the connection at a time, in order). A chunk whose requests all
+    /// arrived on one day goes straight to that day's partition.
     static func insert<R: StoredRecord>(_ rows: [StoredRow<R>], firstID: Int64?, types: RowTypes, _ c: Connection, logger: Logger) async throws {
         let table = R.table.lowercased()
         guard let type = types[table] else { throw LedgerError.writeFailed(path: "", reason: "no row type for \(table)") }
         let columns = (["id"] + StoredRow<R>.columnNames).joined(separator: ", ")
-        var start = 0
-        while start < rows.count {
-            let end = min(start + 100_000, rows.count)
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(RecordArray.of(rows[start..<end], firstID: firstID.map { $0 + Int64(start) }, rowType: type.row, arrayType: type.array))
-            try await c.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table) (\(columns)) SELECT (x).* FROM unnest($1::\(table)[]) x", binds: bindings), logger: logger)
-            start = end
+        let partitioned = table == "request"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = false
+            var start = 0
+            while start < rows.count {
+                let end = min(start + 25_000, rows.count)
+                let chunk = rows[start..<end]
+                var target = table
+                if partitioned, let first = chunk.first {
+                    let day = Self.day(first.epochSeconds)
+                    if chunk.allSatisfy({ Self.day($0.epochSeconds) == day }) { target = Self.partition(day) }
+                }
+                var bindings = PostgresBindings(capacity: 1)
+                bindings.append(RecordArray.of(chunk, firstID: firstID.map { $0 + Int64(start) }, rowType: type.row, arrayType: type.array))
+                let query = PostgresQuery(unsafeSQL: "INSERT INTO \(target) (\(columns)) SELECT (x).* FROM unnest($1::\(table)[]) x", binds: bindings)
+                if inFlight { try await group.next() }
+                group.addTask { try await c.query(query, logger: logger) }
+                inFlight = true
+                start = end
+            }
+            try await group.waitForAll()
         }
     }
+
+    /// The day (since 1970) a request arriving at `epochSeconds` is partitioned under, and its partition.
+    static func day(_ epochSeconds: Double) -> Int64 { Int64((epochSeconds / 86_400).rounded(.down)) }
+    static func partition(_ day: Int64) -> String { day >= 0 ? "request_d\(day)" : "request_m\(-day)" }
 
     typealias RowTypes = [String: (row: UInt32, array: UInt32)]
 
