@@ -47,14 +47,14 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @OptionGroup var data: DataOptions
     @Option(help: "The daemon's configuration file (YAML).") var config: String?
-    @Option(help: "The ledger file (default: the configuration's, else ./joule.sqlite).") var db: String?
+    @Option(help: "The ledger: an SQLite file or a postgres:// URL (default: $JOULE_DB, else the configuration's, else ./joule.sqlite).") var db: String?
     @Option(name: .customLong("log-format"), help: "text or json (default: the configuration's, else text).") var logFormat: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error.") var logLevel: String?
 
     func run() async throws {
         let (daemon, logger) = try failing {
             var configuration = try config.map { try DaemonConfiguration.load(at: $0) } ?? DaemonConfiguration()
-            if let db { configuration.database = db }
+            if let db = db ?? ProcessInfo.processInfo.environment["JOULE_DB"].flatMap({ $0.isEmpty ? nil : $0 }) { configuration.database = db }
             if let logFormat {
                 guard ["text", "json"].contains(logFormat) else { throw CLIError(message: "--log-format: expected text or json, got '\(logFormat)'") }
                 configuration.logFormat = logFormat

@@ -34,7 +34,7 @@ struct DataOptions: ParsableArguments {
 /// The ledger option every command that reads or writes the ledger takes.
 struct LedgerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "The ledger: an SQLite file, or postgres://USER@HOST:PORT/DATABASE for a fleet's shared ledger (default: $JOULE_DB, else joule.sqlite).",
+        "The ledger: an SQLite file, or postgres://USER@HOST:PORT/DATABASE for a fleet's shared ledger ($JOULE_DB sets the default).",
         valueName: "path-or-url"
     ))
     var db = ProcessInfo.processInfo.environment["JOULE_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "joule.sqlite"

@@ -7,8 +7,9 @@ struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the runs in the ledger, newest first.",
         discussion: """
-        Example:
+        Examples:
           joule runs --db joule.sqlite
+          joule runs --db postgres://joule@db.example:5432/joule   # a fleet ledger: each run's writer too
         """
     )
     @OptionGroup var ledger: LedgerOptions
@@ -20,13 +21,15 @@ struct Runs: ParsableCommand {
             print(try jsonText(lines))
             return
         }
-        print("  id  name                          source    status     simulated from          sim. s      requests")
+        // A fleet ledger names each run's writer (the daemon that wrote it).
+        let fleet = lines.contains { $0.writer != nil }
+        print("  id  name                          source    status     simulated from          sim. s      requests" + (fleet ? "  writer" : ""))
         for l in lines {
             let start = WallClock.string(l.startEpochSeconds)
             print(
                 String(l.id).leftPad(4) + "  " + l.name.padding(toLength: 30, withPad: " ", startingAt: 0) + l.source.padding(toLength: 10, withPad: " ", startingAt: 0)
                     + l.status.padding(toLength: 11, withPad: " ", startingAt: 0) + start + String(format: "%.0f", l.simulatedSeconds).leftPad(10)
-                    + l.requests.formatted().leftPad(14) + (l.message.map { "  (\($0))" } ?? "")
+                    + l.requests.formatted().leftPad(14) + (fleet ? "  " + (l.writer ?? "—") : "") + (l.message.map { "  (\($0))" } ?? "")
             )
         }
     }
