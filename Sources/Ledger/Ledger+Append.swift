@@ -152,6 +152,20 @@ final class DigestJob: @unchecked Sendable {
         }
     }
 
+    /// Refuses a batch that holds a request id twice (`LedgerError.duplicateRequest`), then
+    /// starts its digests on another core, to be waited for on the returned group: the rows'
+    /// digests do not depend on where the rows land, so they are computed while they are written.
+    static func start(_ batch: LedgerBatch, run: Int64, startEpochSeconds: Double) throws -> (DigestJob, DispatchGroup) {
+        var ids = Set<Int>(minimumCapacity: batch.records.count)
+        for r in batch.records where !ids.insert(r.id).inserted {
+            throw LedgerError.duplicateRequest(id: r.id, run: run)
+        }
+        let job = DigestJob()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { job.compute(batch, run: run, startEpochSeconds: startEpochSeconds) }
+        return (job, group)
+    }
+
     func compute(_ batch: LedgerBatch, run: Int64, startEpochSeconds: Double) {
         var out = Data(capacity: AuditBatch.tagBytes * (batch.records.count + batch.intervals.count))
         var encoder = CanonicalEncoder()
@@ -247,17 +261,7 @@ extension Ledger {
     /// records fail `reconcile`.)
     @discardableResult
     public func append(_ batch: LedgerBatch, run runID: Int64, startEpochSeconds: Double, at wallClock: Double) throws -> AuditBatch {
-        var ids = Set<Int>(minimumCapacity: batch.records.count)
-        for r in batch.records where !ids.insert(r.id).inserted {
-            throw LedgerError.duplicateRequest(id: r.id, run: runID)
-        }
-        // The rows' digests do not depend on where the rows land, so they are computed on another
-        // core while this one inserts.
-        let digests = DigestJob()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) {
-            digests.compute(batch, run: runID, startEpochSeconds: startEpochSeconds)
-        }
+        let (digests, group) = try DigestJob.start(batch, run: runID, startEpochSeconds: startEpochSeconds)
         defer { group.wait() }
         return try write { db in
             let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditBatch ORDER BY seq DESC LIMIT 1")

@@ -155,10 +155,4 @@ extension Ledger {
     }
 
     /// The newest series matching `filter`, with its points in [from, to).
-    public func newestSeries(_ filter: SeriesFilter, from: Double? = nil, to: Double? = nil) throws -> (stored: StoredSeries, series: CarbonSeries)? {
-        for stored in try matchingSeries(filter) {
-            if let s = try series(id: stored.id, from: from, to: to) { return (stored, s) }
-        }
-        return nil
-    }
 }

@@ -64,38 +64,50 @@ public struct Reconciliation: Sendable, Codable {
     }
 }
 
+extension RequestBreakdown {
+    /// Request `id`'s cost in `run` (committed in `batch`), explained from its record.
+    init(_ run: StoredRun, batch: Int64, record r: RequestRecord) {
+        let it = r.itJoules
+        let parts = r.gpuActiveJoules + r.gpuIdleJoules + r.hostJoules + r.facilityOverheadJoules
+        self.init(
+            run: run.id!, scenario: run.name, startEpochSeconds: run.startEpochSeconds, batch: batch, record: r,
+            pue: it > 0 ? r.facilityJoules / it : 1,
+            embodiedGramsPerGPUSecond: r.gpuSeconds > 0 ? r.embodiedCarbonGrams / r.gpuSeconds : 0,
+            partsResidual: r.facilityJoules > 0 ? abs(parts - r.facilityJoules) / r.facilityJoules : 0
+        )
+    }
+
+    /// Which run's row of request `id` answers: `named` when given (an error naming what is
+    /// missing when it does not hold it), else the only run among `holding`.
+    static func run(of id: Int, named: Int64?, holding: [Int64], exists: (Int64) throws -> Bool) throws -> Int64 {
+        let runs = Array(Set(holding)).sorted()
+        if let named {
+            guard runs.contains(named) else {
+                if try !exists(named) { throw LedgerError.unknownRun(named) }
+                throw LedgerError.unknownRequest(id: id, run: named)
+            }
+            return named
+        }
+        guard let only = runs.first else { throw LedgerError.unknownRequest(id: id, run: nil) }
+        guard runs.count == 1 else { throw LedgerError.ambiguousRequest(id: id, runs: runs) }
+        return only
+    }
+}
+
 extension Ledger {
     /// The stored record of request `id`, in `run` or (when nil) in the only run that has it.
     public func breakdown(request id: Int, run: Int64?) throws -> RequestBreakdown {
         try pool.read { db in
             let found = try Ledger.findRequest(id, run: run, db)
-            let runs = Array(Set(found.map(\.runID))).sorted()
-            let runID: Int64
-            if let run {
-                guard runs.contains(run) else {
-                    if try StoredRun.fetchOne(db, key: run) == nil { throw LedgerError.unknownRun(run) }
-                    throw LedgerError.unknownRequest(id: id, run: run)
-                }
-                runID = run
-            } else {
-                guard let only = runs.first else { throw LedgerError.unknownRequest(id: id, run: nil) }
-                guard runs.count == 1 else { throw LedgerError.ambiguousRequest(id: id, runs: runs) }
-                runID = only
+            let runID = try RequestBreakdown.run(of: id, named: run, holding: found.map(\.runID)) {
+                try StoredRun.fetchOne(db, key: $0) != nil
             }
             guard let request = found.first(where: { $0.runID == runID }),
                   let stored = try StoredRun.fetchOne(db, key: runID) else { throw LedgerError.unknownRequest(id: id, run: runID) }
-            let (rowID, r) = (request.rowID, request.record)
             let batch = try Int64.fetchOne(
-                db, sql: "SELECT seq FROM auditBatch WHERE runId = ? AND firstRequestRow <= ? ORDER BY seq DESC LIMIT 1", arguments: [runID, rowID]
+                db, sql: "SELECT seq FROM auditBatch WHERE runId = ? AND firstRequestRow <= ? ORDER BY seq DESC LIMIT 1", arguments: [runID, request.rowID]
             ) ?? 0
-            let it = r.itJoules
-            let parts = r.gpuActiveJoules + r.gpuIdleJoules + r.hostJoules + r.facilityOverheadJoules
-            return RequestBreakdown(
-                run: runID, scenario: stored.name, startEpochSeconds: stored.startEpochSeconds, batch: batch, record: r,
-                pue: it > 0 ? r.facilityJoules / it : 1,
-                embodiedGramsPerGPUSecond: r.gpuSeconds > 0 ? r.embodiedCarbonGrams / r.gpuSeconds : 0,
-                partsResidual: r.facilityJoules > 0 ? abs(parts - r.facilityJoules) / r.facilityJoules : 0
-            )
+            return RequestBreakdown(stored, batch: batch, record: request.record)
         }
     }
 

@@ -164,20 +164,7 @@ extension Ledger {
     /// About `count` of run `id`'s finished request rows, evenly spread over the run in row order.
     public func spreadRequests(run id: Int64, count: Int) throws -> [RequestRow] {
         try pool.read { db in
-            let ranges = try Ledger.requestRanges(run: id, db)
-            let total = ranges.reduce(0) { $0 + $1.count }
-            guard total > 0, count > 0 else { return [] }
-            let step = max(1, total / count)
-            var ids: [Int64] = []
-            var k = 0
-            for r in ranges {
-                var offset = (step - k % step) % step
-                while offset < r.count {
-                    ids.append(r.first + Int64(offset))
-                    offset += step
-                }
-                k += r.count
-            }
+            let ids = Ledger.spread(try Ledger.requestRanges(run: id, db), count: count)
             var out: [RequestRow] = []
             var reader = RequestReader(db)
             for chunk in stride(from: 0, to: ids.count, by: 500) {
@@ -187,6 +174,24 @@ extension Ledger {
             }
             return out
         }
+    }
+
+    /// About `count` row ids evenly spread over `ranges` (a run's batches' rows, in commit order).
+    static func spread(_ ranges: [(first: Int64, count: Int)], count: Int) -> [Int64] {
+        let total = ranges.reduce(0) { $0 + $1.count }
+        guard total > 0, count > 0 else { return [] }
+        let step = max(1, total / count)
+        var ids: [Int64] = []
+        var k = 0
+        for r in ranges {
+            var offset = (step - k % step) % step
+            while offset < r.count {
+                ids.append(r.first + Int64(offset))
+                offset += step
+            }
+            k += r.count
+        }
+        return ids
     }
 
     /// The smallest range of row ids that holds every request row the runs' audit batches name;

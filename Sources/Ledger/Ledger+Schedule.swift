@@ -87,22 +87,4 @@ extension Ledger {
             }
         }
     }
-
-    /// The actual intensity over `spans` in `region`: the time-weighted mean from the newest
-    /// actual series of that region and signal that covers every span fully, or nil (not known yet).
-    public func realisedIntensity(region: String, signal: CarbonSignal, spans: [(start: Double, end: Double)]) throws -> (gramsPerKWh: Double, series: StoredSeries)? {
-        guard let from = spans.map(\.start).min(), let to = spans.map(\.end).max() else { return nil }
-        for stored in try matchingSeries(SeriesFilter(region: region, signal: signal, kind: .actual)) {
-            guard let s = try series(id: stored.id, from: from, to: to) else { continue }
-            var sum = 0.0, total = 0.0, complete = true
-            for span in spans {
-                let (mean, covered) = WindowSearch.coveredMean(s.points, from: span.start, to: span.end)
-                if covered < span.end - span.start - 1e-6 { complete = false; break }
-                sum += mean * covered
-                total += covered
-            }
-            if complete && total > 0 { return (sum / total, stored) }
-        }
-        return nil
-    }
 }

@@ -1,5 +1,6 @@
 import Accounting
 import CarbonData
+import Scheduling
 
 /// Writing runs into a ledger: runs, their batches of records and intervals with the audit chain,
 /// carbon-intensity series and scheduled jobs.
@@ -100,6 +101,32 @@ extension LedgerWriter {
 }
 
 extension LedgerQueries {
+    /// The newest series matching `filter` with points in the bounds (the same rule on every backend).
+    public func newestSeries(_ filter: SeriesFilter, from: Double?, to: Double?) throws -> (stored: StoredSeries, series: CarbonSeries)? {
+        for stored in try matchingSeries(filter) {
+            if let s = try series(id: stored.id, from: from, to: to) { return (stored, s) }
+        }
+        return nil
+    }
+
+    /// The actual intensity over `spans` in `region`: the time-weighted mean from the newest
+    /// actual series of that region and signal that covers every span fully, or nil (not known yet).
+    public func realisedIntensity(region: String, signal: CarbonSignal, spans: [(start: Double, end: Double)]) throws -> (gramsPerKWh: Double, series: StoredSeries)? {
+        guard let from = spans.map(\.start).min(), let to = spans.map(\.end).max() else { return nil }
+        for stored in try matchingSeries(SeriesFilter(region: region, signal: signal, kind: .actual)) {
+            guard let s = try series(id: stored.id, from: from, to: to) else { continue }
+            var sum = 0.0, total = 0.0, complete = true
+            for span in spans {
+                let (mean, covered) = WindowSearch.coveredMean(s.points, from: span.start, to: span.end)
+                if covered < span.end - span.start - 1e-6 { complete = false; break }
+                sum += mean * covered
+                total += covered
+            }
+            if complete && total > 0 { return (sum / total, stored) }
+        }
+        return nil
+    }
+
     public func storedSeries() throws -> [StoredSeries] { try storedSeries(region: nil) }
     public func series(id: Int64) throws -> CarbonSeries? { try series(id: id, from: nil, to: nil) }
     public func newestSeries(_ filter: SeriesFilter) throws -> (stored: StoredSeries, series: CarbonSeries)? {

@@ -186,16 +186,21 @@ public struct RunOverview: Codable, Sendable, Hashable {
     public var writer: String?
 }
 
-extension Ledger {
-    /// The overview of `run`.
-    public func overview(_ run: StoredRun) throws -> RunOverview {
-        let p = try progress(run: run.id!)
-        return RunOverview(
+extension RunOverview {
+    /// `run` as listings show it, at `progress`.
+    init(_ run: StoredRun, progress p: Ledger.RunProgress, writer: String? = nil) {
+        self.init(
             id: run.id!, name: run.name, source: run.source, status: run.status.rawValue, startEpochSeconds: run.startEpochSeconds,
             createdAt: run.createdAt, requests: p.storedRequests, simulatedSeconds: p.checkpoint?.time ?? 0,
-            scenarioHash: run.scenarioHash, codeVersion: run.codeVersion, seed: run.seedValue, resumedFrom: run.resumedFrom, message: run.message
+            scenarioHash: run.scenarioHash, codeVersion: run.codeVersion, seed: run.seedValue, resumedFrom: run.resumedFrom, message: run.message,
+            writer: writer
         )
     }
+}
+
+extension Ledger {
+    /// The overview of `run`.
+    public func overview(_ run: StoredRun) throws -> RunOverview { RunOverview(run, progress: try progress(run: run.id!)) }
 
     /// Every run's overview, newest first.
     public func overviews() throws -> [RunOverview] { try runs().map(overview) }

@@ -44,21 +44,12 @@ extension PostgresLedger: LedgerQueries {
     }
 
     public func overview(_ run: StoredRun) throws -> RunOverview {
-        let p = try progress(run: run.id!)
-        return RunOverview(
-            id: run.id!, name: run.name, source: run.source, status: run.status.rawValue, startEpochSeconds: run.startEpochSeconds,
-            createdAt: run.createdAt, requests: p.storedRequests, simulatedSeconds: p.checkpoint?.time ?? 0,
-            scenarioHash: run.scenarioHash, codeVersion: run.codeVersion, seed: run.seedValue, resumedFrom: run.resumedFrom, message: run.message
-        )
+        RunOverview(run, progress: try progress(run: run.id!), writer: try writers()[run.id!])
     }
 
     public func overviews() throws -> [RunOverview] {
         let writers = try writers()
-        return try runs().map { run in
-            var o = try overview(run)
-            o.writer = writers[run.id!]
-            return o
-        }
+        return try runs().map { RunOverview($0, progress: try progress(run: $0.id!), writer: writers[$0.id!]) }
     }
 
     public func writers() throws -> [Int64: String] {
@@ -146,30 +137,11 @@ extension PostgresLedger: LedgerQueries {
                 found.append((try RequestRow.stored(r), b[3].int64 ?? 0))
             }
         }
-        let runs = Array(Set(found.map(\.row.runID))).sorted()
-        let runID: Int64
-        if let run {
-            guard runs.contains(run) else {
-                _ = try self.run(run)
-                throw LedgerError.unknownRequest(id: id, run: run)
-            }
-            runID = run
-        } else {
-            guard let only = runs.first else { throw LedgerError.unknownRequest(id: id, run: nil) }
-            guard runs.count == 1 else { throw LedgerError.ambiguousRequest(id: id, runs: runs) }
-            runID = only
+        let runID = try RequestBreakdown.run(of: id, named: run, holding: found.map(\.row.runID)) { id in
+            try fetchOne("SELECT id FROM run WHERE id = $1", [.integer(id)]) != nil
         }
         guard let hit = found.first(where: { $0.row.runID == runID }) else { throw LedgerError.unknownRequest(id: id, run: runID) }
-        let stored = try self.run(runID)
-        let r = hit.row.record
-        let it = r.itJoules
-        let parts = r.gpuActiveJoules + r.gpuIdleJoules + r.hostJoules + r.facilityOverheadJoules
-        return RequestBreakdown(
-            run: runID, scenario: stored.name, startEpochSeconds: stored.startEpochSeconds, batch: hit.batch, record: r,
-            pue: it > 0 ? r.facilityJoules / it : 1,
-            embodiedGramsPerGPUSecond: r.gpuSeconds > 0 ? r.embodiedCarbonGrams / r.gpuSeconds : 0,
-            partsResidual: r.facilityJoules > 0 ? abs(parts - r.facilityJoules) / r.facilityJoules : 0
-        )
+        return RequestBreakdown(try self.run(runID), batch: hit.batch, record: hit.row.record)
     }
 
     /// `scope`'s WHERE clause on `timeColumn`, with its arguments numbered from `$1`.
@@ -280,20 +252,7 @@ extension PostgresLedger: LedgerQueries {
     }
 
     public func spreadRequests(run id: Int64, count: Int) throws -> [RequestRow] {
-        let ranges = try requestRanges(run: id)
-        let total = ranges.reduce(0) { $0 + $1.count }
-        guard total > 0, count > 0 else { return [] }
-        let step = max(1, total / count)
-        var ids: [Int64] = []
-        var k = 0
-        for r in ranges {
-            var offset = (step - k % step) % step
-            while offset < r.count {
-                ids.append(r.first + Int64(offset))
-                offset += step
-            }
-            k += r.count
-        }
+        let ids = Ledger.spread(try requestRanges(run: id), count: count)
         var out: [RequestRow] = []
         for chunk in stride(from: 0, to: ids.count, by: 500) {
             let part = ids[chunk..<min(chunk + 500, ids.count)]
@@ -413,13 +372,6 @@ extension PostgresLedger: LedgerQueries {
         return CarbonSeries(metadata: try Self.storedSeries(head).metadata, checkedPoints: points)
     }
 
-    public func newestSeries(_ filter: SeriesFilter, from: Double?, to: Double?) throws -> (stored: StoredSeries, series: CarbonSeries)? {
-        for stored in try matchingSeries(filter) {
-            if let s = try series(id: stored.id, from: from, to: to) { return (stored, s) }
-        }
-        return nil
-    }
-
     public func scheduledJobs() throws -> [ScheduledJob] {
         let columns = Self.subjectColumns[.scheduledJob]!
         return try fetch("SELECT \(columns.joined(separator: ", ")) FROM scheduledJob ORDER BY id").map { row in
@@ -437,22 +389,6 @@ extension PostgresLedger: LedgerQueries {
                 startNowGramsPerKWh: try row.double("startNowGramsPerKWh", in: t)
             )
         }
-    }
-
-    public func realisedIntensity(region: String, signal: CarbonSignal, spans: [(start: Double, end: Double)]) throws -> (gramsPerKWh: Double, series: StoredSeries)? {
-        guard let from = spans.map(\.start).min(), let to = spans.map(\.end).max() else { return nil }
-        for stored in try matchingSeries(SeriesFilter(region: region, signal: signal, kind: .actual)) {
-            guard let s = try series(id: stored.id, from: from, to: to) else { continue }
-            var sum = 0.0, total = 0.0, complete = true
-            for span in spans {
-                let (mean, covered) = WindowSearch.coveredMean(s.points, from: span.start, to: span.end)
-                if covered < span.end - span.start - 1e-6 { complete = false; break }
-                sum += mean * covered
-                total += covered
-            }
-            if complete && total > 0 { return (sum / total, stored) }
-        }
-        return nil
     }
 }
 

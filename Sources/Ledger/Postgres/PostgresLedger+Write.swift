@@ -287,13 +287,7 @@ extension PostgresLedger: LedgerWriter {
 
     @discardableResult
     public func append(_ batch: LedgerBatch, run runID: Int64, startEpochSeconds: Double, at wallClock: Double) throws -> AuditBatch {
-        var ids = Set<Int>(minimumCapacity: batch.records.count)
-        for r in batch.records where !ids.insert(r.id).inserted {
-            throw LedgerError.duplicateRequest(id: r.id, run: runID)
-        }
-        let digests = DigestJob()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { digests.compute(batch, run: runID, startEpochSeconds: startEpochSeconds) }
+        let (digests, group) = try DigestJob.start(batch, run: runID, startEpochSeconds: startEpochSeconds)
         let requests = batch.records.map { RequestRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: $0) }
         let intervals = batch.intervals.map { IntervalRow(runID: runID, runStartEpochSeconds: startEpochSeconds, record: $0) }
         let writer = try writerID()
