@@ -53,6 +53,8 @@ final class Fixture: Sendable {
         try ledger.store(series("sdk", .forecast, [10, 20, 30, 40]), at: 1)
         try ledger.store(series("eastus", .actual, [50, 30, 70]), at: 1)
         try ledger.store(series("westus", .actual, [40, 30, 90]), at: 1)
+        // The SDK's averaging vector: actuals 10, 20, 30, 40 (its average over [00:04, 00:20] is 28.75).
+        try ledger.store(series("sdk-actuals", .actual, [10, 20, 30, 40]), at: 1)
         let server = JouleServer(ledger: ledger, token: Self.token)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = server.application(host: "127.0.0.1", port: 0, logger: Logger(label: "test")) { continuation.yield($0) }
@@ -63,8 +65,15 @@ final class Fixture: Sendable {
     }
 
     func get(_ path: String) async throws -> (Int, Data) {
+        let (status, data, _) = try await getWithType(path)
+        return (status, data)
+    }
+
+    /// The status, body and Content-Type of a GET.
+    func getWithType(_ path: String) async throws -> (Int, Data, String?) {
         let (data, response) = try await URLSession.shared.data(from: URL(string: base + path)!)
-        return ((response as! HTTPURLResponse).statusCode, data)
+        let http = response as! HTTPURLResponse
+        return (http.statusCode, data, http.value(forHTTPHeaderField: "Content-Type"))
     }
 
     func post(_ path: String, _ body: String, token: String?) async throws -> (Int, Data) {
@@ -119,8 +128,7 @@ struct ServerTests {
 
     @Test("A bad parameter is a 400 that names it; nothing reaches SQL", arguments: [
         "/api/runs/1/requests?limit=0", "/api/runs/1/requests?limit=abc", "/api/runs/1/requests?from=2025'%20OR%201=1",
-        "/api/runs/1/requests?minEnergyWh=-1", "/api/runs/1/requests?cursor=x", "/api/carbon", "/emissions/forecasts/current",
-        "/emissions/forecasts/current?location=sdk&windowSize=-5",
+        "/api/runs/1/requests?minEnergyWh=-1", "/api/runs/1/requests?cursor=x", "/api/carbon",
     ])
     func badParameters(_ path: String) async throws {
         let f = try await shared.value
@@ -259,29 +267,6 @@ struct ServerTests {
         #expect(status == 200)
     }
 
-    @Test("The SDK-compatible forecast endpoint gives the SDK's windows on its own test data")
-    func carbonAwareForecast() async throws {
-        let f = try await shared.value
-        let (status, data) = try await f.get("/emissions/forecasts/current?location=sdk&windowSize=10")
-        #expect(status == 200)
-        let forecast = (try f.json(data) as! [[String: Any]])[0]
-        #expect((forecast["forecastData"] as! [[String: Any]]).map { $0["value"] as! Double } == [15, 25, 35])
-        let optimal = forecast["optimalDataPoints"] as! [[String: Any]]
-        #expect(optimal.map { $0["value"] as! Double } == [15])
-        #expect(optimal[0]["duration"] as? Double == 10 && optimal[0]["location"] as? String == "sdk")
-        #expect(forecast["windowSize"] as? Double == 10)
-    }
-
-    @Test("bylocations/best returns every lowest rating across the locations")
-    func carbonAwareBest() async throws {
-        let f = try await shared.value
-        let (status, data) = try await f.get("/emissions/bylocations/best?location=eastus&location=westus")
-        #expect(status == 200)
-        let best = try f.json(data) as! [[String: Any]]
-        #expect(Set(best.map { $0["location"] as! String }) == ["eastus", "westus"])
-        #expect(best.allSatisfy { $0["rating"] as? Double == 30 && $0["duration"] as? String == "00:05:00" })
-    }
-
     @Test("POST /api/schedule needs the bearer token and answers as the window search does")
     func schedule() async throws {
         let f = try await shared.value
@@ -336,10 +321,24 @@ struct MetricsTests {
             let family = ["_bucket", "_sum", "_count"].reduce(s.name) { $0.hasSuffix($1) && types[String($0.dropLast($1.count))] == "histogram" ? String($0.dropLast($1.count)) : $0 }
             #expect(types[family] != nil, "\(s.name) has no TYPE")
         }
-        for family in ["joule_energy_joules_total", "joule_carbon_grams_total", "joule_power_watts", "joule_requests_total", "joule_tokens_total",
-                       "joule_request_latency_seconds", "joule_ttft_seconds", "joule_grid_intensity_grams_per_kwh", "joule_ledger_write_lag_seconds"] {
+        for family in ["joule_energy_joules_total", "joule_facility_energy_joules_total", "joule_carbon_grams_total", "joule_requests_total",
+                       "joule_tokens_total", "joule_request_latency_seconds", "joule_ttft_seconds", "joule_request_energy_joules",
+                       "joule_run_simulated_seconds_total", "joule_embodied_carbon_grams_total", "joule_run_info", "joule_build_info"] {
             #expect(types[family] != nil, "missing \(family)")
         }
+        // Every family has HELP; counters end in _total; no label is one Prometheus reserves.
+        let text = String(decoding: data, as: UTF8.self)
+        for family in types.keys { #expect(text.contains("# HELP \(family) "), "\(family) has no HELP") }
+        for (family, kind) in types where kind == "counter" { #expect(family.hasSuffix("_total"), "\(family)") }
+        for s in samples {
+            #expect(s.labels["instance"] == nil && s.labels["job"] == nil, "\(s.name) has a label Prometheus reserves")
+            if s.name != "joule_build_info" && !s.name.hasPrefix("joule_grid_intensity") { #expect(s.labels["run"] != nil, "\(s.name) has no run label") }
+        }
+        // The fixture's run is being written (never marked finished): its gauges are shown.
+        for family in ["joule_power_watts", "joule_ledger_last_commit_timestamp_seconds", "joule_grid_intensity_grams_per_joule"] {
+            #expect(types[family] == "gauge", "\(family) missing for a running run")
+        }
+        #expect(samples.filter { $0.name == "joule_run_info" }.map { $0.labels["status"] } == ["running"])
         func total(_ name: String, _ where: (String, String)? = nil) -> Double {
             samples.filter { s in s.name == name && (`where`.map { w in s.labels[w.0] == w.1 } ?? true) }.reduce(0) { $0 + $1.value }
         }
@@ -357,7 +356,10 @@ struct MetricsTests {
             }
             #expect(total("joule_request_latency_seconds_bucket", ("le", le)) == Double(below), "le \(le)")
         }
-        #expect(abs(total("joule_energy_joules_total", ("part", "facility")) - facility) <= 1e-9 * facility)
+        #expect(abs(total("joule_facility_energy_joules_total") - facility) <= 1e-9 * facility)
+        // The parts add up to the facility total (none of them is the total).
+        #expect(abs(total("joule_energy_joules_total") - facility) <= 1e-9 * facility)
+        #expect(Set(samples.filter { $0.name == "joule_energy_joules_total" }.compactMap { $0.labels["part"] }).isSubset(of: ["gpu_active", "gpu_idle", "host", "facility_overhead"]))
         // The Grafana dashboard loads as JSON and has a panel for every family /metrics emits.
         let grafana = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent("Dashboards/grafana/joule.json")
         let dashboard = try JSONSerialization.jsonObject(with: try Data(contentsOf: grafana)) as! [String: Any]
@@ -365,6 +367,43 @@ struct MetricsTests {
         for family in types.keys { #expect(exprs.contains { $0.contains(family) }, "no Grafana panel for \(family)") }
         let again = try Self.parse(String(decoding: try await f.get("/metrics").1, as: UTF8.self)).samples
         #expect(again.filter { $0.name == "joule_requests_total" }.map(\.value) == samples.filter { $0.name == "joule_requests_total" }.map(\.value))
+    }
+}
+
+@Suite("Prometheus metrics of runs that stop")
+struct MetricsLifecycleTests {
+    @Test("A run that finishes loses its gauges and keeps its counters; its info series changes status, never doubles")
+    func finishedRunsGauges() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joule-metrics-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let ledger = try Ledger(path: "\(folder)/m.sqlite")
+        let loaded = try Catalog.loadScenario(at: try Catalog.scenarioPath("mixtral-single-node", dataDirectory: dataDirectory), library: library, dataDirectory: dataDirectory)
+        let run = try Catalog.prepare(loaded, overrides: RunOverrides(duration: 30))
+        let id = try ledger.beginRun(RunSpec(
+            name: "m", source: "test", scenarioFile: loaded.file, scenarioText: loaded.text, overrides: "{}",
+            seed: run.scenario.seed, startEpochSeconds: run.scenario.startEpochSeconds, intervalSeconds: 5
+        ), at: 0)
+        let recorder = RunRecorder(ledger: ledger, run: id, startEpochSeconds: run.scenario.startEpochSeconds)
+        _ = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { recorder.set($0) }))
+        try recorder.commit(at: 1)
+        let metrics = LedgerMetrics(ledger: ledger)
+        let before = try MetricsTests.parse(try metrics.scrape())
+        #expect(before.types["joule_power_watts"] == "gauge" && before.types["joule_grid_intensity_grams_per_joule"] == "gauge")
+        try ledger.setStatus(.finished, run: id, at: 2)
+        let after = try MetricsTests.parse(try metrics.scrape())
+        for family in ["joule_power_watts", "joule_ledger_last_commit_timestamp_seconds", "joule_grid_intensity_grams_per_joule"] {
+            #expect(after.types[family] == nil, "\(family) kept for a finished run")
+        }
+        func values(_ parsed: (samples: [(name: String, labels: [String: String], value: Double)], types: [String: String])) -> [String: Double] {
+            var out: [String: Double] = [:]
+            for s in parsed.samples where parsed.types[s.name] == "counter" { out[s.name + s.labels.sorted { $0.key < $1.key }.description] = s.value }
+            return out
+        }
+        #expect(!values(after).isEmpty && values(after) == values(before))
+        #expect(after.samples.filter { $0.name == "joule_run_info" }.map { $0.labels["status"] } == ["finished"])
+        // The simulated clock reached the run's length.
+        #expect(after.samples.first { $0.name == "joule_run_simulated_seconds_total" }?.value == 30)
     }
 }
 
