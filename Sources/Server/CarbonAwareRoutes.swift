@@ -83,6 +83,12 @@ struct ValidationProblem: HTTPResponseError, CustomStringConvertible {
         ValidationProblem(title: "ArgumentException", detail: detail, errors: errors)
     }
 
+    /// No series answers (a location Joule holds no forecast or actuals for): 404, where the SDK's
+    /// data sources fail in their own ways; never a number no data supports.
+    static func notFound(_ errors: [String: [String]]) -> ValidationProblem {
+        ValidationProblem(status: .notFound, title: "Not Found", detail: "No carbon-intensity data for the request in the ledger", errors: errors)
+    }
+
     var description: String { "\(title) \(errors)" }
 
     private struct Body: Encodable {
@@ -114,20 +120,20 @@ struct SDKParameters {
 
     func string(_ name: String) -> String? { strings(name).first }
 
-    /// An ISO 8601 time (with a zone), or a binding error naming the parameter.
+    /// An ISO 8601 time (with a zone), or a binding error naming the parameter (an empty value too).
     static func time(_ text: String?, _ name: String) throws -> Double? {
-        guard let text, !text.isEmpty else { return nil }
+        guard let text else { return nil }
         guard let t = WallClock.iso8601(text) else {
             throw ValidationProblem.binding([name: ["The value '\(text)' is not valid for \(name)."]])
         }
         return t
     }
 
-    func time(_ name: String) throws -> Double? { try Self.time(string(name), name) }
+    func time(_ name: String) throws -> Double? { try Self.time(request.uri.queryParameters.get(name), name) }
 
     /// A whole number of minutes, 0 or more (the SDK's `int? windowSize`).
     static func minutes(_ text: String?, _ name: String) throws -> Int? {
-        guard let text, !text.isEmpty else { return nil }
+        guard let text else { return nil }
         guard let v = Int(text), v >= 0, v <= 366 * 1440 else {
             throw ValidationProblem.binding([name: ["The value '\(text)' is not valid for \(name): expected a whole number of minutes from 0 to 527040."]])
         }
@@ -163,11 +169,11 @@ extension JouleServer {
             let p = SDKParameters(request: request)
             let locations = try p.locations()
             let start = try p.time("dataStartAt"), end = try p.time("dataEndAt")
-            let window = try SDKParameters.minutes(p.string("windowSize"), "windowSize")
+            let window = try SDKParameters.minutes(request.uri.queryParameters.get("windowSize"), "windowSize")
             let now = Date().timeIntervalSince1970
             return JSONBody(value: try locations.map { location in
                 guard let found = try Self.forecast(ledger, location: location, asOf: nil) else {
-                    throw ValidationProblem.invalid("Invalid parameters", ["location": ["no forecast for location '\(location)' in the ledger (forecast routes read forecast series only)"]])
+                    throw ValidationProblem.notFound(["location": ["no forecast for location '\(location)' in the ledger (forecast routes read forecast series only)"]])
                 }
                 return try Self.forecastDTO(found, location: location, requestedAt: now, start: start, end: end, window: window)
             })
@@ -185,7 +191,7 @@ extension JouleServer {
                 let window = try Self.bodyMinutes(item["windowSize"], "[\(i)].windowSize")
                 guard errors.isEmpty, let location, let requested else { throw ValidationProblem.invalid("Invalid parameters", errors) }
                 guard let found = try Self.forecast(ledger, location: location, asOf: requested) else {
-                    throw ValidationProblem.invalid("Invalid parameters", ["[\(i)].requestedAt": ["no forecast for location '\(location)' generated at or before \(iso(requested)) in the ledger"]])
+                    throw ValidationProblem.notFound(["[\(i)].requestedAt": ["no forecast for location '\(location)' generated at or before \(iso(requested)) in the ledger"]])
                 }
                 out.append(try Self.forecastDTO(found, location: location, requestedAt: requested, start: start, end: end, window: window))
             }
@@ -313,7 +319,7 @@ extension JouleServer {
     static func average(_ ledger: any LedgerQueries, location: String, start: Double, end: Double, field: String) throws -> SDKCarbonIntensity {
         guard start < end else { throw ValidationProblem.invalid("Invalid parameters", ["\(field)startTime": ["startTime must be before endTime"]]) }
         guard let found = try series(ledger, location: location, kind: .actual, from: start, to: end) else {
-            throw ValidationProblem.invalid("Period out of range", ["\(field)location": ["no actual intensity for '\(location)' between \(iso(start)) and \(iso(end)) in the ledger"]])
+            throw ValidationProblem.notFound(["\(field)location": ["no actual intensity for '\(location)' between \(iso(start)) and \(iso(end)) in the ledger"]])
         }
         let (mean, covered) = WindowSearch.coveredMean(found.series.points, from: start, to: end)
         guard covered >= (end - start) * (1 - 1e-12) else {

@@ -75,6 +75,9 @@ extension JouleServer {
         }
         router.get("compare") { request, _ in
             let q = Query(request: request)
+            for name in ["baseline", "candidate"] {
+                if let text = q.string(name), Int64(text) == nil { throw HTTPError(.badRequest, message: "\(name): expected a run id, got '\(text)'") }
+            }
             guard let baseline = q.string("baseline").flatMap(Int64.init), let candidate = q.string("candidate").flatMap(Int64.init) else {
                 var body = "<form method=\"get\" action=\"/compare\">Baseline run <select name=\"baseline\">"
                 let runs = try ledger.runs()

@@ -18,13 +18,13 @@ struct CarbonAwareSDKTests {
     func array(_ data: Data) throws -> [[String: Any]] { try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) }
 
     /// A 400 in the SDK's problem shape, with an error under `field`.
-    func expectProblem(_ path: String, field: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    func expectProblem(_ path: String, field: String, status expected: Int = 400, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let f = try await shared.value
         let (status, data, type) = try await f.getWithType(path)
-        #expect(status == 400, "\(path): \(status)", sourceLocation: sourceLocation)
+        #expect(status == expected, "\(path): \(status)", sourceLocation: sourceLocation)
         #expect(type?.hasPrefix("application/problem+json") == true, "\(path): \(type ?? "no type")", sourceLocation: sourceLocation)
         let problem = try object(data)
-        #expect(problem["status"] as? Int == 400 && problem["title"] is String && problem["type"] is String, sourceLocation: sourceLocation)
+        #expect(problem["status"] as? Int == expected && problem["title"] is String && problem["type"] is String, sourceLocation: sourceLocation)
         let errors = problem["errors"] as? [String: [String]] ?? [:]
         #expect(errors[field]?.isEmpty == false, "\(path): errors \(errors)", sourceLocation: sourceLocation)
     }
@@ -69,11 +69,19 @@ struct CarbonAwareSDKTests {
         ("/emissions/forecasts/current?location=sdk&dataStartAt=1999-01-01T00:00:00Z&dataEndAt=1999-01-02T00:00:00Z", "dataStartAt"),
         ("/emissions/forecasts/current?location=sdk&dataStartAt=2023-11-14T22:20:00Z&dataEndAt=2023-11-14T22:15:00Z", "dataStartAt"),
         ("/emissions/forecasts/current?location=sdk&dataStartAt=2021-9-1T08:30:00Z", "dataStartAt"),
-        // A region with actuals only: actuals are never served as a forecast.
-        ("/emissions/forecasts/current?location=eastus", "location"),
     ])
     func currentForecastErrors(_ path: String, _ field: String) async throws {
         try await expectProblem(path, field: field)
+    }
+
+    @Test("No series answers: 404 in the problem shape, never actuals served as a forecast nor a 0 average", arguments: [
+        // A region with actuals only.
+        ("/emissions/forecasts/current?location=eastus", "location"),
+        // No data at all: the SDK would answer 0 g/kWh; Joule will not report a number no data supports.
+        ("/emissions/average-carbon-intensity?location=nowhere&startTime=2023-11-14T22:13:20Z&endTime=2023-11-14T22:20:00Z", "location"),
+    ])
+    func notFound(_ path: String, _ field: String) async throws {
+        try await expectProblem(path, field: field, status: 404)
     }
 
     @Test("bylocations, bylocation and best: time alone is one instant; a range keeps points with t + d > time and t ≤ toTime")
@@ -139,8 +147,6 @@ struct CarbonAwareSDKTests {
         ("/emissions/average-carbon-intensity?location=sdk-actuals&startTime=2023-11-14T22:13:20Z", "endTime"),
         // Past the data's end (00:20): the SDK's "Period out of range".
         ("/emissions/average-carbon-intensity?location=sdk-actuals&startTime=2023-11-14T22:13:20Z&endTime=2023-11-14T23:00:00Z", "startTime"),
-        // No data at all: the SDK would answer 0 g/kWh; Joule will not report a number no data supports.
-        ("/emissions/average-carbon-intensity?location=nowhere&startTime=2023-11-14T22:13:20Z&endTime=2023-11-14T22:20:00Z", "location"),
     ])
     func averageErrors(_ path: String, _ field: String) async throws {
         try await expectProblem(path, field: field)
@@ -167,11 +173,12 @@ struct CarbonAwareSDKTests {
         #expect(forecasts.count == 2 && forecasts.allSatisfy { $0["requestedAt"] as? String == Self.at(1) })
         #expect((forecasts[0]["forecastData"] as! [[String: Any]]).map { $0["value"] as! Double } == [14, 24, 34])
         for bad in [#"[{"location":"sdk"}]"#, #"[{"requestedAt":"\#(Self.at(1))"}]"#, #"[{"location":"sdk","requestedAt":"2021-9-1T08:30:00Z"}]"#,
-                    // Before the forecast was generated: there was no forecast then.
-                    #"[{"location":"sdk","requestedAt":"2020-01-01T00:00:00Z"}]"#, #"[{"location":"sdk","requestedAt":"\#(Self.at(1))","windowSize":2.5}]"#] {
+                    #"[{"location":"sdk","requestedAt":"\#(Self.at(1))","windowSize":2.5}]"#] {
             let (status, _) = try await f.post("/emissions/forecasts/batch", bad, token: nil)
             #expect(status == 400, "\(bad)")
         }
+        // Before the forecast was generated there was no forecast: 404.
+        #expect(try await f.post("/emissions/forecasts/batch", #"[{"location":"sdk","requestedAt":"2020-01-01T00:00:00Z"}]"#, token: nil).0 == 404)
     }
 
     @Test("/locations names every region the ledger holds series for, with its series; /health answers")
