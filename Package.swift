@@ -56,7 +56,10 @@ let package = Package(
         ),
         .target(
             name: "Reports",
-            dependencies: ["Ledger", "Serving", "Accounting", "Routing", "Units"]
+            dependencies: [
+                "Ledger", "Serving", "Accounting", "Routing", "Units",
+                .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "Server",
@@ -65,7 +68,6 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(

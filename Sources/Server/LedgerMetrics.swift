@@ -4,7 +4,7 @@ import Ledger
 import Prometheus
 import Serving
 import Synchronization
-import Yams
+import Reports
 
 /// Prometheus metrics of the runs in a ledger, on swift-prometheus' registry, by Prometheus'
 /// naming conventions (base units, `_total` counters, HELP on every family).
@@ -172,15 +172,6 @@ public final class LedgerMetrics: Sendable {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
 
-    /// The scenario name and grid a run's stored scenario names (`name`, `carbon.region`,
-    /// `carbon.signal`); the file's stem and "unknown" where the text does not say.
-    static func scenarioLabels(_ run: StoredRun) -> (scenario: String, region: String, signal: String) {
-        let stem = URL(fileURLWithPath: run.scenarioFile).deletingPathExtension().lastPathComponent
-        guard let yaml = (try? Yams.load(yaml: run.scenarioText)) as? [String: Any] else { return (stem, "unknown", "average") }
-        let carbon = yaml["carbon"] as? [String: Any]
-        return ((yaml["name"] as? String) ?? stem, (carbon?["region"] as? String) ?? "unknown", (carbon?["signal"] as? String) ?? "average")
-    }
-
     /// Brings the run labels up to date: new runs get their info series; a run whose status
     /// changed gets a new one, and loses its live gauges if it is no longer being written.
     private func refreshRuns(_ s: inout State) throws {
@@ -188,7 +179,7 @@ public final class LedgerMetrics: Sendable {
             guard let id = run.id else { continue }
             if let known = s.runs[id], known.status == run.status { continue }
             if let known = s.runs[id] { registry.unregisterGauge(known.info) }
-            let (scenario, region, signal) = s.runs[id].map { ($0.scenario, $0.region, $0.signal) } ?? Self.scenarioLabels(run)
+            let (scenario, region, signal) = s.runs[id].map { ($0.scenario, $0.region, $0.signal) } ?? { let l = ScenarioLabels(run); return (l.scenario, l.region, l.signal) }()
             let info = gauge(Families.runInfo, [
                 ("run", "\(id)"), ("name", run.name), ("scenario", scenario), ("status", run.status.rawValue), ("source", run.source),
                 ("region", region), ("signal", signal), ("mode", "simulated"),
