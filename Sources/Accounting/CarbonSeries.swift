@@ -104,8 +104,12 @@ extension CarbonSeries {
     }
 
     /// A series that is `intensity` at every time.
-    public static func constant(_ intensity: CarbonIntensity, region: String, signal: CarbonSignal, source: String) -> CarbonSeries {
-        CarbonSeries(region: region, signal: signal, source: source, points: [Step(epochSeconds: 0, intensity: intensity)])
+    public static func constant(
+        _ intensity: CarbonIntensity, region: String, signal: CarbonSignal, source: String, factor: EmissionFactorType = .unspecified
+    ) -> CarbonSeries {
+        var series = CarbonSeries(region: region, signal: signal, source: source, points: [Step(epochSeconds: 0, intensity: intensity)])
+        series.metadata.factor = factor
+        return series
     }
 
     /// Whether the series has a single value.

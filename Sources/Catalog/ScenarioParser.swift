@@ -342,21 +342,30 @@ struct ScenarioFile {
         try c.onlyKeys(["region", "signal", "gramsPerKWh", "series", "grid", "factor", "source"])
         let region = try c.string("region")
         let signal = c.has("signal") ? try c.choice("signal", as: CarbonSignal.self) : .average
+        // The emission factor type (direct combustion or life cycle), as the source states it.
+        let stated = c.has("factor") ? try c.choice("factor", as: EmissionFactorType.self) : nil
         switch (try c.optionalDouble("gramsPerKWh"), try c.optionalString("series"), c.has("grid")) {
         case (let g?, nil, false):
             guard PointChecker.Limits.intensity.contains(g) else { throw c.error("gramsPerKWh", "expected an intensity from 0 to 10000 gCO2e/kWh, got \(g)") }
-            return .constant(CarbonIntensity(gramsPerKWh: g), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)")
+            return .constant(
+                CarbonIntensity(gramsPerKWh: g), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)",
+                factor: stated ?? .unspecified
+            )
         case (nil, let path?, false):
-            return try Catalog.loadIntensityCSV(at: resolve(path), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)")
+            var series = try Catalog.loadIntensityCSV(at: resolve(path), region: region, signal: signal, source: try c.optionalString("source") ?? "scenario \(reader.file)")
+            series.metadata.factor = stated ?? .unspecified
+            return series
         case (nil, nil, true):
             // The annual average shipped in Data/grids for the named grid region.
             let grid = try c.string("grid")
-            let factor = c.has("factor") ? try c.choice("factor", as: EmissionFactorType.self) : nil
-            guard let entry = try Catalog.loadGridDefaults(dataDirectory: dataDirectory).annual(region: grid, factor: factor) else {
-                throw c.error("grid", "no annual average for grid '\(grid)'\(factor.map { " (\($0.rawValue))" } ?? "") in Data/grids/annual.yaml (see `joule carbon defaults`)")
+            guard let entry = try Catalog.loadGridDefaults(dataDirectory: dataDirectory).annual(region: grid, factor: stated) else {
+                throw c.error("grid", "no annual average for grid '\(grid)'\(stated.map { " (\($0.rawValue))" } ?? "") in Data/grids/annual.yaml (see `joule carbon defaults`)")
             }
             let source = "\(entry.source) annual \(entry.factor.rawValue)" + (entry.year.map { " \($0)" } ?? "")
-            return .constant(CarbonIntensity(gramsPerKWh: entry.gramsPerKWh), region: region, signal: .average, source: try c.optionalString("source") ?? source)
+            return .constant(
+                CarbonIntensity(gramsPerKWh: entry.gramsPerKWh), region: region, signal: .average, source: try c.optionalString("source") ?? source,
+                factor: entry.factor
+            )
         default:
             throw c.error("gramsPerKWh", "expected exactly one of gramsPerKWh (a constant), series (a CSV file) or grid (a region of Data/grids)")
         }

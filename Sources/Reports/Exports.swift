@@ -10,6 +10,8 @@ public struct ScenarioLabels: Sendable, Hashable {
     public var region: String
     public var signal: String
     public var hardware: String
+    /// The emission factor type the scenario states for its intensity (`carbon.factor`), if any.
+    public var factor: String?
 
     /// From the run's stored scenario text (`name`, `carbon.region`, `carbon.signal`, `hardware`);
     /// the file's stem and "unknown" where the text does not say.
@@ -21,6 +23,7 @@ public struct ScenarioLabels: Sendable, Hashable {
         region = (carbon?["region"] as? String) ?? "unknown"
         signal = (carbon?["signal"] as? String) ?? "average"
         hardware = (yaml?["hardware"] as? String) ?? "unknown"
+        factor = (carbon?["factor"] as? String).flatMap { ["direct", "lifecycle"].contains($0) ? $0 : nil }
     }
 }
 

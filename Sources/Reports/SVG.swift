@@ -1,3 +1,4 @@
+import Accounting
 import Foundation
 
 /// Small, self-contained SVG charts (no scripts, no external assets) for the HTML reports.
@@ -122,6 +123,96 @@ public enum SVG {
             s += "<text x=\"\(n(width - right + 28))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(part))</text>"
         }
         s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        return s + "</svg>"
+    }
+
+    /// Tick times on a wall-clock axis over [t0, t1] (seconds since 1970, UTC) and how to write
+    /// each: whole hours (HH:MM) for a span up to two days, whole days (MM-DD) beyond.
+    static func timeTicks(_ t0: Double, _ t1: Double) -> [(t: Double, label: String)] {
+        let span = max(t1 - t0, 1)
+        let steps: [Double] = [60, 300, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800, 604_800, 2_592_000]
+        let step = steps.first { span / $0 <= 8 } ?? span / 8
+        var out: [(Double, String)] = []
+        var t = (t0 / step).rounded(.up) * step
+        let formatter = DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = step >= 86_400 ? "MM-dd" : "HH:mm"
+        while t <= t1 + 1e-6 && out.count < 12 {
+            out.append((t, formatter.string(from: Date(timeIntervalSince1970: t))))
+            t += step
+        }
+        return out
+    }
+
+    /// Bucketed totals as bars on a wall-clock axis: one bar per bucket [start, start + seconds),
+    /// at its place in time (a gap shows as a gap), labelled in UTC.
+    public static func timeBars(title: String, unit: String, bucketSeconds: Double, bars: [(start: Double, value: Double)], width: Double = 640, height: Double = 320) -> String {
+        let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
+        let bars = bars.filter { $0.start.isFinite && $0.value.isFinite }
+        let t0 = bars.map(\.start).min() ?? 0, t1 = (bars.map(\.start).max() ?? t0) + bucketSeconds
+        let high = max(bars.map(\.value).max() ?? 1, 1e-12) * 1.05
+        func px(_ t: Double) -> Double { left + (t - t0) / max(t1 - t0, 1) * (width - left - right) }
+        func py(_ y: Double) -> Double { height - bottom - y / high * (height - top - bottom) }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
+        for t in ticks(0, high) {
+            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
+            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
+        }
+        for b in bars {
+            let x = px(b.start), w = max(1, px(b.start + bucketSeconds) - x - 2)
+            s += "<rect x=\"\(n(x + 1))\" y=\"\(n(py(b.value)))\" width=\"\(n(w))\" height=\"\(n(max(0, py(0) - py(b.value))))\" fill=\"\(palette[0])\"><title>\(esc(WallClock.string(b.start))): \(label(b.value)) \(esc(unit))</title></rect>"
+        }
+        for tick in timeTicks(t0, t1) {
+            s += "<text x=\"\(n(px(tick.t)))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444\">\(tick.label)</text>"
+        }
+        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        s += "<text x=\"\(n((left + width - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">UTC, from \(esc(WallClock.string(t0)))</text>"
+        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(unit))</text>"
+        return s + "</svg>"
+    }
+
+    /// Lines over a wall-clock x axis (seconds since 1970), ticks in UTC; an optional shaded span
+    /// marks a window (the scheduler's choice).
+    public static func timeLineChart(
+        title: String, yLabel: String, series: [(name: String, points: [(Double, Double)])], mark: (start: Double, end: Double, label: String)? = nil,
+        width: Double = 640, height: Double = 320
+    ) -> String {
+        let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
+        let series = series.map { (name: $0.name, points: $0.points.filter { $0.0.isFinite && $0.1.isFinite }) }
+        let all = series.flatMap(\.points)
+        let t0 = all.map(\.0).min() ?? 0, t1 = max(all.map(\.0).max() ?? t0 + 1, t0 + 1)
+        let y0 = min(0, all.map(\.1).min() ?? 0), y1 = max(all.map(\.1).max() ?? 1, y0 + 1e-9) * 1.05
+        func px(_ t: Double) -> Double { left + (t - t0) / (t1 - t0) * (width - left - right) }
+        func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
+        if let m = mark {
+            let a = px(max(m.start, t0)), b = px(min(m.end, t1))
+            s += "<rect data-window=\"chosen\" x=\"\(n(a))\" y=\"\(n(top))\" width=\"\(n(max(1, b - a)))\" height=\"\(n(height - top - bottom))\" fill=\"#4c9a2a\" fill-opacity=\"0.18\" stroke=\"#4c9a2a\"/>"
+            s += "<text x=\"\(n(a + 4))\" y=\"\(n(top + 14))\" font-size=\"11\" fill=\"#2e6b16\">\(esc(m.label))</text>"
+        }
+        for t in ticks(y0, y1) {
+            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
+            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
+        }
+        for tick in timeTicks(t0, t1) {
+            s += "<text x=\"\(n(px(tick.t)))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444\">\(tick.label)</text>"
+        }
+        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        s += "<line x1=\"\(n(left))\" x2=\"\(n(left))\" y1=\"\(n(top))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        s += "<text x=\"\(n((left + width - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">UTC, from \(esc(WallClock.string(t0)))</text>"
+        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(yLabel))</text>"
+        for (i, line) in series.enumerated() {
+            let color = palette[i % palette.count]
+            s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " "))\"/>"
+            let ly = top + 4 + Double(i) * 16
+            s += "<rect x=\"\(n(width - right - 190))\" y=\"\(n(ly))\" width=\"12\" height=\"3\" fill=\"\(color)\"/>"
+            s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(line.name))</text>"
+        }
         return s + "</svg>"
     }
 }

@@ -21,6 +21,10 @@ public struct SustainabilityReport: Encodable, Sendable {
         public var run: Int64
         public var name: String
         public var status: String
+        /// `daemon` (served), `simulate` (a what-if), or what wrote it.
+        public var source: String
+        /// The emission factor type of the run's grid intensity: direct, lifecycle or unspecified.
+        public var carbonFactor: String
         public var carbonRegion: String?
         public var carbonSignal: String?
         public var carbonSource: String?
@@ -77,7 +81,16 @@ public struct SustainabilityReport: Encodable, Sendable {
     public var gpuKWh: Double
     public var hostKWh: Double
     public var facilityOverheadKWh: Double
+    /// Which runs the report covers, in words (served runs by default; what-ifs only when asked).
+    public var scope: String
+    /// Grid emissions at each interval's location-based intensity, every factor type: the O of SCI.
+    public var locationBasedKg: Double
+    /// GHG Protocol Scope 2, location-based: the runs whose intensity is a direct (combustion) factor.
     public var scope2LocationBasedKg: Double
+    /// Runs at life-cycle factors: reported apart from Scope 2, labelled.
+    public var lifecycleGridKg: Double
+    /// Runs whose intensity source does not state its factor type: not classed as Scope 2.
+    public var unstatedFactorGridKg: Double
     public var meanLocationIntensityGramsPerKWh: Double
     public var scope2MarketBased: MarketBased?
     public var embodiedKg: Double
@@ -105,11 +118,35 @@ public struct TrainingShareTotals: Encodable, Sendable {
 
 public enum SustainabilityError: Error, CustomStringConvertible {
     case emptyPeriod(from: Double, to: Double)
+    case nothingServed
     public var description: String {
         switch self {
         case .emptyPeriod(let f, let t):
             return "no cluster intervals in the ledger between \(WallClock.string(f)) and \(WallClock.string(t)) (see `joule runs` for what is recorded)"
+        case .nothingServed:
+            return "no run in the ledger was served (written by `joule daemon`): a disclosure covers what was served, so what-if simulations are left out; name runs with --run, or pass --all-runs to include every run"
         }
+    }
+}
+
+/// Which runs a sustainability report covers when none are named.
+public enum RunScope: String, Sendable {
+    /// What was actually served: the daemon's runs.
+    case served
+    /// Every run, what-if simulations included.
+    case all
+}
+
+extension SustainabilityReport {
+    /// The factor type of a run's intensity: its summary's, else its source label's, else what its
+    /// scenario states; unspecified when none says.
+    static func factor(_ run: StoredRun, _ summary: RunSummary?) -> String {
+        if let f = summary?.carbonFactor { return f }
+        if let parts = summary?.carbonSource?.split(separator: "/").map(String.init) {
+            if parts.contains("direct") { return "direct" }
+            if parts.contains("lifecycle") { return "lifecycle" }
+        }
+        return ScenarioLabels(run).factor ?? EmissionFactorType.unspecified.rawValue
     }
 }
 
@@ -118,10 +155,21 @@ extension SustainabilityReport {
     /// location-based emissions), requests that arrived in it and finished (SCI), embodied
     /// emissions from the GPU-seconds of those intervals at each run's embodied rate.
     public static func build(
-        ledger: some LedgerQueries, path: String, from: Double, to: Double, runs only: [Int64] = [],
+        ledger: some LedgerQueries, path: String, from: Double, to: Double, runs named: [Int64] = [], scope: RunScope = .all,
         market: (gramsPerKWh: Double, instrument: String)? = nil, now: Date = Date(), fullScan: Bool = false
     ) throws -> SustainabilityReport {
         let bucketSeconds: Double = to - from <= 3 * 86_400 ? 3600 : 86_400
+        var only = named
+        let scopeText: String
+        if !named.isEmpty {
+            scopeText = "the runs named: " + named.map(String.init).joined(separator: ", ")
+        } else if scope == .served {
+            only = try ledger.runs().filter { $0.source == "daemon" }.compactMap(\.id)
+            guard !only.isEmpty else { throw SustainabilityError.nothingServed }
+            scopeText = "what was served: the daemon's runs (what-if simulations are left out unless named)"
+        } else {
+            scopeText = "every run in the ledger, what-if simulations included"
+        }
         do {
             var gpu = 0.0, host = 0.0, facility = 0.0, operational = 0.0
             var embodied = 0.0
@@ -181,14 +229,19 @@ extension SustainabilityReport {
             }
             var plans: Set<String> = []
             let writers = try ledger.writers()
+            var gramsByFactor: [String: Double] = [:]
             let runs = try runIds.sorted().map { id -> RunLine in
                 let run = try ledger.run(id)
                 let summary = run.decodedSummary
+                let factor = Self.factor(run, summary)
+                gramsByFactor[factor, default: 0] += byRun[id]?.grams ?? 0
                 if let t = summary?.training {
                     plans.insert("\(t.plan) over \(String(format: "%.3g", t.servedTokensOverLife)) tokens" + (t.lifeMonths.map { " (\(String(format: "%g", $0)) months)" } ?? "") + ", carbon at \(t.grid)")
                 }
+                let labels = ScenarioLabels(run)
                 return RunLine(
-                    run: id, name: run.name, status: run.status.rawValue, carbonRegion: summary?.carbonRegion, carbonSignal: summary?.carbonSignal,
+                    run: id, name: run.name, status: run.status.rawValue, source: run.source, carbonFactor: factor,
+                    carbonRegion: summary?.carbonRegion ?? labels.region, carbonSignal: summary?.carbonSignal ?? labels.signal,
                     carbonSource: summary?.carbonSource, embodiedModel: summary?.embodiedModel, pue: summary?.pue, writer: writers[id],
                     facilityKWh: (byRun[id]?.joules ?? 0) / 3.6e6, locationBasedKg: (byRun[id]?.grams ?? 0) / 1000,
                     embodiedKg: (gpuSecondsByRun[id] ?? 0) * (try ledger.embodiedGramsPerGPUSecond(run: id)) / 1000, requests: byRun[id]?.requests ?? 0
@@ -214,10 +267,12 @@ extension SustainabilityReport {
             let signals = Set(runs.compactMap(\.carbonSignal)).sorted().joined(separator: ", ")
             let sourcesText = Set(runs.compactMap(\.carbonSource)).sorted().joined(separator: "; ")
             let factorType: String = {
-                let labels = runs.compactMap(\.carbonSource)
-                if labels.allSatisfy({ $0.contains("direct") }) && !labels.isEmpty { return "direct (combustion)" }
-                if labels.allSatisfy({ $0.contains("lifecycle") }) && !labels.isEmpty { return "life cycle" }
-                return "as labelled per run (source/factor); unlabelled sources do not state it"
+                let kinds = Set(runs.map(\.carbonFactor))
+                let named = ["direct": "direct (combustion) factors: GHG Protocol Scope 2 location-based",
+                             "lifecycle": "life-cycle factors (upstream and supply chain included): reported apart from Scope 2, as life-cycle grid emissions",
+                             "unspecified": "factor type not stated by the intensity source: not classed as Scope 2"]
+                let each = kinds.sorted().map { kind in "\(named[kind] ?? kind) (runs \(runs.filter { $0.carbonFactor == kind }.map { String($0.run) }.joined(separator: ", ")))" }
+                return each.joined(separator: "; ") + ". The SCI's I term takes any location-based intensity, so its O sums every factor type"
             }()
             let disclosures: [String: String] = [
                 "score": sci.perRequestGrams.map { "SCI = \(String(format: "%.4g", $0)) gCO2e per request" } ?? "no finished requests in the period",
@@ -231,14 +286,16 @@ extension SustainabilityReport {
                 "conversionFactors": "1 kWh = 3.6 MJ; 1 lb/MWh = 0.45359237 g/kWh (WattTime sources); PUE "
                     + (Set(runs.compactMap(\.pue)).sorted().map { String($0) }.joined(separator: ", ").nonEmpty ?? "as each run's site (not recorded in older runs)"),
                 "marketBasedStatement": "No market-based measure (renewable energy certificates, power purchase agreements, offsets) reduced the SCI score" + (market == nil ? "." : "; the market-based Scope 2 figure is reported separately and is not used in the SCI."),
-                "period": "\(WallClock.string(from)) to \(WallClock.string(to)); cluster intervals starting in the period; requests arriving in it and finished",
+                "period": "\(WallClock.string(from)) to \(WallClock.string(to)); cluster intervals starting in the period; requests arriving in it and finished; runs: \(scopeText)",
             ]
             return SustainabilityReport(
                 title: "Sustainability report, \(WallClock.string(from)) to \(WallClock.string(to))",
                 generatedAt: WallClock.string(now.timeIntervalSince1970), ledger: path, from: WallClock.string(from),
                 to: WallClock.string(to), runs: runs, byWriter: writers.isEmpty ? nil : byWriter.keys.sorted().map { byWriter[$0]! }, facilityKWh: facilityKWh, itKWh: (gpu + host) / 3.6e6,
-                gpuKWh: gpu / 3.6e6, hostKWh: host / 3.6e6, facilityOverheadKWh: (facility - gpu - host) / 3.6e6,
-                scope2LocationBasedKg: operational / 1000, meanLocationIntensityGramsPerKWh: facilityKWh > 0 ? operational / facilityKWh : 0,
+                gpuKWh: gpu / 3.6e6, hostKWh: host / 3.6e6, facilityOverheadKWh: (facility - gpu - host) / 3.6e6, scope: scopeText,
+                locationBasedKg: operational / 1000, scope2LocationBasedKg: (gramsByFactor["direct"] ?? 0) / 1000,
+                lifecycleGridKg: (gramsByFactor["lifecycle"] ?? 0) / 1000, unstatedFactorGridKg: (gramsByFactor["unspecified"] ?? 0) / 1000,
+                meanLocationIntensityGramsPerKWh: facilityKWh > 0 ? operational / facilityKWh : 0,
                 scope2MarketBased: market.map { MarketBased(factorGramsPerKWh: $0.gramsPerKWh, instrument: $0.instrument, kg: facilityKWh * $0.gramsPerKWh / 1000) },
                 embodiedKg: embodied / 1000, sci: sci,
                 training: trained > 0 ? TrainingShareTotals(

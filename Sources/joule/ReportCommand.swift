@@ -60,16 +60,22 @@ struct Compare: ParsableCommand {
 
 struct Sustainability: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A period's energy, Scope 2 and embodied emissions, and SCI with its disclosures, across every run in the ledger.",
+        abstract: "A period's energy, Scope 2 and embodied emissions, and SCI with its disclosures, for what was served.",
         discussion: """
-        Scope 2 is location-based: each cluster interval's energy at the grid intensity it ran \
-        under. A market-based figure is added, and labelled separately, only when --market-factor \
-        gives a contractual emission factor; it never changes the SCI. SCI = (O + M) / R per \
-        finished request (and per 1,000 tokens), with every disclosure the SCI specification asks for.
+        By default the report covers what was served: the daemon's runs. What-if simulations \
+        (`joule simulate --db`) are left out of a disclosure unless named with --run, or all \
+        included with --all-runs. Grid emissions are location-based: each cluster interval's \
+        energy at the grid intensity it ran under. GHG Protocol Scope 2 location-based takes \
+        direct (combustion) factors; runs at life-cycle factors are reported apart, labelled, and \
+        runs whose source does not state its factor type are not classed as Scope 2. A \
+        market-based figure is added, and labelled separately, only when --market-factor gives a \
+        contractual emission factor; it never changes the SCI. SCI = (O + M) / R per finished \
+        request (and per 1,000 tokens), with every disclosure the SCI specification asks for.
 
         Examples:
           joule report sustainability --db joule.sqlite --from 2025-02-27T04:00Z --to 2025-02-28T04:00Z --format html --out period.html
           joule report sustainability --db joule.sqlite --from 2025-02-27T04:00Z --to 2025-02-27T05:00Z --market-factor 0 --market-instrument "100 % wind PPA"
+          joule report sustainability --db what-if.sqlite --from 2025-02-27T04:00Z --to 2025-02-27T05:00Z --run 2   # a what-if, named
         """
     )
 
@@ -78,7 +84,8 @@ struct Sustainability: ParsableCommand {
     @Option(help: "End of the period (ISO 8601).") var to: String
     @Option(help: "md, html, json or csv.") var format: ReportFormat = .md
     @Option(help: "Write the report here (default: standard output).") var out: String?
-    @Option(name: .customLong("run"), help: "Only this run (repeat; default: every run in the period).") var runs: [Int64] = []
+    @Option(name: .customLong("run"), help: "Only this run (repeat; default: the daemon's runs in the period, what was served).") var runs: [Int64] = []
+    @Flag(name: .customLong("all-runs"), help: "Every run in the period, what-if simulations included.") var allRuns = false
     @Option(name: .customLong("market-factor"), help: "A contractual emission factor (gCO2e/kWh) for market-based Scope 2.") var marketFactor: Double?
     @Option(name: .customLong("market-instrument"), help: "What the contractual factor comes from (a PPA, a supplier-specific rate…).") var marketInstrument: String?
 
@@ -92,7 +99,9 @@ struct Sustainability: ParsableCommand {
         let report = try failing { () -> SustainabilityReport in
             let l = try ledger.open(mustExist: true)
             do {
-                return try SustainabilityReport.build(ledger: l, path: ledger.db, from: f, to: t, runs: runs, market: marketFactor.map { ($0, marketInstrument!) })
+                return try SustainabilityReport.build(
+                    ledger: l, path: ledger.db, from: f, to: t, runs: runs, scope: allRuns ? .all : .served, market: marketFactor.map { ($0, marketInstrument!) }
+                )
             } catch let error as SustainabilityError {
                 throw CLIError(message: error.description)
             }

@@ -139,7 +139,10 @@ struct SustainabilityTests {
             inFlight = 0 AND c.startEpochSeconds + arrivalSeconds >= \(Self.from) AND c.startEpochSeconds + arrivalSeconds < \(Self.to)
             """)
         #expect(abs(plain.facilityKWh - (q["j"] as Double) / 3.6e6) < 1e-9 * plain.facilityKWh)
-        #expect(abs(plain.scope2LocationBasedKg - (q["g"] as Double) / 1000) < 1e-9 * plain.scope2LocationBasedKg)
+        #expect(abs(plain.locationBasedKg - (q["g"] as Double) / 1000) < 1e-9 * plain.locationBasedKg)
+        // The pair runs at CN's annual life-cycle factor (ecologits-2025): none of it is Scope 2.
+        #expect(plain.runs.allSatisfy { $0.carbonFactor == "lifecycle" })
+        #expect(plain.scope2LocationBasedKg == 0 && abs(plain.lifecycleGridKg - plain.locationBasedKg) <= 1e-12 * plain.locationBasedKg && plain.unstatedFactorGridKg == 0)
         #expect(plain.sci.requests == r.count)
         #expect(abs(plain.sci.perRequestGrams! - r.sum / Double(r.count)) < 1e-12)
         #expect(abs(plain.itKWh + plain.facilityOverheadKWh - plain.facilityKWh) < 1e-9 * plain.facilityKWh)
@@ -147,7 +150,7 @@ struct SustainabilityTests {
         #expect(plain.scope2MarketBased == nil)
         #expect(market.scope2MarketBased?.kg == 0 && market.scope2MarketBased?.instrument == "wind PPA")
         #expect(market.sci.perRequestGrams == plain.sci.perRequestGrams)
-        #expect(market.scope2LocationBasedKg == plain.scope2LocationBasedKg)
+        #expect(market.locationBasedKg == plain.locationBasedKg)
         // Restricting to one run gives that run's share; the runs' shares add up.
         let one = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, runs: [1])
         let two = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, runs: [2])
@@ -155,7 +158,7 @@ struct SustainabilityTests {
         // Each run's line is its part, as the restricted report gives it; the lines add up to the totals.
         for (line, alone) in zip(plain.runs, [one, two]) {
             #expect(abs(line.facilityKWh - alone.facilityKWh) <= 1e-12 * alone.facilityKWh)
-            #expect(abs(line.locationBasedKg - alone.scope2LocationBasedKg) <= 1e-12 * alone.scope2LocationBasedKg)
+            #expect(abs(line.locationBasedKg - alone.locationBasedKg) <= 1e-12 * alone.locationBasedKg)
             #expect(abs(line.embodiedKg - alone.embodiedKg) <= 1e-12 * alone.embodiedKg)
             #expect(line.requests == alone.sci.requests)
         }
@@ -180,6 +183,72 @@ struct SustainabilityTests {
     func empty() {
         let (ledger, _) = ReportTests.fixture
         #expect { try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: 0, to: 3600) } throws: { "\($0)".contains("1970-01-01T00:00:00Z") }
+    }
+
+    @Test("By default a disclosure covers what was served: what-if simulations only when named or asked for")
+    func servedScope() throws {
+        let (ledger, _) = ReportTests.fixture
+        // The pair was recorded by simulations: nothing was served.
+        #expect { try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, scope: .served) } throws: {
+            "\($0)".contains("--all-runs")
+        }
+        let named = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, runs: [2], scope: .served)
+        #expect(named.runs.map(\.run) == [2] && named.scope.contains("named"))
+        let all = try SustainabilityReport.build(ledger: ledger, path: "r.sqlite", from: Self.from, to: Self.to, scope: .all)
+        #expect(all.runs.count == 2 && all.scope.contains("what-if simulations included"))
+    }
+
+    /// Records `mixtral-single-node` for 60 s at a stated intensity and factor into a fresh ledger.
+    func factorRun(_ carbon: String) throws -> SustainabilityReport {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("joule-factor-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let source = try String(contentsOfFile: try Catalog.scenarioPath("mixtral-single-node", dataDirectory: dataDirectory), encoding: .utf8)
+        var lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let start = lines.firstIndex { $0.hasPrefix("carbon:") }!
+        var end = start + 1
+        while end < lines.count, lines[end].hasPrefix("  ") { end += 1 }
+        lines.replaceSubrange(start..<end, with: ["carbon:"] + carbon.split(separator: "\n").map { "  " + $0 })
+        let path = "\(folder)/factor.yaml"
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let loaded = try Catalog.loadScenario(at: path, library: library, dataDirectory: dataDirectory)
+        let run = try Catalog.prepare(loaded, overrides: RunOverrides(duration: 60))
+        let ledger = try Ledger(path: "\(folder)/f.sqlite")
+        let id = try ledger.beginRun(RunSpec(
+            name: "factor", source: "daemon", scenarioFile: path, scenarioText: loaded.text, overrides: "{}", seed: 1,
+            startEpochSeconds: run.scenario.startEpochSeconds, intervalSeconds: 60
+        ), at: 0)
+        let recorder = RunRecorder(ledger: ledger, run: id, startEpochSeconds: run.scenario.startEpochSeconds)
+        let outcome = try run.run(onRecord: { recorder.add($0) }, onInterval: { recorder.add($0) }, hooks: RunHooks(onCheckpoint: { recorder.set($0) }))
+        try recorder.commit(at: 1)
+        if case .finished(let summary) = outcome {
+            try ledger.setStatus(.finished, run: id, at: 2, summary: String(decoding: try JSONEncoder().encode(summary), as: UTF8.self))
+        }
+        let t0 = run.scenario.startEpochSeconds
+        return try SustainabilityReport.build(ledger: ledger, path: "f.sqlite", from: t0, to: t0 + 3600, scope: .served)
+    }
+
+    @Test("A life-cycle series is labelled life cycle and kept out of Scope 2; a direct one is Scope 2; an unstated one is neither", arguments: [
+        ("region: US\ngramsPerKWh: 400\nfactor: lifecycle\nsource: test life-cycle mix", "lifecycle"),
+        ("region: US\ngramsPerKWh: 400\nfactor: direct\nsource: test combustion factor", "direct"),
+        ("region: US\ngramsPerKWh: 400\nsource: test unlabelled", "unspecified"),
+        ("region: DE\ngrid: DE\nfactor: lifecycle", "lifecycle"),
+    ])
+    func factorLabels(_ carbon: String, _ expected: String) throws {
+        let report = try factorRun(carbon)
+        #expect(report.runs.map(\.carbonFactor) == [expected])
+        #expect(report.locationBasedKg > 0)
+        #expect(report.scope2LocationBasedKg == (expected == "direct" ? report.locationBasedKg : 0))
+        #expect(report.lifecycleGridKg == (expected == "lifecycle" ? report.locationBasedKg : 0))
+        #expect(report.unstatedFactorGridKg == (expected == "unspecified" ? report.locationBasedKg : 0))
+        let md = Render.markdown(report)
+        switch expected {
+        case "direct": #expect(md.contains("| Scope 2, location-based (direct combustion factors) | \(Render.number(report.scope2LocationBasedKg)) kgCO2e |"))
+        case "lifecycle":
+            #expect(md.contains("| Grid emissions at life-cycle factors (reported apart from Scope 2) |"))
+            #expect(md.contains("no run in scope uses direct factors"))
+        default: #expect(md.contains("factor type not stated by the source (not classed as Scope 2)"))
+        }
+        #expect(report.disclosures["factorType"]!.contains(expected == "direct" ? "Scope 2 location-based" : expected == "lifecycle" ? "reported apart from Scope 2" : "not classed as Scope 2"))
     }
 }
 

@@ -69,6 +69,9 @@ public struct RunSummary: Hashable, Sendable, Codable {
     public var experts: MoERoutingReport? = nil
     /// The carbon-intensity series' source label (source[/factor][/forecast]).
     public var carbonSource: String? = nil
+    /// The intensity's emission factor type: direct (combustion), lifecycle or unspecified. Scope 2
+    /// location-based takes direct factors; life-cycle figures are reported apart.
+    public var carbonFactor: String? = nil
     /// The embodied model's id and source, and the site's PUE, for disclosures.
     public var embodiedModel: String? = nil
     public var pue: Double? = nil

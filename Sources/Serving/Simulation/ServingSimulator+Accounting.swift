@@ -272,7 +272,9 @@ extension ServingSimulator {
             carbonSignal: scenario.carbon.signal.rawValue
         )
         summary.experts = scenario.experts
-        summary.carbonSource = scenario.carbon.metadata.sourceLabel
+        // The series in force at the end (a daemon may have swapped in live data during the run).
+        summary.carbonSource = carbon.metadata.sourceLabel
+        summary.carbonFactor = carbon.metadata.factor.rawValue
         summary.embodiedModel = "\(scenario.embodied.id) (\(scenario.embodied.source))"
         summary.pue = pue
         if let t = scenario.training {
