@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Ledger", "Catalog", "Serving", "MoE", "CarbonData", "Scheduling",
+                "Server", "Ledger", "Reports", "Catalog", "Serving", "MoE", "CarbonData", "Scheduling",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -105,7 +105,7 @@ public enum Comparison {
     public static func build(baseline: RunMetrics, candidates: [RunMetrics], ledger: String, generatedAt: Date = Date()) -> ComparisonReport {
         let base = figures(baseline, against: nil)
         return ComparisonReport(
-            title: "Pruned vs dense: \(baseline.run.name) against \(candidates.map(\.run.name).joined(separator: ", "))",
+            title: candidates.map { "Run \($0.run.id!) \($0.run.name)" }.joined(separator: ", ") + " against run \(baseline.run.id!) \(baseline.run.name)",
             generatedAt: WallClock.string(generatedAt.timeIntervalSince1970), ledger: ledger, bootstrapResamples: resamples,
             sampleSize: ([baseline] + candidates).map(\.sample.count).min() ?? 0,
             baseline: base, candidates: candidates.map { figures($0, against: baseline) },
@@ -247,12 +247,15 @@ public enum Comparison {
             assumptions: [
                 "Expert popularity is a Zipf distribution (skew in each scenario's `experts`), an assumption: DeepSeek publishes no per-expert loads.",
                 "Tokens routed to a pruned expert go to the next-best surviving expert.",
-                "The serving model's power coefficients and host power are assumptions listed in Data/SOURCES.md.",
+                "The serving model's power coefficients are fitted to ML.ENERGY's H100 measurements and to DeepGEMM, DeepEP and FlashMLA kernel microbenchmarks; host power and the H800's differences from the H100 are assumptions (each coefficient and its source ship with Joule, in Data/SOURCES.md).",
                 "Requests still in flight at the end of a run are not in per-request figures; their energy is in the facility total.",
             ],
             sources: [
-                "Joule's ledger (every figure is a query of it)", "Data/SOURCES.md (hardware, models, power, grid intensity, embodied model)",
-                "REFERENCE.md §4 (DeepSeek's serving system, EPLB) and §5 (pruning methods)",
+                "This report's ledger: every figure is a query of it",
+                "DeepSeek-AI, DeepSeek-V3 Technical Report, arXiv:2412.19437 (model, deployment units, EPLB)",
+                "DeepSeek, Inference System Overview, Open Source Week day 6, 2025 (serving system and load)",
+                "Lasby et al., REAP: Router-weighted Expert Activation Pruning, arXiv:2510.13999; Lu et al., Not All Experts are Equal, ACL 2024 (pruning methods)",
+                "Grid intensity: \(s?.carbonSource ?? "the scenario's series"); embodied model: \(s?.embodiedModel ?? "the scenario's")",
             ]
         )
     }

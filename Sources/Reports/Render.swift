@@ -166,7 +166,7 @@ public enum Render {
         .delta { color: #555; font-size: 0.85em; display: block; } .better { color: #2b7a0b; } .worse { color: #b02a1f; }
         """) + """
         <h1>\(e(r.title))</h1>
-        <p class="note">Generated \(e(r.generatedAt)) from the ledger <code>\(e(r.ledger))</code>. Baseline: \(e(label(r.baseline))). Deltas against the baseline with bootstrap 95 % intervals.</p>
+        <p class="note">Generated \(e(r.generatedAt)) from the ledger <code>\(e(r.ledger))</code>. Baseline: \(e(label(r.baseline))). Deltas against the baseline with bootstrap 95 % intervals; a change is coloured only when its interval excludes zero.</p>
         <h2>Figures</h2>
         <table><thead><tr><th>Figure</th>
         """
@@ -179,7 +179,9 @@ public enum Render {
                 var cell = e(f.text)
                 if let d = f.deltaPercent {
                     let higherIsBetter = row.label.contains("tokens/s")
-                    let good = abs(d) < 0.05 ? "" : ((d < 0) != higherIsBetter ? "better" : "worse")
+                    // Coloured only when the change is clear: an interval that spans zero is neutral.
+                    let spansZero = f.ciLowPercent.map { low in f.ciHighPercent.map { low <= 0 && $0 >= 0 } ?? true } ?? false
+                    let good = abs(d) < 0.05 || spansZero ? "" : ((d < 0) != higherIsBetter ? "better" : "worse")
                     cell += "<span class=\"delta \(good)\">\(e(f.deltaText))</span>"
                 }
                 s += "<td>\(cell)</td>"
@@ -209,7 +211,7 @@ public enum Render {
             series: zip(names, r.charts).map { ($0, $1.e2eQuantilesSeconds.enumerated().map { ($1, Double($0 + 1) / 100) }) }
         )
         s += SVG.lineChart(
-            title: "Facility power over time", xLabel: "seconds from start", yLabel: "kW",
+            title: "Facility power over simulated time", xLabel: "simulated seconds from each run's start", yLabel: "kW",
             series: zip(names, r.charts).map { ($0, $1.powerKW.map { ($0[0], $0[1]) }) }
         )
         s += SVG.stackedBars(

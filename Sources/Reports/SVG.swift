@@ -44,6 +44,9 @@ public enum SVG {
         return out
     }
 
+    /// A legend entry short enough for the legend's column (about 30 characters).
+    static func legend(_ name: String) -> String { name.count <= 30 ? name : String(name.prefix(29)) + "…" }
+
     static func label(_ v: Double) -> String {
         let a = abs(v)
         if a == 0 { return "0" }
@@ -89,7 +92,7 @@ public enum SVG {
             }
             let ly = top + 4 + Double(i) * 16
             s += "<rect x=\"\(n(width - right - 190))\" y=\"\(n(ly))\" width=\"12\" height=\"3\" fill=\"\(color)\"/>"
-            s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(line.name))</text>"
+            s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(legend(line.name)))</text>"
         }
         return s + "</svg>"
     }
@@ -211,7 +214,7 @@ public enum SVG {
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " "))\"/>"
             let ly = top + 4 + Double(i) * 16
             s += "<rect x=\"\(n(width - right - 190))\" y=\"\(n(ly))\" width=\"12\" height=\"3\" fill=\"\(color)\"/>"
-            s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(line.name))</text>"
+            s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(legend(line.name)))</text>"
         }
         return s + "</svg>"
     }

@@ -34,44 +34,69 @@ extension JouleServer {
             guard let run = runs.first(where: { $0.status == .running }) ?? runs.first else {
                 return Self.page("Joule", refresh: 5, "<p>No runs in <code>\(e(ledger.location))</code> yet: start <code>joule daemon</code> or <code>joule simulate --db</code>.</p>")
             }
-            let live = try Self.live(ledger, run: run.id!)
-            var body = "<p class=\"note\">Run \(run.id!) <b>\(e(run.name))</b> (\(e(run.status.rawValue))); refreshes every 5 s.</p><div class=\"cards\">"
-            for (k, v) in [
-                ("Facility power", "\(n(live.powerKW)) kW"), ("Energy so far", "\(n(live.energyKWh)) kWh"), ("Grid intensity", "\(n(live.intensity)) g/kWh"),
-                ("Requests per second (recent)", n(live.requestsPerSecond)), ("Energy per output token (recent)", "\(n(live.joulesPerOutputToken)) J"),
-                ("Latency p50 (recent)", "\(n(live.latencyP50)) s"),
-            ] {
-                body += "<div class=\"card\"><div class=\"k\">\(e(k))</div><div class=\"v\">\(e(v))</div></div>"
-            }
-            body += "</div><div class=\"charts\" style=\"margin-top:1rem\">"
-            body += SVG.lineChart(title: "Facility power", xLabel: "simulated seconds", yLabel: "kW", series: [(run.name, live.power)])
-            body += "</div>"
+            let live = try Self.live(ledger, run: run)
+            var body = "<p class=\"note\">Run \(run.id!) <b>\(e(run.name))</b> (\(e(run.status.rawValue)), \(e(run.source))); refreshes every 5 s. "
+            body += "Figures are the run's so far, from the same ledger queries as the reports. <a href=\"/runs/\(run.id!)\">Run page</a>.</p>"
+            body += Self.cards(live.cards(n))
+            body += "<div class=\"charts\" style=\"margin-top:1rem\">" + live.powerChart(name: run.name) + live.carbonChart() + "</div>"
             return Self.page("Joule — live", refresh: 5, body)
         }
         router.get("runs") { _, _ in
-            var body = "<table><thead><tr><th>Run</th><th>Name</th><th>Status</th><th>Source</th><th>Started (simulated)</th><th>Requests</th></tr></thead><tbody>"
+            var body = "<table><thead><tr><th>Run</th><th>Name</th><th>Source</th><th>Status</th><th>Started (UTC)</th><th>Requests</th><th>Export</th></tr></thead><tbody>"
             for r in try ledger.runs() {
                 let p = try ledger.progress(run: r.id!)
-                body += "<tr><td><a href=\"/runs/\(r.id!)\">\(r.id!)</a></td><td>\(e(r.name))</td><td>\(e(r.status.rawValue))</td><td>\(e(r.source))</td>"
-                body += "<td>\(e(iso(r.startEpochSeconds)))</td><td>\(p.storedRequests.formatted())</td></tr>"
+                body += "<tr><td><a href=\"/runs/\(r.id!)\">\(r.id!)</a></td><td>\(e(r.name))</td><td>\(e(r.source))</td><td>\(e(r.status.rawValue))</td>"
+                body += "<td>\(e(iso(r.startEpochSeconds)))</td><td>\(p.storedRequests.formatted())</td>"
+                body += "<td><a href=\"/runs/\(r.id!)/requests.csv\">requests CSV</a> · <a href=\"/runs/\(r.id!)/emissions.csv\">CodeCarbon CSV</a></td></tr>"
             }
             return Self.page("Runs", body + "</tbody></table>")
         }
         router.get("runs/:id") { _, context in
             let id = try context.parameters.require("id", as: Int64.self)
             let run = try Self.lookup { try ledger.run(id) }
-            let live = try Self.live(ledger, run: id, distribution: true)
-            var body = "<p class=\"note\">\(e(run.name)), \(e(run.status.rawValue)); scenario hash <code>\(e(String(run.scenarioHash.prefix(12))))</code>. "
-            body += "JSON: <a href=\"/api/runs/\(id)\">/api/runs/\(id)</a>.</p><div class=\"cards\">"
-            for (k, v) in [("Energy", "\(n(live.energyKWh)) kWh"), ("Requests recorded", live.requests.formatted()), ("Energy per output token (latest batch)", "\(n(live.joulesPerOutputToken)) J"),
-                           ("Carbon", "\(n(live.carbonKg)) kgCO2e")] {
-                body += "<div class=\"card\"><div class=\"k\">\(e(k))</div><div class=\"v\">\(e(v))</div></div>"
-            }
-            body += "</div><div class=\"charts\" style=\"margin-top:1rem\">"
-            body += SVG.lineChart(title: "Facility power", xLabel: "simulated seconds", yLabel: "kW", series: [(run.name, live.power)])
-            body += SVG.lineChart(title: "End-to-end latency (CDF, sample)", xLabel: "seconds", yLabel: "share of requests", series: [(run.name, live.latencyCDF)])
+            let live = try Self.live(ledger, run: run, distribution: true)
+            var body = "<p class=\"note\">\(e(run.name)), \(e(run.status.rawValue)) (\(e(run.source))); scenario hash <code>\(e(String(run.scenarioHash.prefix(12))))</code>. "
+            body += "Download: <a href=\"/runs/\(id)/requests.csv\">every request (CSV)</a> · <a href=\"/runs/\(id)/emissions.csv\">CodeCarbon emissions.csv</a> · "
+            body += "JSON: <a href=\"/api/runs/\(id)\">/api/runs/\(id)</a>.</p>"
+            body += Self.cards(live.cards(n))
+            body += "<div class=\"charts\" style=\"margin-top:1rem\">" + live.powerChart(name: run.name) + live.carbonChart()
+            body += SVG.lineChart(title: "End-to-end latency (CDF, sample)", xLabel: "simulated seconds", yLabel: "share of requests", series: [(run.name, live.latencyCDF)])
             body += SVG.stackedBars(title: "Energy breakdown", unit: "kWh", parts: ["GPU active", "GPU idle", "host", "facility overhead (PUE)"], bars: [(run.name, live.breakdownKWh)])
             return Self.page("Run \(id)", body + "</div>")
+        }
+        router.get("runs/:id/requests.csv") { request, context in
+            let id = try context.parameters.require("id", as: Int64.self)
+            _ = try Self.lookup { try ledger.run(id) }
+            // Streamed a page of rows at a time: each page is written before the next is read.
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"run-\(id)-requests.csv\""],
+                body: ResponseBody { writer in
+                    let export = RequestExport(format: .csv)
+                    try await writer.write(ByteBuffer(string: export.header))
+                    var cursor: Int64? = nil
+                    repeat {
+                        let page = try ledger.requests(run: id, RequestQuery(after: cursor, limit: 5000))
+                        var text = ""
+                        for row in page.items { text += try export.line(row) }
+                        try await writer.write(ByteBuffer(string: text))
+                        cursor = page.next
+                    } while cursor != nil
+                    try await writer.finish(nil)
+                }
+            )
+        }
+        router.get("runs/:id/emissions.csv") { _, context in
+            let id = try context.parameters.require("id", as: Int64.self)
+            _ = try Self.lookup { try ledger.run(id) }
+            guard let export = try CodeCarbonExport.build(ledger, run: id, per: .interval) else {
+                throw HTTPError(.notFound, message: "run \(id) has no accounting intervals yet")
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"run-\(id)-emissions.csv\""],
+                body: .init(byteBuffer: ByteBuffer(string: export.csv))
+            )
         }
         router.get("compare") { request, _ in
             let q = Query(request: request)
@@ -79,11 +104,14 @@ extension JouleServer {
                 if let text = q.string(name), Int64(text) == nil { throw HTTPError(.badRequest, message: "\(name): expected a run id, got '\(text)'") }
             }
             guard let baseline = q.string("baseline").flatMap(Int64.init), let candidate = q.string("candidate").flatMap(Int64.init) else {
-                var body = "<form method=\"get\" action=\"/compare\">Baseline run <select name=\"baseline\">"
+                // Runs newest first: the candidate defaults to the newest, the baseline to the one before it.
                 let runs = try ledger.runs()
-                body += runs.map { "<option value=\"\($0.id!)\">\($0.id!) \(e($0.name))</option>" }.joined()
-                body += "</select> Candidate run <select name=\"candidate\">" + runs.map { "<option value=\"\($0.id!)\">\($0.id!) \(e($0.name))</option>" }.joined()
-                body += "</select><button type=\"submit\">Compare</button></form><p class=\"note\">Pruned against dense: the same report as <code>joule report compare --format html</code>.</p>"
+                func options(_ selected: Int64?) -> String {
+                    runs.map { "<option value=\"\($0.id!)\"\($0.id == selected ? " selected" : "")>\($0.id!) \(e($0.name))</option>" }.joined()
+                }
+                var body = "<form method=\"get\" action=\"/compare\">Baseline run <select name=\"baseline\">" + options(runs.dropFirst().first?.id ?? runs.first?.id)
+                body += "</select> Candidate run <select name=\"candidate\">" + options(runs.first?.id)
+                body += "</select><button type=\"submit\">Compare</button></form><p class=\"note\">Any run against a baseline (a pruned configuration against its dense one, say): the same report as <code>joule report compare --format html</code>.</p>"
                 return Self.page("Compare runs", body)
             }
             // The same work as /api/compare, under the same limits: cancelled when the client leaves.
@@ -96,7 +124,28 @@ extension JouleServer {
                 try Task.checkCancellation()
                 return Render.html(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.location))
             }
-            return TextBody(text: html.replacingOccurrences(of: "<body>\n", with: "<body>\n" + Self.nav), contentType: "text/html; charset=utf-8")
+            let download = "<p class=\"note\">Download: <a href=\"/compare.csv?baseline=\(baseline)&amp;candidate=\(candidate)\">this comparison (CSV)</a>.</p>"
+            return TextBody(text: html.replacingOccurrences(of: "<body>\n", with: "<body>\n" + Self.nav).replacingOccurrences(of: "<h2>Figures</h2>", with: download + "<h2>Figures</h2>"),
+                            contentType: "text/html; charset=utf-8")
+        }
+        router.get("compare.csv") { request, _ in
+            let q = Query(request: request)
+            guard let baseline = q.string("baseline").flatMap(Int64.init), let candidate = q.string("candidate").flatMap(Int64.init) else {
+                throw HTTPError(.badRequest, message: "baseline, candidate: expected two run ids")
+            }
+            let csv = try await server.bounded(request) {
+                let metrics = try [baseline, candidate].map { id in
+                    try Task.checkCancellation()
+                    return try Self.lookup { try RunMetrics.load(ledger, run: id) }
+                }
+                guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "both runs need finished requests") }
+                return Render.csv(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.location))
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"compare-\(candidate)-vs-\(baseline).csv\""],
+                body: .init(byteBuffer: ByteBuffer(string: csv))
+            )
         }
         router.get("scheduler") { request, _ in
             let q = Query(request: request)
@@ -114,12 +163,13 @@ extension JouleServer {
                 return Self.page("Scheduler", body + "<p>No carbon-intensity series in the ledger: <code>joule carbon fetch</code> or <code>joule carbon import</code> one.</p>")
             }
             let points = found.series.points
-            let t0 = points[0].start
+            let plan = try? CarbonPlanner.plan([found.series], duration: minutes * 60)
+            let chosen = plan.map { (start: $0.chosen.chosen.start, end: $0.chosen.chosen.end, label: "best \(n(minutes))-min window") }
             body += "<div class=\"charts\" style=\"margin-top:1rem\">"
-            body += SVG.lineChart(title: "Carbon intensity, \(region) (series \(found.stored.id))", xLabel: "hours from \(iso(t0))", yLabel: "gCO2/kWh",
-                                  series: [(found.series.metadata.sourceLabel, points.flatMap { [(($0.start - t0) / 3600, $0.value), (($0.end - t0) / 3600, $0.value)] })])
+            body += SVG.timeLineChart(title: "Carbon intensity, \(region) (series \(found.stored.id))", yLabel: "gCO2e/kWh",
+                                      series: [(found.series.metadata.sourceLabel, points.flatMap { [($0.start, $0.value), ($0.end, $0.value)] })], mark: chosen)
             body += "</div>"
-            if let plan = try? CarbonPlanner.plan([found.series], duration: minutes * 60) {
+            if let plan {
                 let r = plan.chosen
                 body += "<p>Best start <b data-best-start=\"\(e(iso(r.chosen.start)))\">\(e(iso(r.chosen.start)))</b>: \(n(r.chosen.value)) g/kWh over \(n(minutes)) min, against \(n(r.startingNow.value)) g/kWh "
                 body += "at the series' start (saving \(n(plan.savingPercent)) %). \(r.best.count) window(s) share the minimum.</p>"
@@ -130,71 +180,71 @@ extension JouleServer {
         }
     }
 
+    /// A run's figures for the dashboard, from the queries the reports use: the interval totals
+    /// (energy and location-based carbon, as `report sustainability`), and the run's request
+    /// figures folded from its rollups (as `report compare`, through `RunMetrics`). A page stays
+    /// quick however long the run: no request row is read, but for a latency sample.
     struct Live {
-        var powerKW: Double
-        var energyKWh: Double
-        var carbonKg: Double
-        var intensity: Double
-        var requests: Int
-        var requestsPerSecond: Double
-        var joulesPerOutputToken: Double
-        var latencyP50: Double
-        var power: [(Double, Double)]
+        var metrics: RunMetrics
+        var start: Double
+        /// Per accounting interval: wall-clock start, length, facility joules, operational grams.
+        var intervals: [(start: Double, length: Double, joules: Double, grams: Double)]
         var latencyCDF: [(Double, Double)]
-        var breakdownKWh: [Double]
+
+        var latest: (start: Double, length: Double, joules: Double, grams: Double)? { intervals.last }
+        var energyKWh: Double { metrics.clusterFacilityJoules / 3.6e6 }
+        var carbonKg: Double { intervals.reduce(0) { $0 + $1.grams } / 1000 }
+        var breakdownKWh: [Double] {
+            [metrics.gpuActiveJoules / 3.6e6, metrics.gpuIdleJoules / 3.6e6, metrics.hostJoules / 3.6e6, max(0, metrics.facilityOverheadJoules) / 3.6e6]
+        }
+
+        func cards(_ n: (Double) -> String) -> [(String, String)] {
+            let l = latest
+            return [
+                ("Facility power (latest interval)", l.map { "\(n($0.joules / max($0.length, 1e-9) / 1000)) kW" } ?? "—"),
+                ("Energy so far", "\(n(energyKWh)) kWh"),
+                ("Carbon so far (location-based)", "\(n(carbonKg)) kgCO2e"),
+                ("Grid intensity (latest interval)", l.map { $0.joules > 0 ? "\(n($0.grams / ($0.joules / 3.6e6))) gCO2e/kWh" : "—" } ?? "—"),
+                ("Requests finished", metrics.requests.formatted()),
+                ("Energy per request (mean)", "\(n(metrics.meanEnergyWh)) Wh"),
+                ("Energy per output token", "\(n(metrics.joulesPerOutputToken)) J"),
+                ("Carbon per request (SCI)", "\(n(metrics.carbonGramsPerRequest)) gCO2e"),
+                ("Latency p50 (end to end)", metrics.e2e.quantile(0.5).map { "\(n($0)) s" } ?? "—"),
+            ]
+        }
+
+        func powerChart(name: String) -> String {
+            SVG.timeLineChart(title: "Facility power", yLabel: "kW", series: [(name, intervals.flatMap { i in
+                let kw = i.joules / max(i.length, 1e-9) / 1000
+                return [(i.start, kw), (i.start + i.length, kw)]
+            })])
+        }
+
+        func carbonChart() -> String {
+            let bucket = intervals.map(\.length).max() ?? 60
+            return SVG.timeBars(title: "Carbon per accounting interval (location-based)", unit: "gCO2e", bucketSeconds: max(bucket, 1e-3),
+                                bars: intervals.map { ($0.start, $0.grams) })
+        }
     }
 
-    /// A run's figures without scanning its request rows: energy and carbon from its cluster
-    /// intervals, the request count from its audit batches, the recent rates and latency from the
-    /// rollups of its latest batch (its latest 2,000 rows for a run recorded before rollups), and,
-    /// with `distribution`, the latency distribution from up to 5,000 rows spread over the run
-    /// (fetched by row id). A page stays quick however long the run.
-    static func live(_ ledger: some LedgerQueries, run: Int64, distribution: Bool = false) throws -> Live {
-        do {
-            let totals = try ledger.intervalTotals(run: run)
-            var byStart: [Double: (joules: Double, length: Double, intensity: Double)] = [:]
-            for p in try ledger.facilityPower(run: run) {
-                byStart[p.start] = (p.facilityJoules, p.length, p.facilityJoules > 0 ? p.operationalCarbonGrams / (p.facilityJoules / 3.6e6) : 0)
-            }
-            let starts = byStart.keys.sorted()
-            let power = starts.flatMap { s -> [(Double, Double)] in
-                let v = byStart[s]!
-                return [(s, v.joules / max(v.length, 1e-9) / 1000), (s + v.length, v.joules / max(v.length, 1e-9) / 1000)]
-            }
-            let count = try ledger.committedRequests(run: run)
-            // Recent: what the latest batch's requests add up to, over the simulated time it covered.
-            var rate = 0.0, outputs = 0, joules = 0.0, p50 = 0.0
-            if let latest = try ledger.latestRollups(run: run) {
-                var sum = RequestRollup.empty
-                for row in latest.rows { sum.merge(row.record) }
-                rate = latest.simulatedSeconds > 0 ? Double(sum.requests) / latest.simulatedSeconds : 0
-                (outputs, joules, p50) = (sum.outputTokens, sum.facilityJoules, sum.e2e.quantile(0.5) ?? 0)
-            } else {
-                // A run recorded before rollups: its latest finished rows (up to 2,000).
-                let recent = try ledger.latestFinishedRequests(run: run, limit: 2000).map(\.record)
-                let finishes = recent.compactMap(\.finish)
-                let span = (finishes.max() ?? 0) - (finishes.min() ?? 0)
-                rate = span > 0 ? Double(finishes.count) / span : 0
-                outputs = recent.reduce(0) { $0 + $1.outputTokens }
-                joules = recent.reduce(0.0) { $0 + $1.facilityJoules }
-                let recentLatencies = recent.compactMap(\.endToEnd).sorted()
-                p50 = recentLatencies.isEmpty ? 0 : recentLatencies[recentLatencies.count / 2]
-            }
-            // Up to 5,000 rows evenly over the run.
-            let latencies = distribution ? try ledger.spreadRequests(run: run, count: 5000).compactMap(\.record.endToEnd).sorted() : []
-            let cdf = latencies.isEmpty ? [] : (1...100).map { i -> (Double, Double) in
-                (latencies[min(latencies.count - 1, Int(Double(latencies.count) * Double(i) / 100.0))], Double(i) / 100)
-            }
-            let d = totals.drawn
-            let f = totals.facilityJoules, ga = d.direct.gpuJoules, gi = d.idle.gpuJoules, h = d.direct.hostJoules + d.idle.hostJoules
-            let latest = starts.last.map { byStart[$0]! }
-            return Live(
-                powerKW: latest.map { $0.joules / max($0.length, 1e-9) / 1000 } ?? 0, energyKWh: f / 3.6e6, carbonKg: totals.operationalCarbonGrams / 1000,
-                intensity: latest?.intensity ?? 0, requests: count, requestsPerSecond: rate,
-                joulesPerOutputToken: outputs > 0 ? joules / Double(outputs) : 0,
-                latencyP50: p50, power: power, latencyCDF: cdf,
-                breakdownKWh: [ga / 3.6e6, gi / 3.6e6, h / 3.6e6, max(0, f - ga - gi - h) / 3.6e6]
-            )
+    /// Run `run`'s dashboard figures (see `Live`); with `distribution`, a latency CDF from up to
+    /// 5,000 finished requests spread over the run (fetched by row id).
+    static func live(_ ledger: some LedgerQueries, run: StoredRun, distribution: Bool = false) throws -> Live {
+        let id = run.id!
+        let metrics = try RunMetrics.load(ledger, run: id, sampleSize: distribution ? 5000 : 0)
+        var byStart: [Double: (length: Double, joules: Double, grams: Double)] = [:]
+        for p in try ledger.facilityPower(run: id) {
+            byStart[p.start] = (p.length, p.facilityJoules, p.operationalCarbonGrams)
         }
+        let intervals = byStart.keys.sorted().map { t in (start: run.startEpochSeconds + t, length: byStart[t]!.length, joules: byStart[t]!.joules, grams: byStart[t]!.grams) }
+        let latencies = metrics.sample.compactMap(\.endToEnd).sorted()
+        let cdf = latencies.isEmpty ? [] : (1...100).map { i -> (Double, Double) in
+            (latencies[min(latencies.count - 1, Int(Double(latencies.count) * Double(i) / 100.0))], Double(i) / 100)
+        }
+        return Live(metrics: metrics, start: run.startEpochSeconds, intervals: intervals, latencyCDF: cdf)
+    }
+
+    static func cards(_ items: [(String, String)]) -> String {
+        "<div class=\"cards\">" + items.map { "<div class=\"card\"><div class=\"k\">\(SVG.esc($0.0))</div><div class=\"v\">\(SVG.esc($0.1))</div></div>" }.joined() + "</div>"
     }
 }

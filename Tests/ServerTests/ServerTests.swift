@@ -9,7 +9,9 @@ import Ledger
 import Logging
 import MoE
 import Scheduling
+import Reports
 @testable import Server
+import Reports
 import Accounting
 import Serving
 import Units
@@ -418,7 +420,37 @@ struct DashboardTests {
         #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("<nav"))
         #expect(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<link") && !html.contains("<script src"))
         if path == "/" { #expect(html.contains("http-equiv=\"refresh\"")) }
-        if path.hasPrefix("/scheduler?") { #expect(html.contains("Best start")) }
+        if path.hasPrefix("/scheduler?") { #expect(html.contains("Best start") && html.contains("data-window=\"chosen\"")) }
+        if path == "/" { #expect(html.contains("Carbon so far") && html.contains("Carbon per accounting interval")) }
+    }
+
+    @Test("The dashboard's figures are the reports': energy, carbon and per-request figures from the same queries")
+    func figuresAgree() async throws {
+        let f = try await shared.value
+        let html = String(decoding: try await f.get("/runs/\(f.runId)").1, as: UTF8.self)
+        let metrics = try RunMetrics.load(f.ledger, run: f.runId)
+        let run = try f.ledger.run(f.runId)
+        let report = try SustainabilityReport.build(ledger: f.ledger, path: "s", from: run.startEpochSeconds, to: run.startEpochSeconds + 86_400, runs: [f.runId])
+        for text in ["\(Render.number(metrics.joulesPerOutputToken)) J", "\(Render.number(metrics.meanEnergyWh)) Wh", "\(Render.number(metrics.carbonGramsPerRequest)) gCO2e",
+                     "\(Render.number(report.facilityKWh)) kWh", "\(Render.number(report.locationBasedKg)) kgCO2e", metrics.requests.formatted()] {
+            #expect(html.contains(">\(text)<"), "the run page lacks \(text)")
+        }
+    }
+
+    @Test("CSV downloads: every request, CodeCarbon's emissions.csv, a comparison")
+    func downloads() async throws {
+        let f = try await shared.value
+        let (status, data) = try await f.get("/runs/\(f.runId)/requests.csv")
+        #expect(status == 200)
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        let stored = try f.ledger.sql { try Int.fetchOne($0, sql: "SELECT count(*) FROM request WHERE runId = ?", arguments: [f.runId])! }
+        #expect(lines.count == stored + 1 && lines[0].hasPrefix("run,arrivalTime,"))
+        let (s2, d2) = try await f.get("/runs/\(f.runId)/emissions.csv")
+        #expect(s2 == 200 && String(decoding: d2, as: UTF8.self).hasPrefix(CodeCarbonExport.columns.joined(separator: ",") + "\n"))
+        let (s3, d3) = try await f.get("/compare.csv?baseline=\(f.runId)&candidate=\(f.runId)")
+        #expect(s3 == 200 && String(decoding: d3, as: UTF8.self).contains("Energy per output token"))
+        #expect(try await f.get("/runs/999/requests.csv").0 == 404)
+        #expect(try await f.get("/compare.csv?baseline=x&candidate=1").0 == 400)
     }
 
     @Test("An unknown run's page is a 404")
