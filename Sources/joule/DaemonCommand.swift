@@ -87,8 +87,10 @@ struct DaemonCommand: AsyncParsableCommand {
         do {
             try await daemon.run(serving: serving)
         } catch {
-            logger.error("daemon stopped by an error", metadata: ["error": "\(error)"])
-            throw CLIError(message: "\(error)")
+            let message = daemon.server.flatMap { bindFailure(error, host: $0.host, port: $0.port) }
+                .map { $0.replacingOccurrences(of: "--port: ", with: "server.port: ").replacingOccurrences(of: "--host: ", with: "server.host: ") } ?? "\(error)"
+            logger.error("daemon stopped by an error", metadata: ["error": "\(message)"])
+            throw CLIError(message: message)
         }
     }
 }

@@ -25,6 +25,28 @@ struct Joule: AsyncParsableCommand {
     )
 }
 
+extension Joule {
+    /// Runs the command line. A negative number after an option (`--duration -5`) is joined to it
+    /// (`--duration=-5`), so that the option's own check answers ("expected … got -5") rather than
+    /// the parser taking "-5" for an option and reporting a missing value.
+    static func main() async {
+        await main(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    static func joiningNegativeValues(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        for a in arguments {
+            if let last = out.last, last.hasPrefix("--"), !last.contains("="), a.count > 1, a.hasPrefix("-"),
+               Double(a) != nil || a.dropFirst().first?.isNumber == true {
+                out[out.count - 1] = last + "=" + a
+            } else {
+                out.append(a)
+            }
+        }
+        return out
+    }
+}
+
 /// Options every command that reads Joule's data files takes.
 struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data"), help: ArgumentHelp("Joule's Data directory (default: $JOULE_DATA, or the repository's Data/).", valueName: "dir"))

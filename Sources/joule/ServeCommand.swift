@@ -40,6 +40,26 @@ struct Serve: AsyncParsableCommand {
         let app = server.application(host: host, port: port, idleSeconds: idleTimeout, logger: logger) { bound in
             FileHandle.standardOutput.write(Data("serving \(l.location) on http://\(host):\(bound)\n".utf8))
         }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            throw CLIError(message: bindFailure(error, host: host, port: port) ?? "\(error)")
+        }
     }
+}
+
+/// A listening socket that could not be opened, said plainly (the address, why, what to do); nil
+/// for any other error.
+func bindFailure(_ error: any Error, host: String, port: Int) -> String? {
+    let text = "\(error)"
+    if text.contains("Address already in use") || text.contains("errno: 98") {
+        return "--port: \(host):\(port) is already in use (another `joule serve` or daemon?); choose another port, or --port 0 for any free one"
+    }
+    if text.contains("Cannot assign requested address") || text.contains("errno: 99") {
+        return "--host: cannot listen on \(host): no such address on this machine"
+    }
+    if text.contains("Permission denied") || text.contains("errno: 13") {
+        return "--port: listening on \(host):\(port) is not permitted (ports below 1024 need privileges); choose a port from 1024 up"
+    }
+    return nil
 }
