@@ -31,7 +31,7 @@ import Testing
         // A reserve of -1e308 made the KV-cache size infinite and its token count trapped (found by the property test).
         ("tokenBudgetPerRank: 8192}", "tokenBudgetPerRank: 8192, memoryReserveFraction: -1e308}", "deployment.unit.memoryReserveFraction", ":14:", "up to (not including) 1"),
         // An interval of 1e-300 s closed empty intervals for ever; an intensity of 1e308 g/kWh is no grid's.
-        ("embodied: llmcarbon-h800", "embodied: llmcarbon-h800\naccounting: {intervalSeconds: 1e-300}", "accounting.intervalSeconds", ":27:", "0.001 to 86400 seconds"),
+        ("embodied: llmcarbon-h800", "embodied: llmcarbon-h800\naccounting: {intervalSeconds: 1e-300}", "accounting.intervalSeconds", ":28:", "0.001 to 86400 seconds"),
         ("gramsPerKWh: 369.5", "gramsPerKWh: 1e308", "carbon.gramsPerKWh", ":24:", "0 to 10000"),
         ("duration: 600", "duration: 1e300", "duration", ":10:", "(366 days)"),
         // A zero or negative duration was reported as "missing".
