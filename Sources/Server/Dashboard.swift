@@ -6,6 +6,7 @@ import Reports
 import Accounting
 import Scheduling
 import Serving
+import Synchronization
 
 /// The dashboard: server-rendered pages with inline SVG, no scripts from elsewhere and no
 /// external assets. The live view reloads itself every few seconds.
@@ -34,7 +35,7 @@ extension JouleServer {
             guard let run = runs.first(where: { $0.status == .running }) ?? runs.first else {
                 return Self.page("Joule", refresh: 5, "<p>No runs in <code>\(e(ledger.location))</code> yet: start <code>joule daemon</code> or <code>joule simulate --db</code>.</p>")
             }
-            let live = try Self.live(ledger, run: run)
+            let live = try Self.live(ledger, run: run, cache: server.runFigures)
             var body = "<p class=\"note\">Run \(run.id!) <b>\(e(run.name))</b> (\(e(run.status.rawValue)), \(e(run.source))); refreshes every 5 s. "
             body += "Figures are the run's so far, from the same ledger queries as the reports. <a href=\"/runs/\(run.id!)\">Run page</a>.</p>"
             body += Self.cards(live.cards(n))
@@ -54,7 +55,7 @@ extension JouleServer {
         router.get("runs/:id") { _, context in
             let id = try context.parameters.require("id", as: Int64.self)
             let run = try Self.lookup { try ledger.run(id) }
-            let live = try Self.live(ledger, run: run, distribution: true)
+            let live = try Self.live(ledger, run: run, distribution: true, cache: server.runFigures)
             var body = "<p class=\"note\">\(e(run.name)), \(e(run.status.rawValue)) (\(e(run.source))); scenario hash <code>\(e(String(run.scenarioHash.prefix(12))))</code>. "
             body += "Download: <a href=\"/runs/\(id)/requests.csv\">every request (CSV)</a> · <a href=\"/runs/\(id)/emissions.csv\">CodeCarbon emissions.csv</a> · "
             body += "JSON: <a href=\"/api/runs/\(id)\">/api/runs/\(id)</a>.</p>"
@@ -229,9 +230,17 @@ extension JouleServer {
 
     /// Run `run`'s dashboard figures (see `Live`); with `distribution`, a latency CDF from up to
     /// 5,000 finished requests spread over the run (fetched by row id).
-    static func live(_ ledger: some LedgerQueries, run: StoredRun, distribution: Bool = false) throws -> Live {
+    static func live(_ ledger: some LedgerQueries, run: StoredRun, distribution: Bool = false, cache: RunFiguresCache? = nil) throws -> Live {
         let id = run.id!
-        let metrics = try RunMetrics.load(ledger, run: id, sampleSize: distribution ? 5000 : 0)
+        let sampleSize = distribution ? 5000 : 0
+        // The run's figures change only when a batch commits: read again then, not per page view.
+        let progress = try ledger.progress(run: id)
+        let key = "\(progress.batches)|\(progress.storedIntervals)|\(run.status.rawValue)|\(sampleSize)"
+        let metrics = try cache?.figures(run: id, key: key) ?? {
+            let m = try RunMetrics.load(ledger, run: id, sampleSize: sampleSize)
+            cache?.store(m, run: id, key: key)
+            return m
+        }()
         var byStart: [Double: (length: Double, joules: Double, grams: Double)] = [:]
         for p in try ledger.facilityPower(run: id) {
             byStart[p.start] = (p.length, p.facilityJoules, p.operationalCarbonGrams)
@@ -246,5 +255,24 @@ extension JouleServer {
 
     static func cards(_ items: [(String, String)]) -> String {
         "<div class=\"cards\">" + items.map { "<div class=\"card\"><div class=\"k\">\(SVG.esc($0.0))</div><div class=\"v\">\(SVG.esc($0.1))</div></div>" }.joined() + "</div>"
+    }
+}
+
+/// A run's report figures, kept until its next commit: the dashboard reloads every few seconds,
+/// and the figures change only when a batch commits (or the run's status does).
+final class RunFiguresCache: Sendable {
+    private let entries = Mutex<[String: RunMetrics]>([:])
+
+    func figures(run: Int64, key: String) -> RunMetrics? {
+        entries.withLock { $0["\(run)|\(key)"] }
+    }
+
+    func store(_ metrics: RunMetrics, run: Int64, key: String) {
+        entries.withLock { e in
+            // Older keys of the run are stale once a newer one is stored.
+            for k in e.keys where k.hasPrefix("\(run)|") && k.hasSuffix(key.split(separator: "|").last.map { "|\($0)" } ?? "") { e[k] = nil }
+            if e.count > 64 { e.removeAll() }
+            e["\(run)|\(key)"] = metrics
+        }
     }
 }

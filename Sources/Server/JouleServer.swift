@@ -12,6 +12,8 @@ public struct JouleServer: Sendable {
     let token: String?
     public let metrics: LedgerMetrics
     let heavyWork: WorkGate
+    /// Each run's report figures until its next commit (the dashboard's pages read them).
+    let runFigures = RunFiguresCache()
 
     public init(ledger: any LedgerStore, token: String?, heavyRequests: Int = ServerLimits.heavyRequests) {
         self.ledger = ledger
