@@ -361,7 +361,8 @@ struct ScenarioFile {
             guard let entry = try Catalog.loadGridDefaults(dataDirectory: dataDirectory).annual(region: grid, factor: stated) else {
                 throw c.error("grid", "no annual average for grid '\(grid)'\(stated.map { " (\($0.rawValue))" } ?? "") in Data/grids/annual.yaml (see `joule carbon defaults`)")
             }
-            let source = "\(entry.source) annual \(entry.factor.rawValue)" + (entry.year.map { " \($0)" } ?? "")
+            // The factor type is in the series metadata (its label adds it): not repeated here.
+            let source = "\(entry.source) annual" + (entry.year.map { " \($0)" } ?? "")
             return .constant(
                 CarbonIntensity(gramsPerKWh: entry.gramsPerKWh), region: region, signal: .average, source: try c.optionalString("source") ?? source,
                 factor: entry.factor
