@@ -58,6 +58,43 @@ public enum SVG {
 
     /// Lines over shared axes; each series is (name, points).
     public static func lineChart(title: String, xLabel: String, yLabel: String, series: [(name: String, points: [(Double, Double)])], width: Double = 640, height: Double = 320) -> String {
+        plot(title: title, xLabel: { _ in xLabel }, yLabel: yLabel, series: series, xTicks: { ticks($0, $1).map { ($0, label($0)) } }, width: width, height: height)
+    }
+
+    /// The SVG element, its background and its title.
+    static func open(_ title: String, left: Double, width: Double, height: Double) -> String {
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
+            + "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
+            + "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
+    }
+
+    /// Horizontal grid lines with their labels at `values`.
+    static func yGrid(_ values: [Double], left: Double, right: Double, width: Double, py: (Double) -> Double) -> String {
+        values.map { t in
+            "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
+                + "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
+        }.joined()
+    }
+
+    /// The x tick labels, the axis lines (the y one with `yAxisLine`) and both axis titles.
+    static func axes(
+        xTicks: [(Double, String)], px: (Double) -> Double, xLabel: String, yLabel: String, yAxisLine: Bool,
+        left: Double, right: Double, top: Double, bottom: Double, width: Double, height: Double
+    ) -> String {
+        var s = xTicks.map { "<text x=\"\(n(px($0.0)))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444\">\($0.1)</text>" }.joined()
+        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
+        if yAxisLine { s += "<line x1=\"\(n(left))\" x2=\"\(n(left))\" y1=\"\(n(top))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>" }
+        s += "<text x=\"\(n((left + width - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(xLabel))</text>"
+        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(yLabel))</text>"
+        return s
+    }
+
+    /// Lines over shared axes, the x ticks from `xTicks` over the data's range (numbers, or times
+    /// of day), the x title from the range's start; an optional shaded span marks a window.
+    static func plot(
+        title: String, xLabel: (Double) -> String, yLabel: String, series: [(name: String, points: [(Double, Double)])],
+        xTicks: (Double, Double) -> [(Double, String)], mark: (start: Double, end: Double, label: String)? = nil, width: Double, height: Double
+    ) -> String {
         let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
         // Only finite points are drawn: a value a ledger should never hold does not bend the axes.
         let series = series.map { (name: $0.name, points: $0.points.filter { $0.0.isFinite && $0.1.isFinite }) }
@@ -68,20 +105,15 @@ public enum SVG {
         let y0 = min(0, ys.min() ?? 0), y1 = max(ys.max() ?? 1, y0 + 1e-9) * 1.05
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
         func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
-        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
-        for t in ticks(y0, y1) {
-            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
-            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
+        var s = open(title, left: left, width: width, height: height)
+        if let m = mark {
+            let a = px(max(m.start, x0)), b = px(min(m.end, x1))
+            s += "<rect data-window=\"chosen\" x=\"\(n(a))\" y=\"\(n(top))\" width=\"\(n(max(1, b - a)))\" height=\"\(n(height - top - bottom))\" fill=\"#4c9a2a\" fill-opacity=\"0.18\" stroke=\"#4c9a2a\"/>"
+            s += "<text x=\"\(n(a + 4))\" y=\"\(n(top + 14))\" font-size=\"11\" fill=\"#2e6b16\">\(esc(m.label))</text>"
         }
-        for t in ticks(x0, x1) {
-            s += "<text x=\"\(n(px(t)))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444\">\(label(t))</text>"
-        }
-        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
-        s += "<line x1=\"\(n(left))\" x2=\"\(n(left))\" y1=\"\(n(top))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
-        s += "<text x=\"\(n((left + width - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(xLabel))</text>"
-        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(yLabel))</text>"
+        s += yGrid(ticks(y0, y1), left: left, right: right, width: width, py: py)
+        s += axes(xTicks: xTicks(x0, x1), px: px, xLabel: xLabel(x0), yLabel: yLabel, yAxisLine: true,
+                  left: left, right: right, top: top, bottom: bottom, width: width, height: height)
         for (i, line) in series.enumerated() {
             let color = palette[i % palette.count]
             let path = line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " ")
@@ -103,13 +135,8 @@ public enum SVG {
         let high = max(bars.map { $0.values.reduce(0, +) }.max() ?? 1, 1e-9) * 1.05
         func py(_ y: Double) -> Double { height - bottom - y / high * (height - top - bottom) }
         let slot = (width - left - right) / Double(max(bars.count, 1))
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
-        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
-        for t in ticks(0, high) {
-            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
-            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
-        }
+        var s = open(title, left: left, width: width, height: height)
+        s += yGrid(ticks(0, high), left: left, right: right, width: width, py: py)
         s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(unit))</text>"
         for (i, bar) in bars.enumerated() {
             var base = 0.0
@@ -157,23 +184,14 @@ public enum SVG {
         let high = max(bars.map(\.value).max() ?? 1, 1e-12) * 1.05
         func px(_ t: Double) -> Double { left + (t - t0) / max(t1 - t0, 1) * (width - left - right) }
         func py(_ y: Double) -> Double { height - bottom - y / high * (height - top - bottom) }
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
-        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
-        for t in ticks(0, high) {
-            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
-            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
-        }
+        var s = open(title, left: left, width: width, height: height)
+        s += yGrid(ticks(0, high), left: left, right: right, width: width, py: py)
         for b in bars {
             let x = px(b.start), w = max(1, px(b.start + bucketSeconds) - x - 2)
             s += "<rect x=\"\(n(x + 1))\" y=\"\(n(py(b.value)))\" width=\"\(n(w))\" height=\"\(n(max(0, py(0) - py(b.value))))\" fill=\"\(palette[0])\"><title>\(esc(WallClock.string(b.start))): \(label(b.value)) \(esc(unit))</title></rect>"
         }
-        for tick in timeTicks(t0, t1) {
-            s += "<text x=\"\(n(px(tick.t)))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444\">\(tick.label)</text>"
-        }
-        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
-        s += "<text x=\"\(n((left + width - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">UTC, from \(esc(WallClock.string(t0)))</text>"
-        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(unit))</text>"
+        s += axes(xTicks: timeTicks(t0, t1).map { ($0.t, $0.label) }, px: px, xLabel: "UTC, from \(WallClock.string(t0))", yLabel: unit, yAxisLine: false,
+                  left: left, right: right, top: top, bottom: bottom, width: width, height: height)
         return s + "</svg>"
     }
 
@@ -183,39 +201,7 @@ public enum SVG {
         title: String, yLabel: String, series: [(name: String, points: [(Double, Double)])], mark: (start: Double, end: Double, label: String)? = nil,
         width: Double = 640, height: Double = 320
     ) -> String {
-        let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
-        let series = series.map { (name: $0.name, points: $0.points.filter { $0.0.isFinite && $0.1.isFinite }) }
-        let all = series.flatMap(\.points)
-        let t0 = all.map(\.0).min() ?? 0, t1 = max(all.map(\.0).max() ?? t0 + 1, t0 + 1)
-        let y0 = min(0, all.map(\.1).min() ?? 0), y1 = max(all.map(\.1).max() ?? 1, y0 + 1e-9) * 1.05
-        func px(_ t: Double) -> Double { left + (t - t0) / (t1 - t0) * (width - left - right) }
-        func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"
-        s += "<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(esc(title))</text>"
-        if let m = mark {
-            let a = px(max(m.start, t0)), b = px(min(m.end, t1))
-            s += "<rect data-window=\"chosen\" x=\"\(n(a))\" y=\"\(n(top))\" width=\"\(n(max(1, b - a)))\" height=\"\(n(height - top - bottom))\" fill=\"#4c9a2a\" fill-opacity=\"0.18\" stroke=\"#4c9a2a\"/>"
-            s += "<text x=\"\(n(a + 4))\" y=\"\(n(top + 14))\" font-size=\"11\" fill=\"#2e6b16\">\(esc(m.label))</text>"
-        }
-        for t in ticks(y0, y1) {
-            s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(py(t)))\" y2=\"\(n(py(t)))\" stroke=\"#e4e4e4\"/>"
-            s += "<text x=\"\(n(left - 6))\" y=\"\(n(py(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">\(label(t))</text>"
-        }
-        for tick in timeTicks(t0, t1) {
-            s += "<text x=\"\(n(px(tick.t)))\" y=\"\(n(height - bottom + 16))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#444\">\(tick.label)</text>"
-        }
-        s += "<line x1=\"\(n(left))\" x2=\"\(n(width - right))\" y1=\"\(n(height - bottom))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
-        s += "<line x1=\"\(n(left))\" x2=\"\(n(left))\" y1=\"\(n(top))\" y2=\"\(n(height - bottom))\" stroke=\"#888\"/>"
-        s += "<text x=\"\(n((left + width - right) / 2))\" y=\"\(n(height - 10))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">UTC, from \(esc(WallClock.string(t0)))</text>"
-        s += "<text transform=\"translate(14 \(n((top + height - bottom) / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#222\">\(esc(yLabel))</text>"
-        for (i, line) in series.enumerated() {
-            let color = palette[i % palette.count]
-            s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " "))\"/>"
-            let ly = top + 4 + Double(i) * 16
-            s += "<rect x=\"\(n(width - right - 190))\" y=\"\(n(ly))\" width=\"12\" height=\"3\" fill=\"\(color)\"/>"
-            s += "<text x=\"\(n(width - right - 172))\" y=\"\(n(ly + 5))\" font-size=\"11\" fill=\"#222\">\(esc(legend(line.name)))</text>"
-        }
-        return s + "</svg>"
+        plot(title: title, xLabel: { "UTC, from \(WallClock.string($0))" }, yLabel: yLabel, series: series,
+             xTicks: { timeTicks($0, $1).map { ($0.t, $0.label) } }, mark: mark, width: width, height: height)
     }
 }

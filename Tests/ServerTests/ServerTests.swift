@@ -451,6 +451,8 @@ struct DashboardTests {
         #expect(s3 == 200 && String(decoding: d3, as: UTF8.self).contains("Energy per output token"))
         #expect(try await f.get("/runs/999/requests.csv").0 == 404)
         #expect(try await f.get("/compare.csv?baseline=x&candidate=1").0 == 400)
+        // A run id that is not one is refused, not answered with the picker (schemathesis found it).
+        #expect(try await f.get("/compare?baseline=1&candidate=abc").0 == 400)
     }
 
     @Test("An unknown run's page is a 404")
