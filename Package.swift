@@ -71,6 +71,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Planning",
+            dependencies: ["Catalog", "Serving", "MoE", "Routing", "Accounting", "Reports", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(
             name: "Daemon",
             dependencies: [
                 "Ledger", "Catalog", "Serving", "Accounting", "MoE", "CarbonData", "CarbonLive",
@@ -81,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "joule",
             dependencies: [
-                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive", "Reports", "Routing", "Server",
+                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive", "Reports", "Routing", "Server", "Planning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -122,6 +126,7 @@ let package = Package(
             dependencies: ["Reports", "Ledger", "Catalog", "Serving", "MoE", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "Catalog", "Units"]),
+        .testTarget(name: "PlanningTests", dependencies: ["Planning", "Catalog", "Serving", "MoE", "Routing", "Units", "Accounting"]),
         .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Accounting", "Units"]),
         .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -61,6 +61,17 @@ public enum SVG {
         plot(title: title, xLabel: { _ in xLabel }, yLabel: yLabel, series: series, xTicks: { ticks($0, $1).map { ($0, label($0)) } }, width: width, height: height)
     }
 
+    /// Points over shared axes (a scatter plot); a series with `connected` true is also joined by a line, in x order.
+    public static func scatter(
+        title: String, xLabel: String, yLabel: String, series: [(name: String, points: [(Double, Double)], connected: Bool)], width: Double = 640, height: Double = 360
+    ) -> String {
+        plot(
+            title: title, xLabel: { _ in xLabel }, yLabel: yLabel,
+            series: series.map { ($0.name, $0.connected ? $0.points.sorted { $0.0 < $1.0 } : $0.points) },
+            xTicks: { ticks($0, $1).map { ($0, label($0)) } }, connected: series.map(\.connected), padded: true, width: width, height: height
+        )
+    }
+
     /// The SVG element, its background and its title.
     static func open(_ title: String, left: Double, width: Double, height: Double) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(n(width)) \(n(height))\" width=\"\(n(width))\" height=\"\(n(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
@@ -93,7 +104,8 @@ public enum SVG {
     /// of day), the x title from the range's start; an optional shaded span marks a window.
     static func plot(
         title: String, xLabel: (Double) -> String, yLabel: String, series: [(name: String, points: [(Double, Double)])],
-        xTicks: (Double, Double) -> [(Double, String)], mark: (start: Double, end: Double, label: String)? = nil, width: Double, height: Double
+        xTicks: (Double, Double) -> [(Double, String)], mark: (start: Double, end: Double, label: String)? = nil,
+        connected: [Bool]? = nil, padded: Bool = false, width: Double, height: Double
     ) -> String {
         let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
         // Only finite points are drawn: a value a ledger should never hold does not bend the axes.
@@ -101,8 +113,16 @@ public enum SVG {
         let all = series.flatMap(\.points)
         let xs = all.map(\.0), ys = all.map(\.1)
         // A single point (or none) gets a unit-wide axis rather than a vanishing one.
-        let x0 = xs.min() ?? 0, x1 = (xs.max() ?? x0) > x0 ? xs.max() ?? x0 + 1 : x0 + 1
-        let y0 = min(0, ys.min() ?? 0), y1 = max(ys.max() ?? 1, y0 + 1e-9) * 1.05
+        var x0 = xs.min() ?? 0, x1 = (xs.max() ?? x0) > x0 ? xs.max() ?? x0 + 1 : x0 + 1
+        var y1 = max(ys.max() ?? 1, 1e-9) * 1.05
+        let y0 = min(0, ys.min() ?? 0)
+        // Points clear of the frame, and of the legend in the top right corner.
+        if padded {
+            let span = x1 - x0
+            x0 -= 0.06 * span
+            x1 += 0.06 * span
+            y1 = y0 + (y1 - y0) * 1.35
+        }
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
         func py(_ y: Double) -> Double { height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom) }
         var s = open(title, left: left, width: width, height: height)
@@ -116,10 +136,13 @@ public enum SVG {
                   left: left, right: right, top: top, bottom: bottom, width: width, height: height)
         for (i, line) in series.enumerated() {
             let color = palette[i % palette.count]
-            let path = line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " ")
-            s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>"
-            // Few points: mark each one, so a single point still shows.
-            if line.points.count <= 48 {
+            let joined = connected?[i] ?? true
+            if joined {
+                let path = line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " ")
+                s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>"
+            }
+            // Few points, or points not joined: mark each one, so a single point still shows.
+            if line.points.count <= 48 || !joined {
                 for p in line.points { s += "<circle cx=\"\(n(px(p.0)))\" cy=\"\(n(py(p.1)))\" r=\"3\" fill=\"\(color)\"/>" }
             }
             let ly = top + 4 + Double(i) * 16

@@ -31,6 +31,8 @@ public struct ServingScenario: Sendable {
     public var experts: MoERoutingReport?
     /// The model's training footprint, amortised over the tokens it serves (nil: none charged).
     public var training: TrainingAmortisation?
+    /// Step costs shared with other runs of the same layouts (the planner's), or nil.
+    public var stepCosts: StepCostCache?
 
     /// Creates a scenario.
     public init(

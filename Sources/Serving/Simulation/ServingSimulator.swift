@@ -66,6 +66,9 @@ public struct ServingSimulator {
         self.weigh = LinearWeight(scenario.attribution)
         self.carbon = scenario.carbon
         models = scenario.topology.pools.map { UnitModel(pool: $0, model: scenario.model, node: scenario.node, site: scenario.site) }
+        if let shared = scenario.stepCosts {
+            for i in models.indices { models[i].adopt(shared) }
+        }
         routing = scenario.routing.make()
         for (p, pool) in scenario.topology.pools.enumerated() {
             var indices: [Int] = []
@@ -169,6 +172,9 @@ public struct ServingSimulator {
         let inFlight = drainInFlight(onRecord: onRecord)
         hooks.onCheckpoint?(checkpoint())
         hooks.progress?(1)
+        if let shared = scenario.stepCosts {
+            for m in models { m.publish(to: shared) }
+        }
         return .finished(summary(inFlight: inFlight))
     }
 

@@ -25,11 +25,23 @@ struct UnitModel {
     /// KV-cache bytes per token of one sequence (whole model, all layers).
     let kvBytesPerToken: Double
 
-    private var decodeMemo: [DecodeKey: StepCost] = [:]
-    private var prefillMemo: [PrefillKey: StepCost] = [:]
+    private var memo = Memo()
+
+    /// The step costs computed so far, by shape.
+    struct Memo: Sendable {
+        fileprivate var decode: [DecodeKey: StepCost] = [:]
+        fileprivate var prefill: [PrefillKey: StepCost] = [:]
+        var count: Int { decode.count + prefill.count }
+
+        /// Adds `other`'s entries (the same shape always has the same cost).
+        mutating func absorb(_ other: Memo) {
+            decode.merge(other.decode) { a, _ in a }
+            prefill.merge(other.prefill) { a, _ in a }
+        }
+    }
 
     /// What one step costs the unit.
-    struct StepCost {
+    struct StepCost: Sendable {
         /// Step duration, in seconds.
         var seconds: Double
         /// Draw of all the unit's GPUs together, in watts.
@@ -38,12 +50,12 @@ struct UnitModel {
         var hostWatts: Double
     }
 
-    private struct DecodeKey: Hashable {
+    fileprivate struct DecodeKey: Hashable, Sendable {
         var batch: Int
         var contextBucket: Int
     }
 
-    private struct PrefillKey: Hashable {
+    fileprivate struct PrefillKey: Hashable, Sendable {
         var sequences: Int
         var computedBucket: Int
         var prefixBucket: Int
@@ -71,11 +83,11 @@ struct UnitModel {
     /// A decode step of `batch` sequences whose mean context is `meanContext` tokens.
     mutating func decodeStep(batch: Int, meanContext: Double) -> StepCost {
         let key = DecodeKey(batch: batch, contextBucket: Self.bucket(meanContext))
-        if let hit = decodeMemo[key] { return hit }
+        if let hit = memo.decode[key] { return hit }
         // The busiest rank holds the batch's share rounded up (one sequence alone loads one rank).
         let workload = StepWorkload.decode(sequences: Double(batch) / Double(ranks), context: max(1, Self.representative(key.contextBucket)))
         let cost = stepCost(costModel.estimate(workload))
-        decodeMemo[key] = cost
+        memo.decode[key] = cost
         return cost
     }
 
@@ -83,7 +95,7 @@ struct UnitModel {
     /// the KV cache (cached or computed by earlier chunks), all summed over the unit.
     mutating func prefillStep(sequences: Int, computed: Int, prefix: Int) -> StepCost {
         let key = PrefillKey(sequences: sequences, computedBucket: Self.bucket(Double(computed)), prefixBucket: Self.bucket(Double(prefix)))
-        if let hit = prefillMemo[key] { return hit }
+        if let hit = memo.prefill[key] { return hit }
         let r = Double(ranks)
         let c = max(1, Self.representative(key.computedBucket))
         let p = Self.representative(key.prefixBucket)
@@ -95,7 +107,7 @@ struct UnitModel {
             meanContext: (c + p) / Double(sequences), busiestRankFactor: busiest
         )
         let cost = stepCost(costModel.estimate(workload))
-        prefillMemo[key] = cost
+        memo.prefill[key] = cost
         return cost
     }
 
@@ -113,5 +125,18 @@ struct UnitModel {
     }
 
     /// Distinct step shapes costed so far.
-    var memoisedShapes: Int { decodeMemo.count + prefillMemo.count }
+    var memoisedShapes: Int { memo.count }
+
+    /// The key of this unit's layout in a shared cache.
+    var cacheKey: StepCostCache.Key {
+        StepCostCache.Key(model: costModel.model, node: costModel.node, site: costModel.site, deployment: pool.deployment)
+    }
+
+    /// Starts from the shapes another run of the same layout costed.
+    mutating func adopt(_ shared: StepCostCache) {
+        if let known = shared.memo(for: cacheKey) { memo.absorb(known) }
+    }
+
+    /// Hands this run's shapes to the shared cache.
+    func publish(to shared: StepCostCache) { shared.merge(memo, for: cacheKey) }
 }
