@@ -72,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "Planning",
-            dependencies: ["Catalog", "Serving", "MoE", "Routing", "Accounting", "Reports", .product(name: "Yams", package: "Yams")]
+            dependencies: ["Catalog", "Calibration", "Serving", "MoE", "Routing", "Accounting", "Reports", .product(name: "Yams", package: "Yams")]
         ),
         .target(
             name: "Daemon",

@@ -77,9 +77,6 @@ struct PoolBound {
     var requestsPerSecondPerUnit: Double
     /// Units needed for the offered load at that rate.
     var unitsNeeded: Int
-    /// The operating point (decode: sequences per rank; prefill: tokens per rank per step).
-    var operatingPoint: Double
-    var stepSeconds: Double
 }
 
 /// The analytic screen: memory, the step-cost bound at the pool's caps, and capacity.
@@ -118,17 +115,16 @@ struct AnalyticScreen {
         if kv < 1 {
             return .failure(.memory("the weights (\(Int(gb.rounded())) GB per GPU) leave no KV cache in \(Int(memory.rounded())) GB"))
         }
-        var prefillSeconds = 0.0, prefillRate = Double.infinity
+        var prefillRate = Double.infinity
         if pool.role != .decode {
             let budget = Double(pool.tokenBudgetPerRank)
             let step = c.estimate(.prefill(computedTokens: budget, cachedFraction: 0, context: max(budget, load.meanPromptTokens))).stepTime.seconds
             if step > slo.ttftP99 {
                 return .failure(.stepBound("a full prefill step of \(pool.tokenBudgetPerRank) tokens per rank takes \(fmt(step)) s, over the \(fmt(slo.ttftP99)) s TTFT target"))
             }
-            prefillSeconds = step
             prefillRate = budget * ranks / step
         }
-        var decodeRate = Double.infinity, batch = 0.0, decodeStep = 0.0
+        var decodeRate = Double.infinity
         if pool.role != .prefill {
             if kv < load.largestRequestTokens {
                 return .failure(.memory("the largest request (\(load.largestRequestTokens) tokens of KV) does not fit one rank's KV cache (\(kv) tokens)"))
@@ -145,21 +141,17 @@ struct AnalyticScreen {
             if full > target {
                 return .failure(.stepBound("a full batch of \(pool.maxBatchPerRank) per rank takes \(fmt(full * 1e3)) ms per token, over the \(fmt(target * 1e3)) ms target (smaller caps are searched)"))
             }
-            batch = min(cap, (Double(kv) / context).rounded(.down))
+            let batch = min(cap, (Double(kv) / context).rounded(.down))
             guard batch >= 1 else {
                 return .failure(.memory("not one sequence of the mean decode context (\(Int(context)) tokens) fits one rank's KV cache (\(kv) tokens)"))
             }
-            decodeStep = step(batch)
-            decodeRate = batch * ranks / decodeStep
+            decodeRate = batch * ranks / step(batch)
         }
         // Seconds of a unit's time one request takes: its prompt at the prefill rate and its output at the decode rate.
         let perRequest = (pool.role != .decode ? load.meanComputedTokens / prefillRate : 0) + (pool.role != .prefill ? load.meanOutputTokens / decodeRate : 0)
         let rate = 1 / perRequest
         let needed = max(1, Int((load.requestsPerSecond / rate).rounded(.up)))
-        return .success(PoolBound(
-            requestsPerSecondPerUnit: rate, unitsNeeded: needed, operatingPoint: pool.role == .prefill ? Double(pool.tokenBudgetPerRank) : batch,
-            stepSeconds: pool.role == .prefill ? prefillSeconds : decodeStep
-        ))
+        return .success(PoolBound(requestsPerSecondPerUnit: rate, unitsNeeded: needed))
     }
 }
 

@@ -71,7 +71,7 @@ public enum PlanRender {
         s.append(summaryLine(o, r))
         if let b = o.best.map({ o.candidates[$0] }), let f = b.figures {
             s.append("")
-            s.append("Best (\(r.objective.rawValue)): #\(b.id) \(b.plan.label)")
+            s.append("Best (\(r.objective.rawValue)): #\(b.id) \(b.label)")
             s.append("  \(plural(b.gpus, "GPU")) on \(plural(b.nodes, "node"))")
             s.append("  window      \(n(f.whPerRequest, 3)) Wh and \(n(f.carbonGramsPerRequest, 3)) gCO2e per request, \(n(f.whPer1kTokens, 2)) Wh per 1k output tokens, $\(n(f.costPer1kRequests, 2)) per 1k requests")
             s.append("              TTFT p99 \(sec(f.ttft99)), TPOT p50 \(ms(f.tpot50)) (\(n(1 / f.tpot50, 1)) tokens/s per user), p99 \(ms(f.tpot99))")
@@ -82,6 +82,12 @@ public enum PlanRender {
             s.append("")
             s.append("No candidate meets the SLO: loosen a target, raise --max-nodes, or see why each lost (--json).")
         }
+        if o.verifications.count > 1 || o.verifications.first?.missed != nil {
+            s.append("  verified over the whole workload, best first:")
+            for v in o.verifications {
+                s.append("    #\(v.candidate) \(v.label): \(v.missed.map { "missed: \($0)" } ?? "held every target")")
+            }
+        }
         let front = distinctFront(o)
         if !front.isEmpty {
             s.append("")
@@ -90,7 +96,7 @@ public enum PlanRender {
             for (c, same) in front.prefix(12) {
                 let f = c.figures!
                 let twins = same > 1 ? " (and \(same - 1) with the same figures)" : ""
-                s.append("  \(String(c.id).leftPadded(5)) \(String(c.gpus).leftPadded(5)) \(n(f.whPerRequest, 3).leftPadded(7)) \(n(f.carbonGramsPerRequest, 3).leftPadded(10)) \(sec(f.ttft99).leftPadded(9)) \(ms(f.tpot99).leftPadded(9))  \(c.plan.label)\(twins)")
+                s.append("  \(String(c.id).leftPadded(5)) \(String(c.gpus).leftPadded(5)) \(n(f.whPerRequest, 3).leftPadded(7)) \(n(f.carbonGramsPerRequest, 3).leftPadded(10)) \(sec(f.ttft99).leftPadded(9)) \(ms(f.tpot99).leftPadded(9))  \(c.label)\(twins)")
             }
             if front.count > 12 { s.append("  … \(front.count - 12) more in --json and --html") }
         }
@@ -99,7 +105,7 @@ public enum PlanRender {
         for kind in ["memory", "step-cost bound", "saturated", "SLO missed", "invalid"] {
             let lost = o.candidates.filter { $0.rejection?.kind == kind }
             guard let first = lost.first else { continue }
-            s.append("  \(kind) (\(lost.count)): e.g. #\(first.id) \(first.plan.label): \(first.rejection!.reason)")
+            s.append("  \(kind) (\(lost.count)): e.g. #\(first.id) \(first.label): \(first.rejection!.reason)")
         }
         let dominated = o.candidates.filter { $0.dominatedBy != nil }.count
         if dominated > 0 { s.append("  dominated (\(dominated)): feasible, but a front member is at least as good in every objective") }
@@ -152,35 +158,43 @@ public enum PlanRender {
         s += "<p class=\"note\">\(e(r.model)) on \(e(r.hardware)); targets \(e(r.slo.text)); objective <b>\(e(r.objective.rawValue))</b>. Each candidate simulated over a \(n(r.windowSeconds)) s window after \(n(r.warmupSeconds)) s at full load, preceded by \(n(r.prewarmSeconds)) s in which only the requests still decoding at the window's start arrive; the best re-simulated over the whole workload. GPU price $\(n(r.gpuHourUSD, 2)) per GPU-hour (Data/planning/prices.yaml).</p>\n"
         s += "<p>\(e(summaryLine(o, r)))</p>\n"
         if let b = o.best.map({ o.candidates[$0] }), let f = b.figures {
-            s += "<h2>Best plan</h2>\n<p><b>#\(b.id) \(e(b.plan.label))</b>: \(plural(b.gpus, "GPU")) on \(plural(b.nodes, "node")); \(n(f.whPerRequest, 3)) Wh and \(n(f.carbonGramsPerRequest, 3)) gCO2e per request in the window; TTFT p99 \(sec(f.ttft99)), TPOT p99 \(ms(f.tpot99)).</p>\n"
+            s += "<h2>Best plan</h2>\n<p><b>#\(b.id) \(e(b.label))</b>: \(plural(b.gpus, "GPU")) on \(plural(b.nodes, "node")); \(n(f.whPerRequest, 3)) Wh and \(n(f.carbonGramsPerRequest, 3)) gCO2e per request in the window; TTFT p99 \(sec(f.ttft99)), TPOT p99 \(ms(f.tpot99)).</p>\n"
             if let v = o.verified {
                 s += "<p>Whole run (\(n(v.simulatedSeconds)) s, \(v.requests.formatted()) requests): \(n(v.whPerRequest, 3)) Wh and \(n(v.carbonGramsPerRequest, 3)) gCO2e per request, TTFT p99 \(sec(v.ttftP99 ?? .infinity)), TPOT p99 \(ms(v.tpotP99 ?? .infinity)).</p>\n"
             }
         } else {
             s += "<h2>Best plan</h2>\n<p>No candidate meets the targets.</p>\n"
         }
+        if o.verifications.count > 1 || o.verifications.first?.missed != nil {
+            s += "<p>Verified over the whole workload, best first:</p><ul>"
+            s += o.verifications.map { "<li>#\($0.candidate) \(e($0.label)): \(e($0.missed.map { "missed: \($0)" } ?? "held every target"))</li>" }.joined()
+            s += "</ul>\n"
+        }
         s += "<h2>Pareto front</h2>\n<div class=\"charts\">\n"
         let simulated = o.candidates.filter { $0.figures != nil }
         func pts(_ cs: [CandidateResult]) -> [(Double, Double)] { cs.map { (Double($0.gpus), $0.figures!.whPerRequest) } }
         let front = front(o)
-        var series: [(name: String, points: [(Double, Double)], connected: Bool)] = [
-            ("Pareto front", pts(front), false),
-            ("feasible, dominated", pts(simulated.filter { $0.feasible && !$0.onFront }), false),
-            ("best", pts(o.best.map { [o.candidates[$0]] } ?? []), false),
-            ("missed a target", pts(simulated.filter { !$0.feasible && $0.figures!.whPerRequest.isFinite }), false),
+        // Drawn from the back: missed, dominated, the front, the best on top.
+        let missed = "#b9b9b9", dominated = "#e07a2e", onFront = "#1f6f8b", chosen = "#4c9a2a"
+        let series: [(name: String, points: [(Double, Double)], connected: Bool, color: String?)] = [
+            ("missed a target", pts(simulated.filter { !$0.feasible && $0.figures!.whPerRequest.isFinite }), false, missed),
+            ("feasible, dominated", pts(simulated.filter { $0.feasible && !$0.onFront }), false, dominated),
+            ("Pareto front", pts(front), false, onFront),
+            ("best", pts(o.best.map { [o.candidates[$0]] } ?? []), false, chosen),
         ]
-        series = series.filter { !$0.points.isEmpty }
-        s += SVG.scatter(title: "Energy per request against GPUs (each simulated candidate)", xLabel: "GPUs", yLabel: "Wh per request", series: series)
+        s += SVG.scatter(title: "Energy per request against GPUs (each simulated candidate)", xLabel: "GPUs", yLabel: "Wh per request", series: series.filter { !$0.points.isEmpty })
+        func latency(_ cs: [CandidateResult]) -> [(Double, Double)] { cs.map { ($0.figures!.tpot99 * 1e3, $0.figures!.ttft99) } }
         s += SVG.scatter(
             title: "Latency of the feasible candidates", xLabel: "TPOT p99 (ms)", yLabel: "TTFT p99 (s)",
-            series: [("Pareto front", front.map { ($0.figures!.tpot99 * 1e3, $0.figures!.ttft99) }, false),
-                     ("feasible, dominated", simulated.filter { $0.feasible && !$0.onFront }.map { ($0.figures!.tpot99 * 1e3, $0.figures!.ttft99) }, false)].filter { !$0.1.isEmpty }
+            series: [("feasible, dominated", latency(simulated.filter { $0.feasible && !$0.onFront }), false, dominated),
+                     ("Pareto front", latency(front), false, onFront),
+                     ("best", latency(o.best.map { [o.candidates[$0]] } ?? []), false, chosen)].filter { !$0.1.isEmpty }
         )
         s += "\n</div>\n<table><thead><tr><th>#</th><th class=\"l\">plan</th><th>GPUs</th><th>nodes</th><th>Wh/request</th><th>Wh/1k tokens</th><th>gCO2e/request</th><th>$/1k requests</th><th>TTFT p99</th><th>TPOT p99</th></tr></thead><tbody>\n"
         for (c, same) in distinctFront(o) {
             let f = c.figures!
             let twins = same > 1 ? " <span class=\"note\">(and \(same - 1) with the same figures)</span>" : ""
-            s += "<tr\(c.id == o.best ? " class=\"best\"" : "")><td>\(c.id)</td><td class=\"l\">\(e(c.plan.label))\(twins)</td><td>\(c.gpus)</td><td>\(c.nodes)</td><td>\(n(f.whPerRequest, 3))</td><td>\(n(f.whPer1kTokens, 2))</td><td>\(n(f.carbonGramsPerRequest, 3))</td><td>\(n(f.costPer1kRequests, 2))</td><td>\(sec(f.ttft99))</td><td>\(ms(f.tpot99))</td></tr>\n"
+            s += "<tr\(c.id == o.best ? " class=\"best\"" : "")><td>\(c.id)</td><td class=\"l\">\(e(c.label))\(twins)</td><td>\(c.gpus)</td><td>\(c.nodes)</td><td>\(n(f.whPerRequest, 3))</td><td>\(n(f.whPer1kTokens, 2))</td><td>\(n(f.carbonGramsPerRequest, 3))</td><td>\(n(f.costPer1kRequests, 2))</td><td>\(sec(f.ttft99))</td><td>\(ms(f.tpot99))</td></tr>\n"
         }
         s += "</tbody></table>\n"
         let rows = pruningRows(r)
@@ -191,7 +205,7 @@ public enum PlanRender {
                 let q = (r.quality[row.configuration] ?? []).map { "\($0.model), \($0.setting): \($0.finding) (\($0.citation))" }
                 let fid = outcome.fidelity.map { "relative error \(n($0.relativeError, 3)), router mass removed \(n(100 * $0.routerMassRemoved, 1)) %" } ?? "–"
                 if let b = row.best, let f = b.figures {
-                    s += "<tr><td class=\"l\">\(e(row.configuration))</td><td class=\"l\">\(e(b.plan.label))</td><td>\(b.gpus)</td><td>\(n(f.whPerRequest, 3))</td><td>\(row.energyDelta.map(pct) ?? "–")</td><td>\(row.carbonDelta.map(pct) ?? "–")</td><td>\(sec(f.ttft99))</td><td>\(ms(f.tpot99))</td>"
+                    s += "<tr><td class=\"l\">\(e(row.configuration))</td><td class=\"l\">\(e(b.label))</td><td>\(b.gpus)</td><td>\(n(f.whPerRequest, 3))</td><td>\(row.energyDelta.map(pct) ?? "–")</td><td>\(row.carbonDelta.map(pct) ?? "–")</td><td>\(sec(f.ttft99))</td><td>\(ms(f.tpot99))</td>"
                 } else {
                     s += "<tr><td class=\"l\">\(e(row.configuration))</td><td class=\"l\">none</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td>"
                 }
@@ -203,7 +217,7 @@ public enum PlanRender {
         for kind in ["memory", "step-cost bound", "saturated", "SLO missed", "invalid"] {
             let lost = o.candidates.filter { $0.rejection?.kind == kind }
             guard let first = lost.first else { continue }
-            s += "<tr><td class=\"l\">\(e(kind))</td><td>\(lost.count)</td><td class=\"l\">#\(first.id) \(e(first.plan.label)): \(e(first.rejection!.reason))</td></tr>\n"
+            s += "<tr><td class=\"l\">\(e(kind))</td><td>\(lost.count)</td><td class=\"l\">#\(first.id) \(e(first.label)): \(e(first.rejection!.reason))</td></tr>\n"
         }
         s += "</tbody></table>\n<h2>Limits</h2><ul>" + r.limits.map { "<li>\(e($0))</li>" }.joined() + "</ul>\n"
         return s + "</body></html>\n"

@@ -1,4 +1,5 @@
 import Accounting
+import Calibration
 import Catalog
 import Foundation
 import MoE
@@ -18,6 +19,11 @@ public struct CandidateResult: Hashable, Sendable, Codable {
     public var figures: WindowFigures?
     /// Why it lost (nil: it meets every target).
     public var rejection: Rejection?
+    /// The pools as deployed where pruning repacked them onto fewer GPUs than the plan's `ep`
+    /// (for example "decode EP112+32"), or nil.
+    public var deployedAs: String?
+    /// The plan's label, with the deployed layout where it differs.
+    public var label: String { plan.label + (deployedAs.map { ", deployed as \($0)" } ?? "") }
     /// On the Pareto front of the feasible candidates.
     public var onFront = false
     /// A front member that is at least as good in every objective and better in one.
@@ -47,12 +53,22 @@ public struct SearchOutcome: Hashable, Sendable, Codable {
     public var best: Int?
     /// The best plan re-simulated over the workload's whole duration.
     public var verified: RunSummary?
+    /// Each whole-workload verification in order: the candidate, and what the run found.
+    public var verifications: [Verification] = []
     /// The best plan as a scenario file.
     public var bestScenario: String?
     /// The fidelity proxy of the pruned model (nil when dense).
     public var fidelity: Fidelity?
     public var simulated: Int
     public var wallSeconds: Double
+}
+
+/// One verification of a candidate over the whole workload.
+public struct Verification: Hashable, Sendable, Codable {
+    public var candidate: Int
+    public var label: String
+    /// nil: it held every target; else the target it missed.
+    public var missed: String?
 }
 
 /// What `joule plan` found.
@@ -292,55 +308,51 @@ public final class Planner: Sendable {
         let label = pruning.map { "pruned \($0)" } ?? "dense"
         // Pruned models repack their surviving experts at the dense layout's experts per GPU; the
         // alternative (the same GPUs, the freed memory as KV cache) is not searched.
-        let freed: [String?] = pruning == nil ? [nil] : ["fewer-gpus"]
-        var results: [CandidateResult] = []
-        var fidelity: Fidelity?
-        for f in freed {
-            let part = base.colocated
-                ? searchColocated(pruning: pruning, freed: f, firstID: results.count, label: label, progress: progress)
-                : searchDisaggregated(pruning: pruning, freed: f, firstID: results.count, label: label, progress: progress)
-            results += part.results
-            fidelity = fidelity ?? part.fidelity
-        }
-        markFront(&results)
+        let freed: String? = pruning == nil ? nil : "fewer-gpus"
+        let part = base.colocated
+            ? searchColocated(pruning: pruning, freed: freed, firstID: 0, label: label, progress: progress)
+            : searchDisaggregated(pruning: pruning, freed: freed, firstID: 0, label: label, progress: progress)
+        var results = part.results
+        let fidelity = part.fidelity
         var best: Int?, verified: RunSummary?
-        // The best candidate must hold its targets over the whole workload too; where it misses one,
-        // the pool responsible gets a unit more and is simulated and verified again.
-        if var candidate = results.filter(\.feasible).sorted(by: better).first {
-            for _ in 0..<(options.verify ? 6 : 1) {
-                guard options.verify else {
-                    best = candidate.id
-                    break
-                }
-                progress?("\(label): verifying the best plan over the whole workload", 0, 1)
-                switch verify(candidate.plan) {
-                case .success(let summary):
-                    best = candidate.id
-                    verified = summary
-                case .failure(let miss):
-                    results[candidate.id].rejection = miss.rejection
-                    var plan = candidate.plan
-                    plan.pools[miss.pool].units += 1
-                    guard withinLimit(plan), !results.contains(where: { $0.plan == plan && $0.rejection != nil }) else { break }
-                    if let known = results.first(where: { $0.plan == plan }) {
-                        candidate = known
-                    } else {
-                        var repaired = simulate([Job(plan: plan, stage: "verification repair")], firstID: results.count, label: label, progress: nil)[0]
-                        if repaired.rejection == nil, repaired.figures == nil { repaired.rejection = .invalid("not simulated") }
-                        results.append(repaired)
-                        candidate = repaired
-                    }
-                    guard candidate.rejection == nil else { break }
-                    continue
-                }
+        // The best candidate must hold its targets over the whole workload too. Where it misses one,
+        // every candidate with the same pool (that pool answers for the target) is out, the pool
+        // with a unit more is simulated, and the best of what remains is verified in turn.
+        var attempts = 0
+        var verifications: [Verification] = []
+        while let top = results.filter(\.feasible).sorted(by: better).first {
+            guard options.verify else {
+                best = top.id
                 break
             }
+            guard attempts < 6 else { break }
+            attempts += 1
+            progress?("\(label): verifying the best plan over the whole workload", 0, 1)
+            let outcome = verify(top.plan)
+            verifications.append(Verification(candidate: top.id, label: top.label, missed: outcome.failure?.rejection.reason))
+            switch outcome {
+            case .success(let summary):
+                best = top.id
+                verified = summary
+            case .failure(let miss):
+                let pool = top.plan.pools[miss.pool]
+                for i in results.indices where results[i].feasible && results[i].plan.pools[miss.pool] == pool && results[i].plan.pruning == top.plan.pruning {
+                    results[i].rejection = i == top.id ? miss.rejection
+                        : .sloMissed("its \(pool.role) pool, \(pool.label), missed the targets over the whole run (verified with #\(top.id): \(miss.rejection.reason))")
+                }
+                var plan = top.plan
+                plan.pools[miss.pool].units += 1
+                if withinLimit(plan), !results.contains(where: { $0.plan == plan }) {
+                    results += simulate([Job(plan: plan, stage: "verification repair")], firstID: results.count, label: label, progress: nil)
+                }
+                continue
+            }
+            break
         }
         markFront(&results)
-        if verified == nil && best == nil { markFront(&results) }
         let simulated = results.filter { $0.figures != nil }.count
         return SearchOutcome(
-            pruning: pruning, candidates: results, best: best, verified: verified,
+            pruning: pruning, candidates: results, best: best, verified: verified, verifications: verifications,
             bestScenario: best.map { scenarioText(results[$0].plan, header: header(for: results[$0], verified: verified)) },
             fidelity: fidelity, simulated: simulated, wallSeconds: (clock.now - started).inSeconds
         )
@@ -350,7 +362,7 @@ public final class Planner: Sendable {
     func header(for c: CandidateResult, verified: RunSummary?) -> [String] {
         var lines = [
             "# Planned by `joule plan` for \(base.name) at \(options.slo.text), objective \(options.objective.rawValue).",
-            "# \(c.plan.label): \(c.gpus) GPU\(c.gpus == 1 ? "" : "s") on \(c.nodes) node\(c.nodes == 1 ? "" : "s").",
+            "# \(c.label): \(c.gpus) GPU\(c.gpus == 1 ? "" : "s") on \(c.nodes) node\(c.nodes == 1 ? "" : "s").",
         ]
         if let f = c.figures {
             lines.append("# Steady window (\(fmt(options.windowSeconds)) s measured after \(fmt(prewarmSeconds + options.warmupSeconds)) s of warm-up): \(fmt(f.whPerRequest)) Wh and \(fmt(f.carbonGramsPerRequest)) gCO2e per request, TTFT p99 \(fmt(f.ttft99)) s, TPOT p99 \(fmt(f.tpot99 * 1e3)) ms.")
@@ -362,7 +374,7 @@ public final class Planner: Sendable {
     }
 
     /// A target the whole-workload run missed, and the pool that answers for it.
-    struct Miss: Error {
+    struct Miss: Error, Sendable {
         var rejection: Rejection
         var pool: Int
     }
@@ -422,12 +434,27 @@ public final class Planner: Sendable {
         var stage: String
     }
 
-    /// Sizes of a plan on the node.
+    /// Sizes of a plan on the node, as deployed: pruning that frees memory for fewer GPUs
+    /// repacks a pool on fewer GPUs than the file's `ep` says.
     func size(_ plan: CandidatePlan) -> (gpus: Int, nodes: Int) {
-        let g = base.scenario.node.gpusPerNode
-        let gpus = plan.pools.reduce(0) { $0 + $1.units * $1.gpusPerUnit }
-        let nodes = plan.pools.reduce(0) { $0 + $1.units * (($1.gpusPerUnit + g - 1) / g) }
-        return (gpus, nodes)
+        let node = base.scenario.node
+        if case .success(let (s, _)) = scenario(plan) {
+            let pools = s.topology.pools
+            return (pools.reduce(0) { $0 + $1.units * $1.deployment.gpus }, pools.reduce(0) { $0 + $1.units * $1.deployment.nodes(on: node) })
+        }
+        let g = node.gpusPerNode
+        return (plan.pools.reduce(0) { $0 + $1.units * $1.gpusPerUnit }, plan.pools.reduce(0) { $0 + $1.units * (($1.gpusPerUnit + g - 1) / g) })
+    }
+
+    /// How the pools are deployed, where that differs from the plan's file (pruning repacked them), or nil.
+    func deployed(_ plan: CandidatePlan) -> String? {
+        guard case .success(let (s, _)) = scenario(plan) else { return nil }
+        let changed = zip(plan.pools, s.topology.pools).compactMap { choice, pool -> String? in
+            let d = pool.deployment
+            guard d.expertParallel != choice.ep || d.redundantExperts != choice.redundantExperts else { return nil }
+            return "\(choice.role) EP\(d.expertParallel)" + (d.redundantExperts > 0 ? "+\(d.redundantExperts)" : "")
+        }
+        return changed.isEmpty ? nil : changed.joined(separator: ", ")
     }
 
     func withinLimit(_ plan: CandidatePlan) -> Bool { options.maxNodes.map { size(plan).nodes <= $0 } ?? true }
@@ -445,6 +472,7 @@ public final class Planner: Sendable {
                 let job = jobs[i]
                 let (gpus, nodes) = size(job.plan)
                 var result = CandidateResult(id: firstID + i, plan: job.plan, stage: job.stage, gpus: gpus, nodes: nodes)
+                result.deployedAs = deployed(job.plan)
                 switch scenario(job.plan) {
                 case .failure(let r): result.rejection = r
                 case .success(let (s, _)):
@@ -491,7 +519,9 @@ public final class Planner: Sendable {
     func poolScore(_ c: CandidateResult, index: Int) -> (Double, Double) {
         let role = c.plan.pools[index].role
         let e = role == "unit" ? c.figures!.whPerRequest : c.figures!.whPerRequestByRole[role] ?? .infinity
-        let gpus = Double(c.plan.pools[index].units * c.plan.pools[index].gpusPerUnit)
+        let pool = c.plan.pools[index]
+        let perUnit = (try? scenario(c.plan).get().0.topology.pools[index].deployment.gpus) ?? pool.gpusPerUnit
+        let gpus = Double(pool.units * perUnit)
         switch options.objective {
         case .energy, .carbon: return (e, gpus)
         case .gpus, .cost: return (gpus, e)
@@ -691,7 +721,9 @@ public final class Planner: Sendable {
 
     func rejected(_ plan: CandidatePlan, _ why: Rejection, id: Int) -> CandidateResult {
         let (gpus, nodes) = size(plan)
-        return CandidateResult(id: id, plan: plan, stage: "analytic screen", gpus: gpus, nodes: nodes, rejection: why)
+        var c = CandidateResult(id: id, plan: plan, stage: "analytic screen", gpus: gpus, nodes: nodes, rejection: why)
+        c.deployedAs = deployed(plan)
+        return c
     }
 
     func withUnits(_ p: PoolChoice, _ units: Int) -> PoolChoice {
@@ -700,16 +732,34 @@ public final class Planner: Sendable {
         return p
     }
 
+    /// The published serving figures of the planned model's family against Joule's, computed now
+    /// from the calibration targets (DeepSeek's day-6 figures for DeepSeek-V3 and R1), or nil.
+    func calibrationLine() -> String? {
+        let id = base.scenario.model.id
+        guard id.hasPrefix("deepseek-v3") || id.hasPrefix("deepseek-r1") else { return nil }
+        let library = library, directory = dataDirectory
+        guard let targets = try? Catalog.loadCalibrationTargets(from: directory).filter({ $0.id.hasPrefix("deepseek.serving.") }), !targets.isEmpty,
+              let rows = try? CalibrationRunner(
+                library: library, fleetNodeHours: { try Catalog.fleetNodeHours($0, library: library, dataDirectory: directory) }
+              ).run(targets)
+        else { return nil }
+        let parts = rows.map { r in
+            "\(r.target.description.split(separator: ";").first ?? "") \(CalibrationReport.format(r.computed)) against \(CalibrationReport.format(r.target.published)) \(r.target.unit) (\(r.relativeError >= 0 ? "+" : "")\(CalibrationReport.format(100 * r.relativeError)) %)"
+        }
+        return "Against DeepSeek's published serving figures, computed now: " + parts.joined(separator: "; ") + "."
+    }
+
     /// What the search leaves out and what bounds its answer.
     func limits() -> [String] {
         var out = [
             base.colocated
                 ? "Searched: colocated units (TP within a node, experts sharded or expert-parallel over the unit's GPUs), batch caps (with the largest whose step meets the TPOT target), token budgets and unit counts."
-                : "Searched: prefill and decode pools, each expert-parallel over whole nodes with the fewest or one more redundant expert per GPU and one or two micro-batches; prefill token budgets; decode batch caps (with the largest whose step meets the TPOT target); unit counts around the step-cost bound, bisected to the fewest that meet the targets; so the prefill:decode split.",
+                : "Searched: prefill and decode pools, each expert-parallel over whole nodes with the fewest or one more redundant expert per GPU and \(options.microBatches.map(String.init).joined(separator: " or ")) micro-batches; prefill token budgets; decode batch caps (with the largest whose step meets the TPOT target); unit counts around the step-cost bound, bisected to the fewest that meet the targets; so the prefill:decode split.",
             "Not searched: memory reserve (the scenario's), routing policies, node schedules over the day, mixed layouts within a pool, quantisation, speculative decoding, other hardware\(options.pruning.isEmpty ? "" : "; pruned models are repacked on fewer GPUs (freedMemory: fewer-gpus), never given the freed memory as KV cache instead")\(base.colocated ? "" : "; tensor parallelism for expert-parallel pools").",
             "Each candidate is judged on \(fmt(options.windowSeconds)) s of arrivals after \(fmt(options.warmupSeconds)) s of full-load warm-up, preceded by \(fmt(prewarmSeconds)) s in which only the requests still decoding at the window's start arrive (99 % of the steady decode population, from the output lengths at the TPOT target); the best is re-simulated over the whole workload before it is returned. A load that changes over the day needs a plan per stretch (or `joule simulate --size-fleet`).",
             "Routing skew: expert loads follow a Zipf popularity (skew \(fmt(base.routing?.skew ?? library.serving.expertPopularity.skew)), an assumption, Data/SOURCES.md); a more skewed real router slows every expert-parallel candidate.",
-            "The step and power model's fit against measurements bounds every figure here: see docs/calibration.md (fit and check errors per target).",
+            "The step and power model's fit against measurements bounds every figure here: see docs/calibration.md (fit and check errors per target)."
+                + (calibrationLine().map { " " + $0 } ?? ""),
         ]
         if !base.colocated {
             out.insert("Prefill and decode pools are swept against a fixed partner and the three best of each are combined: the pools interact only through the KV transfer, which the combinations simulate.", at: 3)
@@ -721,4 +771,11 @@ public final class Planner: Sendable {
 
 extension Duration {
     var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let f) = self { return f }
+        return nil
+    }
 }

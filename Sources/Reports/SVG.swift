@@ -61,14 +61,17 @@ public enum SVG {
         plot(title: title, xLabel: { _ in xLabel }, yLabel: yLabel, series: series, xTicks: { ticks($0, $1).map { ($0, label($0)) } }, width: width, height: height)
     }
 
-    /// Points over shared axes (a scatter plot); a series with `connected` true is also joined by a line, in x order.
+    /// Points over shared axes (a scatter plot), drawn in series order (the last on top); a series
+    /// with `connected` true is also joined by a line, in x order; `color` nil takes the palette's.
     public static func scatter(
-        title: String, xLabel: String, yLabel: String, series: [(name: String, points: [(Double, Double)], connected: Bool)], width: Double = 640, height: Double = 360
+        title: String, xLabel: String, yLabel: String, series: [(name: String, points: [(Double, Double)], connected: Bool, color: String?)],
+        width: Double = 640, height: Double = 360
     ) -> String {
         plot(
             title: title, xLabel: { _ in xLabel }, yLabel: yLabel,
             series: series.map { ($0.name, $0.connected ? $0.points.sorted { $0.0 < $1.0 } : $0.points) },
-            xTicks: { ticks($0, $1).map { ($0, label($0)) } }, connected: series.map(\.connected), padded: true, width: width, height: height
+            xTicks: { ticks($0, $1).map { ($0, label($0)) } }, connected: series.map(\.connected), padded: true,
+            colors: series.enumerated().map { $1.color ?? palette[$0 % palette.count] }, width: width, height: height
         )
     }
 
@@ -105,7 +108,7 @@ public enum SVG {
     static func plot(
         title: String, xLabel: (Double) -> String, yLabel: String, series: [(name: String, points: [(Double, Double)])],
         xTicks: (Double, Double) -> [(Double, String)], mark: (start: Double, end: Double, label: String)? = nil,
-        connected: [Bool]? = nil, padded: Bool = false, width: Double, height: Double
+        connected: [Bool]? = nil, padded: Bool = false, colors: [String]? = nil, width: Double, height: Double
     ) -> String {
         let left = 64.0, right = 16.0, top = 32.0, bottom = 48.0
         // Only finite points are drawn: a value a ledger should never hold does not bend the axes.
@@ -135,7 +138,7 @@ public enum SVG {
         s += axes(xTicks: xTicks(x0, x1), px: px, xLabel: xLabel(x0), yLabel: yLabel, yAxisLine: true,
                   left: left, right: right, top: top, bottom: bottom, width: width, height: height)
         for (i, line) in series.enumerated() {
-            let color = palette[i % palette.count]
+            let color = colors?[i] ?? palette[i % palette.count]
             let joined = connected?[i] ?? true
             if joined {
                 let path = line.points.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " ")

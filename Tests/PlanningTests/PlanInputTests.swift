@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Units
 @testable import Planning
 
 @Suite struct PlanInputTests {
@@ -29,6 +30,27 @@ import Testing
     func badSLOSaysWhatIsWrong(text: String, expected: String) {
         #expect(throws: PlanInputError.self) { try PlanSLO.parse(text) }
         do { _ = try PlanSLO.parse(text) } catch { #expect("\(error)".contains(expected), "\(error)") }
+    }
+
+    /// Any text either parses to targets in range or is refused with a PlanInputError: never a trap.
+    @Test(arguments: 0..<200)
+    func arbitraryFlagTextNeverTraps(seed: Int) {
+        var rng = SplitMix64(seed: UInt64(seed))
+        let alphabet = Array("ttft-p99=tpot-p99=tokens-per-user=frequency=router-weighted=top-k=skip=all,.-=0123456789msé∞ e+")
+        let text = String((0..<Int(rng.next() % 60)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+        do {
+            let slo = try PlanSLO.parse(text)
+            #expect(slo.ttftP99 > 0 && slo.tpotP99 > 0 && slo.ttftP99.isFinite && slo.tpotP99.isFinite, "\(text)")
+        } catch {
+            #expect(error is PlanInputError, "\(text): \(error)")
+        }
+        do {
+            for c in try PruningChoice.parseList(text) {
+                #expect((0..<1).contains(c.prunedFraction), "\(text)")
+            }
+        } catch {
+            #expect(error is PlanInputError, "\(text): \(error)")
+        }
     }
 
     @Test func pruningConfigurations() throws {
