@@ -86,7 +86,12 @@ public struct PlanBase: Sendable {
         if !replacements.isEmpty {
             text = ScenarioText.replacing(replacements, in: text, header: ScenarioText.sections(text).header, order: [])
         }
-        let loaded = try Catalog.loadScenario(text: text, file: file, library: library, dataDirectory: dataDirectory)
+        let loaded: LoadedScenario
+        do {
+            loaded = try Catalog.loadScenario(text: text, file: file, library: library, dataDirectory: dataDirectory)
+        } catch let error as CatalogError where grid != nil && "\(error)".contains("carbon.grid") {
+            throw PlanInputError("--grid", "no annual average for grid '\(grid!)' in Data/grids/annual.yaml (see `joule carbon defaults` for the regions)")
+        }
         // Candidates model expert routing when the base does or when pruning is compared (like for like).
         var routing: RoutingModelText?
         if let e = loaded.scenario.experts {

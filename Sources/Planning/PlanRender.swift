@@ -41,21 +41,36 @@ public enum PlanRender {
         public var verdict: String
     }
 
+    /// Each pruning configuration's best against the dense best: whole-run figures when both were
+    /// verified over the whole workload (the same requests, so the difference is the plans'), else
+    /// the windows'. It pays when it saves more energy than the search resolves (the gap between
+    /// the dense best's window and whole-run figures) at no more GPUs, or needs fewer GPUs at no
+    /// more energy than that.
     public static func pruningRows(_ r: PlanResult) -> [PruningRow] {
         let dense = r.dense.best.map { r.dense.candidates[$0] }
         return r.pruned.map { o in
             let config = o.pruning!.description
             guard let b = o.best.map({ o.candidates[$0] }) else {
-                return PruningRow(configuration: config, best: nil, pays: false, verdict: "no plan meets the SLO")
+                let tried = o.verifications.count
+                return PruningRow(configuration: config, best: nil, pays: false, verdict: tried > 0
+                    ? "does not pay: none of its \(tried) best candidates held the targets over the whole workload"
+                    : "does not pay: no plan meets the SLO")
             }
             guard let d = dense, let df = d.figures, let bf = b.figures else {
-                return PruningRow(configuration: config, best: b, pays: true, verdict: "feasible where dense is not")
+                return PruningRow(configuration: config, best: b, pays: true, verdict: "pays: feasible where dense is not")
             }
-            let de = bf.whPerRequest / df.whPerRequest - 1
-            let dc = bf.carbonGramsPerRequest / df.carbonGramsPerRequest - 1
+            let whole = o.verified != nil && r.dense.verified != nil
+            let (be, de0) = whole ? (o.verified!.whPerRequest, r.dense.verified!.whPerRequest) : (bf.whPerRequest, df.whPerRequest)
+            let (bc, dc0) = whole ? (o.verified!.carbonGramsPerRequest, r.dense.verified!.carbonGramsPerRequest) : (bf.carbonGramsPerRequest, df.carbonGramsPerRequest)
+            let de = be / de0 - 1, dc = bc / dc0 - 1
             let dg = b.gpus - d.gpus
-            let pays = de < -0.005 || (dg < 0 && de <= 0.005)
-            let verdict = "\(pays ? "pays" : "does not pay"): \(pct(de)) energy, \(gpuDelta(dg))"
+            // What the search can resolve: how far the dense best's window figure is from its whole run.
+            let band = r.dense.verified.map { abs(df.whPerRequest / $0.whPerRequest - 1) } ?? 0
+            let saves = de < -band, costs = de > band
+            let pays = (saves && dg <= 0) || (dg < 0 && !costs)
+            let mixed = (saves && dg > 0) || (costs && dg < 0)
+            let within = !saves && !costs && de != 0 ? "; within the ±\(n(100 * band, 1)) % the search resolves" : ""
+            let verdict = (pays ? "pays" : mixed ? "a trade-off" : "does not pay") + ": \(pct(de)) energy, \(gpuDelta(dg))" + (whole ? " (whole runs\(within))" : " (windows\(within))")
             return PruningRow(configuration: config, best: b, energyDelta: de, carbonDelta: dc, gpuDelta: dg, pays: pays, verdict: verdict)
         }
     }
@@ -112,15 +127,12 @@ public enum PlanRender {
         let rows = pruningRows(r)
         if !rows.isEmpty {
             s.append("")
-            s.append("Pruning at equal SLO (each configuration re-planned; deltas against the dense best):")
+            s.append("Pruning at equal SLO (each configuration re-planned and verified; deltas against the dense best, per request):")
             for (row, outcome) in zip(rows, r.pruned) {
                 var line = "  \(row.configuration.padding(toLength: 20, withPad: " ", startingAt: 0)) "
                 if let b = row.best, let f = b.figures {
-                    line += "\(b.gpus) GPUs, \(n(f.whPerRequest, 3)) Wh/req"
-                    if let de = row.energyDelta, let dg = row.gpuDelta {
-                        line += " (\(pct(de)) energy, \(gpuDelta(dg)), \(pct(row.carbonDelta ?? 0)) carbon)"
-                    }
-                    line += " · \(row.pays ? "pays" : "does not pay")"
+                    line += "\(b.gpus) GPUs, \(n(outcome.verified?.whPerRequest ?? f.whPerRequest, 3)) Wh/req"
+                    line += " · \(row.verdict), \(pct(row.carbonDelta ?? 0)) carbon"
                 } else {
                     line += row.verdict
                 }
@@ -205,7 +217,7 @@ public enum PlanRender {
                 let q = (r.quality[row.configuration] ?? []).map { "\($0.model), \($0.setting): \($0.finding) (\($0.citation))" }
                 let fid = outcome.fidelity.map { "relative error \(n($0.relativeError, 3)), router mass removed \(n(100 * $0.routerMassRemoved, 1)) %" } ?? "–"
                 if let b = row.best, let f = b.figures {
-                    s += "<tr><td class=\"l\">\(e(row.configuration))</td><td class=\"l\">\(e(b.label))</td><td>\(b.gpus)</td><td>\(n(f.whPerRequest, 3))</td><td>\(row.energyDelta.map(pct) ?? "–")</td><td>\(row.carbonDelta.map(pct) ?? "–")</td><td>\(sec(f.ttft99))</td><td>\(ms(f.tpot99))</td>"
+                    s += "<tr><td class=\"l\">\(e(row.configuration))</td><td class=\"l\">\(e(b.label))</td><td>\(b.gpus)</td><td>\(n(outcome.verified?.whPerRequest ?? f.whPerRequest, 3))</td><td>\(row.energyDelta.map(pct) ?? "–")</td><td>\(row.carbonDelta.map(pct) ?? "–")</td><td>\(sec(f.ttft99))</td><td>\(ms(f.tpot99))</td>"
                 } else {
                     s += "<tr><td class=\"l\">\(e(row.configuration))</td><td class=\"l\">none</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td><td>–</td>"
                 }

@@ -218,6 +218,36 @@ enum Synthetic {
         #expect(alone == shared)
     }
 
+    /// Each pruning configuration is re-planned, verified, and set against the dense best by the
+    /// stated rule: whole-run deltas, and "pays" only beyond what the search resolves.
+    @Test func pruningIsComparedAtEqualSLO() throws {
+        let library = Synthetic.library()
+        let base = try PlanBase.resolve(workload: Synthetic.file(), model: nil, hardware: nil, grid: nil, traceFormat: nil, pruning: true, library: library, dataDirectory: dataDirectory)
+        let choices = [PruningChoice(prunedFraction: 0.25, ranking: .frequency), PruningChoice(expertsPerToken: 1)]
+        let planner = try Planner(
+            base: base, options: PlanOptions(slo: Synthetic.slo, objective: .energy, pruning: choices, maxNodes: 1),
+            data: try PlanningData.load(dataDirectory: dataDirectory), library: library, dataDirectory: dataDirectory
+        )
+        let r = planner.run()
+        #expect(r.pruned.map(\.pruning) == choices)
+        let dense = try #require(r.dense.verified)
+        let band = abs(r.dense.candidates[try #require(r.dense.best)].figures!.whPerRequest / dense.whPerRequest - 1)
+        for (row, o) in zip(PlanRender.pruningRows(r), r.pruned) {
+            guard let best = row.best else {
+                // No plan held: every verification it ran missed a target, and it does not pay.
+                #expect(!row.pays && row.verdict.hasPrefix("does not pay"))
+                #expect(!o.verifications.isEmpty && o.verifications.allSatisfy { $0.missed != nil })
+                continue
+            }
+            #expect(best.plan.pruning == o.pruning)
+            #expect(best.feasible)
+            #expect(o.fidelity.map { $0.relativeError > 0 } == true, "a pruned configuration moves the reference layer")
+            let de = try #require(row.energyDelta), dg = try #require(row.gpuDelta)
+            #expect(abs(de - (try #require(o.verified).whPerRequest / dense.whPerRequest - 1)) < 1e-12)
+            #expect(row.pays == ((de < -band && dg <= 0) || (dg < 0 && de <= band)), "\(row.verdict)")
+        }
+    }
+
     @Test func badWorkloadsSayWhy() throws {
         let library = Synthetic.library()
         func error(_ body: () throws -> Void) -> String {
