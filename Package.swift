@@ -37,10 +37,13 @@ let package = Package(
         .target(name: "CarbonData", dependencies: ["Accounting"]),
         .target(name: "CarbonLive", dependencies: ["CarbonData", "Accounting"]),
         .target(name: "TestHTTPServer"),
+        // Measured mode: telemetry and request-log readers, and attribution of measured energy (no I/O).
+        .target(name: "Measured", dependencies: ["Accounting", "CarbonData", "Serving"]),
         .target(
             name: "Catalog",
             dependencies: [
-                "Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", "CarbonData", "Routing", .product(name: "Yams", package: "Yams"),
+                "Hardware", "MoE", "Serving", "Accounting", "Calibration", "Units", "CarbonData", "Routing", "Measured",
+                .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -85,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "joule",
             dependencies: [
-                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive", "Reports", "Routing", "Server", "Planning",
+                "Catalog", "Calibration", "Serving", "Accounting", "MoE", "Hardware", "Units", "Ledger", "Daemon", "Scheduling", "CarbonData", "CarbonLive", "Reports", "Routing", "Server", "Planning", "Measured",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,6 +130,7 @@ let package = Package(
         ),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "Catalog", "Units"]),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Catalog", "Serving", "MoE", "Routing", "Units", "Accounting"]),
+        .testTarget(name: "MeasuredTests", dependencies: ["Measured", "Accounting", "Catalog", "Serving", "Units"]),
         .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Accounting", "Units"]),
         .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),

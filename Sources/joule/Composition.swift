@@ -3,6 +3,7 @@ import Calibration
 import Catalog
 import Foundation
 import Ledger
+import Measured
 import MoE
 import Accounting
 import Serving
@@ -43,6 +44,8 @@ func failing<T>(_ body: () throws -> T) throws -> T {
     } catch let error as SimulationError {
         throw CLIError(message: error.description)
     } catch let error as LedgerError {
+        throw CLIError(message: error.description)
+    } catch let error as MeasuredInputError {
         throw CLIError(message: error.description)
     }
 }

@@ -21,7 +21,7 @@ struct Joule: AsyncParsableCommand {
           joule schedule --region GB --window-minutes 120 --energy-kwh 300
           joule calibrate
         """,
-        subcommands: [Simulate.self, PlanCommand.self, DaemonCommand.self, Serve.self, Runs.self, Audit.self, LedgerCommand.self, Report.self, Export.self, Carbon.self, Schedule.self, Estimate.self, Calibrate.self]
+        subcommands: [Simulate.self, MeasureCommand.self, PlanCommand.self, DaemonCommand.self, Serve.self, Runs.self, Audit.self, LedgerCommand.self, Report.self, Export.self, Carbon.self, Schedule.self, Estimate.self, Calibrate.self]
     )
 }
 

@@ -10,6 +10,8 @@ final class RecordWriter {
     private let format: Format
     private var buffer = ""
     private let encoder: JSONEncoder
+    /// Columns written before the record's own (a measured run's `request_id`).
+    private let leading: [String]
 
     static let columns = [
         "id", "inFlight", "arrival", "prefillStart", "firstToken", "finish", "queueWait", "ttft", "tpot", "endToEnd",
@@ -18,7 +20,8 @@ final class RecordWriter {
         "gpuSeconds", "intensityGramsPerKWh", "operationalCarbonGrams", "embodiedCarbonGrams", "totalCarbonGrams",
     ]
 
-    init(path: String) throws {
+    init(path: String, leading: [String] = []) throws {
+        self.leading = leading
         if path.hasSuffix(".csv") {
             format = .csv
         } else if path.hasSuffix(".jsonl") {
@@ -32,10 +35,11 @@ final class RecordWriter {
         handle = h
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        if format == .csv { buffer = Self.columns.joined(separator: ",") + "\n" }
+        if format == .csv { buffer = (leading + Self.columns).joined(separator: ",") + "\n" }
     }
 
-    func write(_ r: RequestRecord) {
+    /// Writes `r`, after the values of the leading columns (quoted in CSV when they need it).
+    func write(_ r: RequestRecord, leading values: [String] = []) {
         switch format {
         case .csv:
             func o(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
@@ -47,10 +51,18 @@ final class RecordWriter {
                 "\(r.facilityOverheadJoules)", "\(r.facilityJoules)", "\(r.meanPowerWatts)", "\(r.gpuSeconds)",
                 "\(r.intensityGramsPerKWh)", "\(r.operationalCarbonGrams)", "\(r.embodiedCarbonGrams)", "\(r.totalCarbonGrams)",
             ]
-            buffer += fields.joined(separator: ",")
+            let quoted = values.map { $0.contains(",") || $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : $0 }
+            buffer += (quoted + fields).joined(separator: ",")
             buffer += "\n"
         case .jsonl:
-            if let data = try? encoder.encode(r) { buffer += String(decoding: data, as: UTF8.self) + "\n" }
+            if let data = try? encoder.encode(r) {
+                var line = String(decoding: data, as: UTF8.self)
+                if !values.isEmpty, let d = try? encoder.encode(Dictionary(uniqueKeysWithValues: zip(leading, values))) {
+                    // {"request_id":"a",…record fields…}
+                    line = String(String(decoding: d, as: UTF8.self).dropLast()) + "," + line.dropFirst()
+                }
+                buffer += line + "\n"
+            }
         }
         if buffer.utf8.count > 1 << 20 { flush() }
     }

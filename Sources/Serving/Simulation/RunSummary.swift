@@ -78,6 +78,64 @@ public struct RunSummary: Hashable, Sendable, Codable {
     /// The finished requests' shares of the model's training footprint (when the scenario names a
     /// plan), summed; beside operational and embodied carbon, never inside them.
     public var training: TrainingTotals? = nil
+    /// `measured` for a run recorded from real telemetry and request logs (`joule measure`);
+    /// absent for simulated runs.
+    public var mode: String? = nil
+
+    /// Every field without a default, in declaration order (the simulator's, and measured runs').
+    public init(
+        scenario: String, seed: UInt64, requests: Int, inFlightRequests: Int, inputTokens: Int, cachedTokens: Int, outputTokens: Int,
+        simulatedSeconds: Double, prefillTokensPerSecondPerNode: Double, decodeTokensPerSecondPerNode: Double, ttftP50: Double?,
+        ttftP99: Double?, tpotP50: Double?, tpotP99: Double?, e2eP50: Double?, e2eP99: Double?, queueWaitP50: Double?,
+        queueWaitP99: Double?, energyKWh: Double, itEnergyKWh: Double, gpuActiveKWh: Double, gpuIdleKWh: Double, hostKWh: Double,
+        facilityOverheadKWh: Double, carbonKg: Double, operationalCarbonKg: Double, embodiedCarbonKg: Double,
+        meanIntensityGramsPerKWh: Double, joulesPerOutputToken: Double, whPerRequest: Double, carbonGramsPerRequest: Double,
+        inFlightEnergyKWh: Double, unattributedEnergyKWh: Double, conservationResidual: Double, meanNodes: Double, gpuHours: Double,
+        steps: Int, stepShapesCosted: Int, wallSeconds: Double, attributionPolicy: String, carbonRegion: String, carbonSignal: String
+    ) {
+        self.scenario = scenario
+        self.seed = seed
+        self.requests = requests
+        self.inFlightRequests = inFlightRequests
+        self.inputTokens = inputTokens
+        self.cachedTokens = cachedTokens
+        self.outputTokens = outputTokens
+        self.simulatedSeconds = simulatedSeconds
+        self.prefillTokensPerSecondPerNode = prefillTokensPerSecondPerNode
+        self.decodeTokensPerSecondPerNode = decodeTokensPerSecondPerNode
+        self.ttftP50 = ttftP50
+        self.ttftP99 = ttftP99
+        self.tpotP50 = tpotP50
+        self.tpotP99 = tpotP99
+        self.e2eP50 = e2eP50
+        self.e2eP99 = e2eP99
+        self.queueWaitP50 = queueWaitP50
+        self.queueWaitP99 = queueWaitP99
+        self.energyKWh = energyKWh
+        self.itEnergyKWh = itEnergyKWh
+        self.gpuActiveKWh = gpuActiveKWh
+        self.gpuIdleKWh = gpuIdleKWh
+        self.hostKWh = hostKWh
+        self.facilityOverheadKWh = facilityOverheadKWh
+        self.carbonKg = carbonKg
+        self.operationalCarbonKg = operationalCarbonKg
+        self.embodiedCarbonKg = embodiedCarbonKg
+        self.meanIntensityGramsPerKWh = meanIntensityGramsPerKWh
+        self.joulesPerOutputToken = joulesPerOutputToken
+        self.whPerRequest = whPerRequest
+        self.carbonGramsPerRequest = carbonGramsPerRequest
+        self.inFlightEnergyKWh = inFlightEnergyKWh
+        self.unattributedEnergyKWh = unattributedEnergyKWh
+        self.conservationResidual = conservationResidual
+        self.meanNodes = meanNodes
+        self.gpuHours = gpuHours
+        self.steps = steps
+        self.stepShapesCosted = stepShapesCosted
+        self.wallSeconds = wallSeconds
+        self.attributionPolicy = attributionPolicy
+        self.carbonRegion = carbonRegion
+        self.carbonSignal = carbonSignal
+    }
 }
 
 /// Training shares summed over a run's finished requests, with the footprint they come from.

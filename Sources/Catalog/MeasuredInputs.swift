@@ -1,0 +1,168 @@
+import Accounting
+import CarbonData
+import Crypto
+import Foundation
+import Measured
+import MoE
+import Serving
+
+/// The telemetry formats `joule measure --power-format` names.
+public enum PowerFormat: String, CaseIterable, Sendable {
+    case nvidiaSMI = "nvidia-smi"
+    case dcgm
+    case zeus
+
+    /// From a file name: `.json` Zeus, `.prom`/`.txt`/`.metrics` DCGM, anything else (`.csv`) nvidia-smi.
+    public static func guess(_ path: String) -> PowerFormat {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".json") { return .zeus }
+        if lower.hasSuffix(".prom") || lower.hasSuffix(".txt") || lower.hasSuffix(".metrics") { return .dcgm }
+        return .nvidiaSMI
+    }
+}
+
+/// The request-log formats `joule measure --requests-format` names.
+public enum RequestLogFormat: String, CaseIterable, Sendable {
+    case csv
+    case otlp
+
+    /// `.json`/`.jsonl` OTLP, anything else the CSV log.
+    public static func guess(_ path: String) -> RequestLogFormat {
+        let lower = path.lowercased()
+        return lower.hasSuffix(".json") || lower.hasSuffix(".jsonl") ? .otlp : .csv
+    }
+}
+
+/// What `joule measure` is asked to record, as given.
+public struct MeasureRequest: Sendable {
+    public var power: String
+    public var powerFormat: PowerFormat?
+    public var requests: String
+    public var requestsFormat: RequestLogFormat?
+    public var hardware: String
+    public var site: String
+    public var grid: String
+    public var embodied: String
+    public var policy: String
+    public var intervalSeconds: Double
+    public var engineGPUs: [Int]?
+    public var clockOffsetSeconds: Double
+    public var skipBadLines: Bool
+    public var activeSplit: ActiveSplit
+
+    public init(
+        power: String, powerFormat: PowerFormat? = nil, requests: String, requestsFormat: RequestLogFormat? = nil, hardware: String = "h800",
+        site: String = "default", grid: String, embodied: String = "llmcarbon-h800", policy: String = AttributionPolicies.default.id,
+        intervalSeconds: Double = 60, engineGPUs: [Int]? = nil, clockOffsetSeconds: Double = 0, skipBadLines: Bool = false,
+        activeSplit: ActiveSplit = .tokens
+    ) {
+        self.activeSplit = activeSplit
+        self.power = power
+        self.powerFormat = powerFormat
+        self.requests = requests
+        self.requestsFormat = requestsFormat
+        self.hardware = hardware
+        self.site = site
+        self.grid = grid
+        self.embodied = embodied
+        self.policy = policy
+        self.intervalSeconds = intervalSeconds
+        self.engineGPUs = engineGPUs
+        self.clockOffsetSeconds = clockOffsetSeconds
+        self.skipBadLines = skipBadLines
+    }
+}
+
+/// A measured run read and attributed: its books, its setup and the text stored as its "scenario".
+public struct MeasuredRun: Sendable {
+    public var name: String
+    public var telemetry: PowerTelemetry
+    public var log: RequestLog
+    public var setup: MeasuredSetup
+    public var books: MeasuredBooks
+    /// A YAML description of what was measured (files, their SHA-256, formats, site, grid, policy),
+    /// stored with the run in place of a scenario.
+    public var descriptionText: String
+    public var summary: RunSummary
+}
+
+extension Catalog {
+    /// Reads the telemetry and the request log, and attributes the measured energy to the requests.
+    public static func measure(_ m: MeasureRequest, name: String, library: SpecLibrary, dataDirectory: String) throws -> MeasuredRun {
+        guard m.intervalSeconds.isFinite, (1...3600).contains(m.intervalSeconds) else {
+            throw MeasuredInputError(file: "--interval", "expected 1 to 3600 seconds, got \(m.intervalSeconds)")
+        }
+        guard m.clockOffsetSeconds.isFinite, abs(m.clockOffsetSeconds) <= 86_400 else {
+            throw MeasuredInputError(file: "--clock-offset", "expected −86400 to 86400 seconds, got \(m.clockOffsetSeconds)")
+        }
+        guard let policy = AttributionPolicies.named(m.policy) else {
+            throw MeasuredInputError(file: "--policy", "expected one of \(AttributionPolicies.all.map(\.id).joined(separator: ", ")), got '\(m.policy)'")
+        }
+        let node = try library.node(m.hardware)
+        let site = try library.site(m.site)
+        let embodiedModels = try loadEmbodiedModels(from: dataDirectory)
+        guard let embodied = embodiedModels[m.embodied] else {
+            throw MeasuredInputError(file: "--embodied", "unknown embodied model '\(m.embodied)'; available: \(embodiedModels.keys.sorted().joined(separator: ", "))")
+        }
+        guard let annual = try loadGridDefaults(dataDirectory: dataDirectory).annual(region: m.grid) else {
+            throw MeasuredInputError(file: "--grid", "no annual average for grid '\(m.grid)' in Data/grids/annual.yaml (see `joule carbon defaults` for the regions)")
+        }
+        let carbon = CarbonSeries.constant(
+            CarbonIntensity(gramsPerKWh: annual.gramsPerKWh), region: m.grid, signal: .average,
+            source: "\(annual.source) annual" + (annual.year.map { " \($0)" } ?? ""), factor: annual.factor
+        )
+        let powerData = try readData(m.power, flag: "--power")
+        let requestData = try readData(m.requests, flag: "--requests")
+        let powerFormat = m.powerFormat ?? PowerFormat.guess(m.power)
+        var telemetry: PowerTelemetry
+        switch powerFormat {
+        case .nvidiaSMI: telemetry = try NvidiaSMIReader.read(String(decoding: powerData, as: UTF8.self), file: m.power, skipBadLines: m.skipBadLines)
+        case .dcgm: telemetry = try DCGMReader.read(String(decoding: powerData, as: UTF8.self), file: m.power, skipBadLines: m.skipBadLines)
+        case .zeus: telemetry = try ZeusReader.read(powerData, file: m.power)
+        }
+        telemetry = telemetry.shifted(by: m.clockOffsetSeconds)
+        let requestsFormat = m.requestsFormat ?? RequestLogFormat.guess(m.requests)
+        let log: RequestLog
+        switch requestsFormat {
+        case .csv: log = try RequestCSVReader.read(String(decoding: requestData, as: UTF8.self), file: m.requests, skipBadLines: m.skipBadLines)
+        case .otlp: log = try OTLPReader.read(requestData, file: m.requests)
+        }
+        let setup = MeasuredSetup(
+            hostIdleWattsPerGPU: node.hostIdle.watts / Double(node.gpusPerNode), hostPerGPUWatt: node.hostPerGPUWatt,
+            gpuIdleWatts: node.gpu.power.idle.watts, pue: site.pue, carbon: carbon, embodied: embodied, policy: policy,
+            intervalSeconds: m.intervalSeconds, engineGPUs: m.engineGPUs, activeSplit: m.activeSplit
+        )
+        let books = MeasuredAttribution.attribute(telemetry, log, setup: setup)
+        func digest(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%02x", $0) }.joined() }
+        let description = """
+        # A measured run: real telemetry and request logs, attributed by Joule (not a simulation).
+        name: \(name)
+        mode: measured
+        hardware: \(m.hardware)        # host power modelled from this node's host model (no host meter read)
+        site: \(m.site)
+        carbon: {region: \(m.grid), grid: \(m.grid)}
+        embodied: \(m.embodied)
+        accounting: {policy: \(policy.id), activeSplit: \(m.activeSplit.rawValue), intervalSeconds: \(format(m.intervalSeconds))}
+        measured:
+          power: {file: "\(m.power)", format: \(powerFormat.rawValue), sha256: \(digest(powerData)), clockOffsetSeconds: \(format(m.clockOffsetSeconds))}
+          requests: {file: "\(m.requests)", format: \(requestsFormat.rawValue), sha256: \(digest(requestData))}
+          engineGPUs: "\(m.engineGPUs.map { $0.map(String.init).joined(separator: ";") } ?? "all")"
+        """
+        return MeasuredRun(
+            name: name, telemetry: telemetry, log: log, setup: setup, books: books, descriptionText: description + "\n",
+            summary: books.summary(name: name, setup: setup)
+        )
+    }
+
+    static func readData(_ path: String, flag: String) throws -> Data {
+        if path.hasPrefix("http://") || path.hasPrefix("https://") {
+            throw MeasuredInputError(file: flag, "'\(path)' is a URL: `joule measure` reads files (capture the source to a file first: docs/measured.md)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MeasuredInputError(file: flag, "cannot read '\(path)' (no such file, or not readable)")
+        }
+        return data
+    }
+
+    private static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
+}
