@@ -7,6 +7,8 @@ import Serving
 public struct RequestBreakdown: Sendable, Encodable {
     public var run: Int64
     public var scenario: String
+    /// `measured` or `simulated`.
+    public var mode: RunMode
     public var startEpochSeconds: Double
     /// The audit batch it was committed in.
     public var batch: Int64
@@ -24,6 +26,8 @@ public struct RequestBreakdown: Sendable, Encodable {
 public struct Reconciliation: Sendable, Codable {
     public var run: Int64
     public var status: RunStatus
+    /// `measured` or `simulated`: a measured run balances against the metered GPU energy.
+    public var mode: RunMode = .simulated
     public var requestRows: Int
     public var inFlightRows: Int
     public var intervalRows: Int
@@ -70,7 +74,7 @@ extension RequestBreakdown {
         let it = r.itJoules
         let parts = r.gpuActiveJoules + r.gpuIdleJoules + r.hostJoules + r.facilityOverheadJoules
         self.init(
-            run: run.id!, scenario: run.name, startEpochSeconds: run.startEpochSeconds, batch: batch, record: r,
+            run: run.id!, scenario: run.name, mode: run.mode, startEpochSeconds: run.startEpochSeconds, batch: batch, record: r,
             pue: it > 0 ? r.facilityJoules / it : 1,
             embodiedGramsPerGPUSecond: r.gpuSeconds > 0 ? r.embodiedCarbonGrams / r.gpuSeconds : 0,
             partsResidual: r.facilityJoules > 0 ? abs(parts - r.facilityJoules) / r.facilityJoules : 0
@@ -171,7 +175,7 @@ extension Ledger {
             let unattributed = last?.unattributedFacilityJoules ?? 0
             let accounted = requestJoules + pending + unattributed
             let residual = intervalJoules > 0 ? abs(accounted - intervalJoules) / intervalJoules : (accounted == 0 ? 0 : .infinity)
-            return Reconciliation(
+            var result = Reconciliation(
                 run: id, status: run.status, requestRows: requests["n"], inFlightRows: requests["inFlight"], intervalRows: intervals["n"],
                 requestsKWh: requestJoules / 3.6e6, pendingKWh: pending / 3.6e6, pendingRequests: last?.pendingRequests ?? 0,
                 unattributedKWh: unattributed / 3.6e6, intervalsKWh: intervalJoules / 3.6e6, relativeResidual: residual,
@@ -181,6 +185,8 @@ extension Ledger {
                 rollupKWh: try rollups.map { (try $0.value("joules", in: "requestRollup") as Double) / 3.6e6 },
                 prunedRequestRows: prunedRows
             )
+            result.mode = run.mode
+            return result
         }
     }
 }

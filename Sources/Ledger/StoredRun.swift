@@ -50,6 +50,17 @@ public struct RunSpec: Sendable {
     }
 }
 
+/// Whether a run's figures were measured on real GPUs or simulated: shown beside every run.
+public enum RunMode: String, Codable, Sendable, CaseIterable {
+    case simulated
+    case measured
+
+    /// The run sources that record measured runs: `joule measure`, and the daemon's measured jobs.
+    public static let measuredSources: Set<String> = ["measure", "daemon-measure"]
+
+    public init(source: String) { self = RunMode.measuredSources.contains(source) ? .measured : .simulated }
+}
+
 /// A run's status.
 public enum RunStatus: String, Codable, Sendable, CaseIterable {
     /// Being written, or cut off by a crash (resumable).
@@ -96,6 +107,9 @@ public struct StoredRun: Codable, Sendable, Hashable, FetchableRecord, MutablePe
     }
 
     public var seedValue: UInt64 { UInt64(bitPattern: seed) }
+
+    /// Measured (recorded from real telemetry and request logs) or simulated: from `source`.
+    public var mode: RunMode { RunMode(source: source) }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -170,6 +184,8 @@ public struct RunOverview: Codable, Sendable, Hashable {
     public var id: Int64
     public var name: String
     public var source: String
+    /// `measured` or `simulated`.
+    public var mode: RunMode
     public var status: String
     public var startEpochSeconds: Double
     public var createdAt: Double
@@ -190,7 +206,7 @@ extension RunOverview {
     /// `run` as listings show it, at `progress`.
     init(_ run: StoredRun, progress p: Ledger.RunProgress, writer: String? = nil) {
         self.init(
-            id: run.id!, name: run.name, source: run.source, status: run.status.rawValue, startEpochSeconds: run.startEpochSeconds,
+            id: run.id!, name: run.name, source: run.source, mode: run.mode, status: run.status.rawValue, startEpochSeconds: run.startEpochSeconds,
             createdAt: run.createdAt, requests: p.storedRequests, simulatedSeconds: p.checkpoint?.time ?? 0,
             scenarioHash: run.scenarioHash, codeVersion: run.codeVersion, seed: run.seedValue, resumedFrom: run.resumedFrom, message: run.message,
             writer: writer

@@ -49,8 +49,9 @@ public struct MeasuredSetup: Sendable {
 /// A measured run's books: every request's record and every engine's intervals, as the simulator
 /// would emit them, and the totals they add up to.
 public struct MeasuredBooks: Sendable {
-    /// Records in arrival order; `id` is the request's place in that order (from 0), or its
-    /// `request_id` when every id in the log is a distinct whole number.
+    /// Records in arrival order; `id` is the log's `request_id` when every id in the log is a
+    /// distinct whole number, else `MeasuredRequestID.number(for:)` of it (the request's place in
+    /// arrival order if two ids would share a number, which is reported).
     public var records: [RequestRecord]
     /// The log's request ids, by record.
     public var requestIds: [String]
@@ -213,8 +214,14 @@ public enum MeasuredAttribution {
         }
 
         // Records, in arrival order.
-        let numericIds = requests.compactMap { Int($0.id) }
-        let useLogIds = numericIds.count == requests.count && Set(numericIds).count == requests.count
+        var ids = requests.compactMap { Int($0.id) }
+        if ids.count != requests.count || Set(ids).count != requests.count {
+            ids = requests.map { MeasuredRequestID.number(for: $0.id) }
+            if Set(ids).count != ids.count {
+                issues.append(MeasuredIssue(.skippedLine, "two request ids share a number: requests are numbered by arrival order instead (`joule audit request` takes those numbers)"))
+                ids = Array(requests.indices)
+            }
+        }
         var records: [RequestRecord] = []
         records.reserveCapacity(requests.count)
         for (i, r) in requests.enumerated() {
@@ -224,7 +231,7 @@ public enum MeasuredAttribution {
             let until = min(r.finish ?? end, end)
             let lifetime = until - r.arrival
             records.append(RequestRecord(
-                id: useLogIds ? numericIds[i] : i, inFlight: r.finish == nil || r.finish! > end, arrival: r.arrival - start,
+                id: ids[i], inFlight: r.finish == nil || r.finish! > end, arrival: r.arrival - start,
                 prefillStart: r.scheduled.map { $0 - start }, firstToken: r.firstToken.map { $0 - start }, finish: r.finish.map { $0 - start },
                 prefillUnit: engineOf[i], decodeUnit: engineOf[i], promptTokens: r.promptTokens ?? 0, cachedTokens: r.cachedTokens ?? 0,
                 outputTokens: r.outputTokens ?? 0, gpuActiveJoules: perRequest[i].direct.gpuJoules, gpuIdleJoules: perRequest[i].idle.gpuJoules,
@@ -258,5 +265,19 @@ public enum MeasuredAttribution {
         let facility = (gpu + host) * setup.pue
         let intensity = setup.carbon.intensity(atEpochSeconds: (a + b) / 2).gramsPerKWh
         return Draw(gpuJoules: gpu, hostJoules: host, carbonGrams: facility / 3.6e6 * intensity, gpuSeconds: Double(gpus.count) * seconds)
+    }
+}
+
+/// The number a measured request is stored under when its log's ids are not whole numbers (vLLM's
+/// `cmpl-…`): the first 53 bits of its id's FNV-1a hash, so `joule audit request cmpl-…` finds it
+/// without a table of names. Deterministic across runs and machines.
+public enum MeasuredRequestID {
+    public static func number(for id: String) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in id.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        return Int(h >> 11)
     }
 }

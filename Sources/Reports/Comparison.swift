@@ -19,6 +19,8 @@ public struct ConfigurationFigures: Encodable, Sendable {
     public var run: Int64
     public var name: String
     public var status: String
+    /// `measured` or `simulated`.
+    public var mode: String
     public var role: String
     public var simulatedSeconds: Double
     public var requests: Int
@@ -206,7 +208,7 @@ public enum Comparison {
         let tpotQ: (Double) -> Statistic = { p in { s in quantile(s.compactMap(\.tpot), p) } }
         let b = base
         return ConfigurationFigures(
-            run: m.run.id!, name: m.run.name, status: m.run.status.rawValue, role: base == nil ? "baseline" : "candidate",
+            run: m.run.id!, name: m.run.name, status: m.run.status.rawValue, mode: m.run.mode.rawValue, role: base == nil ? "baseline" : "candidate",
             simulatedSeconds: m.simulatedSeconds, requests: m.requests, inFlightAtEnd: m.inFlight,
             meanGPUs: figure(m.meanGPUs, b?.meanGPUs, "GPUs"),
             meanNodes: figure(m.meanNodes, b?.meanNodes, "nodes"),

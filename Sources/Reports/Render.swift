@@ -85,7 +85,7 @@ public enum Render {
 
     static func configurations(_ r: ComparisonReport) -> [ConfigurationFigures] { [r.baseline] + r.candidates }
 
-    static func label(_ c: ConfigurationFigures) -> String { "\(c.name) (run \(c.run))" }
+    static func label(_ c: ConfigurationFigures) -> String { "\(c.name) (run \(c.run), \(c.mode))" }
 
     // MARK: Markdown
 
@@ -201,7 +201,8 @@ public enum Render {
             s += "</li>\n"
         }
         s += "</ul>\n<h2>Charts</h2><div class=\"charts\">\n"
-        let names = r.charts.map { "\($0.name) (\($0.run))" }
+        let names = r.charts.map { chart in "\(chart.name) (\(chart.run)\(configs.first { $0.run == chart.run }?.mode == "measured" ? ", measured" : ""))" }
+        let anyMeasured = configs.contains { $0.mode == "measured" }
         s += SVG.lineChart(
             title: "Energy per request (CDF)", xLabel: "Wh per request", yLabel: "share of requests",
             series: zip(names, r.charts).map { ($0, $1.energyQuantilesWh.enumerated().map { ($1, Double($0 + 1) / 100) }) }
@@ -211,7 +212,8 @@ public enum Render {
             series: zip(names, r.charts).map { ($0, $1.e2eQuantilesSeconds.enumerated().map { ($1, Double($0 + 1) / 100) }) }
         )
         s += SVG.lineChart(
-            title: "Facility power over simulated time", xLabel: "simulated seconds from each run's start", yLabel: "kW",
+            title: anyMeasured ? "Facility power over each run's time" : "Facility power over simulated time",
+            xLabel: anyMeasured ? "seconds from each run's start (simulated or measured)" : "simulated seconds from each run's start", yLabel: "kW",
             series: zip(names, r.charts).map { ($0, $1.powerKW.map { ($0[0], $0[1]) }) }
         )
         s += SVG.stackedBars(

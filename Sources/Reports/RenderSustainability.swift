@@ -55,9 +55,9 @@ extension Render {
             }
             s += "| **Total** | \(r.runs.count) | \(number(r.facilityKWh)) | \(number(r.locationBasedKg)) | \(number(r.embodiedKg)) | \(r.sci.requests.formatted()) |\n"
         }
-        s += "\n## Runs\n\n| Run | Name | Source | Status | Writer | Facility kWh | Location-based kgCO2e | Factor type | Region | Signal | Intensity source | Embodied model | PUE |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        s += "\n## Runs\n\n| Run | Name | Mode | Source | Status | Writer | Facility kWh | Location-based kgCO2e | Factor type | Region | Signal | Intensity source | Embodied model | PUE |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for x in r.runs {
-            s += "| \(x.run) | \(x.name) | \(x.source) | \(x.status) | \(x.writer ?? "—") | \(number(x.facilityKWh)) | \(number(x.locationBasedKg)) | \(x.carbonFactor) | \(x.carbonRegion ?? "—") | \(x.carbonSignal ?? "—") | \(x.carbonSource ?? "—") | \(x.embodiedModel ?? "—") | \(x.pue.map(number) ?? "—") |\n"
+            s += "| \(x.run) | \(x.name) | \(x.mode) | \(x.source) | \(x.status) | \(x.writer ?? "—") | \(number(x.facilityKWh)) | \(number(x.locationBasedKg)) | \(x.carbonFactor) | \(x.carbonRegion ?? "—") | \(x.carbonSignal ?? "—") | \(x.carbonSource ?? "—") | \(x.embodiedModel ?? "—") | \(x.pue.map(number) ?? "—") |\n"
         }
         s += "\n## Data sources\n\n" + r.sources.map { "- \($0)\n" }.joined()
         return s
@@ -115,9 +115,9 @@ extension Render {
             }
             s += "<tr><th>Total</th><td>\(r.runs.count)</td><td>\(number(r.facilityKWh))</td><td>\(number(r.locationBasedKg))</td><td>\(number(r.embodiedKg))</td><td>\(r.sci.requests.formatted())</td></tr>\n</tbody></table>\n"
         }
-        s += "<h2>Runs</h2><table><thead><tr><th>Run</th><th>Name</th><th>Source</th><th>Status</th><th>Writer</th><th>Facility kWh</th><th>Location-based kgCO2e</th><th>Factor type</th><th>Region</th><th>Signal</th><th>Intensity source</th><th>Embodied model</th><th>PUE</th></tr></thead><tbody>\n"
+        s += "<h2>Runs</h2><table><thead><tr><th>Run</th><th>Name</th><th>Mode</th><th>Source</th><th>Status</th><th>Writer</th><th>Facility kWh</th><th>Location-based kgCO2e</th><th>Factor type</th><th>Region</th><th>Signal</th><th>Intensity source</th><th>Embodied model</th><th>PUE</th></tr></thead><tbody>\n"
         for x in r.runs {
-            s += "<tr><td>\(x.run)</td><td>\(e(x.name))</td><td>\(e(x.source))</td><td>\(e(x.status))</td><td>\(e(x.writer ?? "—"))</td><td>\(number(x.facilityKWh))</td><td>\(number(x.locationBasedKg))</td><td>\(e(x.carbonFactor))</td><td>\(e(x.carbonRegion ?? "—"))</td><td>\(e(x.carbonSignal ?? "—"))</td><td>\(e(x.carbonSource ?? "—"))</td><td>\(e(x.embodiedModel ?? "—"))</td><td>\(x.pue.map(number) ?? "—")</td></tr>\n"
+            s += "<tr><td>\(x.run)</td><td>\(e(x.name))</td><td>\(e(x.mode))</td><td>\(e(x.source))</td><td>\(e(x.status))</td><td>\(e(x.writer ?? "—"))</td><td>\(number(x.facilityKWh))</td><td>\(number(x.locationBasedKg))</td><td>\(e(x.carbonFactor))</td><td>\(e(x.carbonRegion ?? "—"))</td><td>\(e(x.carbonSignal ?? "—"))</td><td>\(e(x.carbonSource ?? "—"))</td><td>\(e(x.embodiedModel ?? "—"))</td><td>\(x.pue.map(number) ?? "—")</td></tr>\n"
         }
         s += "</tbody></table>\n<h2>Data sources</h2><ul>" + r.sources.map { "<li>\(e($0))</li>" }.joined() + "</ul>\n"
         return s + "</body></html>\n"

@@ -21,8 +21,10 @@ public struct SustainabilityReport: Encodable, Sendable {
         public var run: Int64
         public var name: String
         public var status: String
-        /// `daemon` (served), `simulate` (a what-if), or what wrote it.
+        /// `daemon` (served), `simulate` (a what-if), `measure` (metered), or what wrote it.
         public var source: String
+        /// `measured` (metered GPU energy, modelled host) or `simulated`.
+        public var mode: String
         /// The emission factor type of the run's grid intensity: direct, lifecycle or unspecified.
         public var carbonFactor: String
         public var carbonRegion: String?
@@ -124,7 +126,7 @@ public enum SustainabilityError: Error, CustomStringConvertible {
         case .emptyPeriod(let f, let t):
             return "no cluster intervals in the ledger between \(WallClock.string(f)) and \(WallClock.string(t)) (see `joule runs` for what is recorded)"
         case .nothingServed:
-            return "no run in the ledger was served (written by `joule daemon`): a disclosure covers what was served, so what-if simulations are left out; name runs with --run, or pass --all-runs to include every run"
+            return "no run in the ledger was served (written by `joule daemon` or recorded by `joule measure`): a disclosure covers what was served, so what-if simulations are left out; name runs with --run, or pass --all-runs to include every run"
         }
     }
 }
@@ -164,9 +166,9 @@ extension SustainabilityReport {
         if !named.isEmpty {
             scopeText = "the runs named: " + named.map(String.init).joined(separator: ", ")
         } else if scope == .served {
-            only = try ledger.runs().filter { $0.source == "daemon" }.compactMap(\.id)
+            only = try ledger.runs().filter { $0.source == "daemon" || $0.mode == .measured }.compactMap(\.id)
             guard !only.isEmpty else { throw SustainabilityError.nothingServed }
-            scopeText = "what was served: the daemon's runs (what-if simulations are left out unless named)"
+            scopeText = "what was served: the daemon's runs and measured runs (what-if simulations are left out unless named)"
         } else {
             scopeText = "every run in the ledger, what-if simulations included"
         }
@@ -240,7 +242,7 @@ extension SustainabilityReport {
                 }
                 let labels = ScenarioLabels(run)
                 return RunLine(
-                    run: id, name: run.name, status: run.status.rawValue, source: run.source, carbonFactor: factor,
+                    run: id, name: run.name, status: run.status.rawValue, source: run.source, mode: run.mode.rawValue, carbonFactor: factor,
                     carbonRegion: summary?.carbonRegion ?? labels.region, carbonSignal: summary?.carbonSignal ?? labels.signal,
                     carbonSource: summary?.carbonSource, embodiedModel: summary?.embodiedModel, pue: summary?.pue, writer: writers[id],
                     facilityKWh: (byRun[id]?.joules ?? 0) / 3.6e6, locationBasedKg: (byRun[id]?.grams ?? 0) / 1000,

@@ -20,10 +20,15 @@ extension JouleServer {
             nav a { color: #1f6f8b; text-decoration: none; font-weight: 600; } .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: .75rem; }
             .card { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .8rem; } .card .v { font-size: 1.4rem; font-weight: 600; } .card .k { color: #555; font-size: .85rem; }
             form input, form select { margin-right: .5rem; } td { text-align: left; }
+            .mode { display: inline-block; padding: 0 .45rem; border-radius: 4px; font-size: .8rem; font-weight: 600; }
+            .mode.measured { background: #dff0d8; color: #2b5d1f; } .mode.simulated { background: #e8eef7; color: #294a78; }
             """)
         if let refresh { head = head.replacingOccurrences(of: "<meta charset=\"utf-8\">", with: "<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"\(refresh)\">") }
         return TextBody(text: head + nav + "<h1>\(SVG.esc(title))</h1>\n" + body + "\n</body></html>\n", contentType: "text/html; charset=utf-8")
     }
+
+    /// The run's mode as a badge: measured runs and simulated ones never look alike.
+    static func modeBadge(_ mode: RunMode) -> String { "<span class=\"mode \(mode.rawValue)\">\(mode.rawValue)</span>" }
 
     func addDashboardRoutes(to router: Router<BasicRequestContext>) {
         let ledger = self.ledger
@@ -36,17 +41,17 @@ extension JouleServer {
                 return Self.page("Joule", refresh: 5, "<p>No runs in <code>\(e(ledger.location))</code> yet: start <code>joule daemon</code> or <code>joule simulate --db</code>.</p>")
             }
             let live = try Self.live(ledger, run: run, cache: server.runFigures)
-            var body = "<p class=\"note\">Run \(run.id!) <b>\(e(run.name))</b> (\(e(run.status.rawValue)), \(e(run.source))); refreshes every 5 s. "
+            var body = "<p class=\"note\">Run \(run.id!) <b>\(e(run.name))</b> \(Self.modeBadge(run.mode)) (\(e(run.status.rawValue)), \(e(run.source))); refreshes every 5 s. "
             body += "Figures are the run's so far, from the same ledger queries as the reports. <a href=\"/runs/\(run.id!)\">Run page</a>.</p>"
             body += Self.cards(live.cards(n))
             body += "<div class=\"charts\" style=\"margin-top:1rem\">" + live.powerChart(name: run.name) + live.carbonChart() + "</div>"
             return Self.page("Joule — live", refresh: 5, body)
         }
         router.get("runs") { _, _ in
-            var body = "<table><thead><tr><th>Run</th><th>Name</th><th>Source</th><th>Status</th><th>Started (UTC)</th><th>Requests</th><th>Export</th></tr></thead><tbody>"
+            var body = "<table><thead><tr><th>Run</th><th>Name</th><th>Mode</th><th>Source</th><th>Status</th><th>Started (UTC)</th><th>Requests</th><th>Export</th></tr></thead><tbody>"
             for r in try ledger.runs() {
                 let p = try ledger.progress(run: r.id!)
-                body += "<tr><td><a href=\"/runs/\(r.id!)\">\(r.id!)</a></td><td>\(e(r.name))</td><td>\(e(r.source))</td><td>\(e(r.status.rawValue))</td>"
+                body += "<tr><td><a href=\"/runs/\(r.id!)\">\(r.id!)</a></td><td>\(e(r.name))</td><td>\(Self.modeBadge(r.mode))</td><td>\(e(r.source))</td><td>\(e(r.status.rawValue))</td>"
                 body += "<td>\(e(iso(r.startEpochSeconds)))</td><td>\(p.storedRequests.formatted())</td>"
                 body += "<td><a href=\"/runs/\(r.id!)/requests.csv\">requests CSV</a> · <a href=\"/runs/\(r.id!)/emissions.csv\">CodeCarbon CSV</a></td></tr>"
             }
@@ -56,12 +61,12 @@ extension JouleServer {
             let id = try context.parameters.require("id", as: Int64.self)
             let run = try Self.lookup { try ledger.run(id) }
             let live = try Self.live(ledger, run: run, distribution: true, cache: server.runFigures)
-            var body = "<p class=\"note\">\(e(run.name)), \(e(run.status.rawValue)) (\(e(run.source))); scenario hash <code>\(e(String(run.scenarioHash.prefix(12))))</code>. "
+            var body = "<p class=\"note\">\(e(run.name)) \(Self.modeBadge(run.mode)), \(e(run.status.rawValue)) (\(e(run.source))); \(run.mode == .measured ? "metered GPU energy, modelled host; description" : "scenario") hash <code>\(e(String(run.scenarioHash.prefix(12))))</code>. "
             body += "Download: <a href=\"/runs/\(id)/requests.csv\">every request (CSV)</a> · <a href=\"/runs/\(id)/emissions.csv\">CodeCarbon emissions.csv</a> · "
             body += "JSON: <a href=\"/api/runs/\(id)\">/api/runs/\(id)</a>.</p>"
             body += Self.cards(live.cards(n))
             body += "<div class=\"charts\" style=\"margin-top:1rem\">" + live.powerChart(name: run.name) + live.carbonChart()
-            body += SVG.lineChart(title: "End-to-end latency (CDF, sample)", xLabel: "simulated seconds", yLabel: "share of requests", series: [(run.name, live.latencyCDF)])
+            body += SVG.lineChart(title: "End-to-end latency (CDF, sample)", xLabel: run.mode == .measured ? "seconds" : "simulated seconds", yLabel: "share of requests", series: [(run.name, live.latencyCDF)])
             body += SVG.stackedBars(title: "Energy breakdown", unit: "kWh", parts: ["GPU active", "GPU idle", "host", "facility overhead (PUE)"], bars: [(run.name, live.breakdownKWh)])
             return Self.page("Run \(id)", body + "</div>")
         }

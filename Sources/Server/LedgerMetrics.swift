@@ -70,7 +70,7 @@ public final class LedgerMetrics: Sendable {
             name: "joule_ledger_last_commit_timestamp_seconds", help: "Wall-clock time (Unix seconds) of the run's last committed batch; runs being written only"
         )
         static let runInfo = Family(
-            name: "joule_run_info", help: "One series per run in the ledger, value 1: its name, status, source (simulate or daemon), scenario and grid"
+            name: "joule_run_info", help: "One series per run in the ledger, value 1: its name, status, source (simulate, daemon, measure), mode (measured or simulated), scenario and grid"
         )
         static let buildInfo = Family(name: "joule_build_info", help: "The Joule build serving these metrics, value 1")
     }
@@ -182,7 +182,7 @@ public final class LedgerMetrics: Sendable {
             let (scenario, region, signal) = s.runs[id].map { ($0.scenario, $0.region, $0.signal) } ?? { let l = ScenarioLabels(run); return (l.scenario, l.region, l.signal) }()
             let info = gauge(Families.runInfo, [
                 ("run", "\(id)"), ("name", run.name), ("scenario", scenario), ("status", run.status.rawValue), ("source", run.source),
-                ("region", region), ("signal", signal), ("mode", "simulated"),
+                ("region", region), ("signal", signal), ("mode", run.mode.rawValue),
             ])
             info.set(to: 1.0)
             s.runs[id] = RunLabels(scenario: scenario, region: region, signal: signal, status: run.status, info: info,

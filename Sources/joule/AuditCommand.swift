@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Ledger
+import Measured
 import Accounting
 import Serving
 
@@ -130,16 +131,21 @@ struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Explain what one request cost: its shares, overheads, intensity and totals.",
             discussion: """
-            Example:
+            A measured run's request is named by its log's request_id (a vLLM id such as \
+            cmpl-8f2e… is looked up by the number Joule stored it under).
+
+            Examples:
               joule audit request 1042 --db joule.sqlite --run 1
+              joule audit request cmpl-8f2e41c0-0 --db joule.sqlite --run 3
             """
         )
         @OptionGroup var ledger: LedgerOptions
-        @Argument(help: "The request id (as the workload numbered it).") var id: Int
+        @Argument(help: "The request id (as the workload numbered it, or a measured log's request_id).") var request: String
         @Option(name: .customLong("run"), help: "The run (needed when several runs have this request id).") var runID: Int64?
         @Flag(help: "Print the breakdown as JSON.") var json = false
 
         func run() throws {
+            let id = Int(request) ?? MeasuredRequestID.number(for: request)
             let b = try failing { try ledger.open(mustExist: true).breakdown(request: id, run: runID) }
             print(json ? try jsonText(b) : b.text)
         }
@@ -168,7 +174,7 @@ struct Audit: ParsableCommand {
             } else {
                 func kwh(_ v: Double) -> String { v.formatted(.number.precision(.fractionLength(6))) + " kWh" }
                 print("""
-                Run \(r.run) (\(r.status.rawValue)): \(r.requestRows.formatted()) request rows (\(r.inFlightRows.formatted()) flagged in flight), \(r.intervalRows.formatted()) interval rows
+                Run \(r.run) (\(r.mode.rawValue), \(r.status.rawValue)): \(r.requestRows.formatted()) request rows (\(r.inFlightRows.formatted()) flagged in flight), \(r.intervalRows.formatted()) interval rows
                   requests stored                  \(kwh(r.requestsKWh))\(r.prunedRequestRows > 0 ? "  (\(r.prunedRequestRows.formatted()) pruned rows counted from their rollups)" : "")
                 + drawn by requests not finished   \(kwh(r.pendingKWh))  (\(r.pendingRequests.formatted()) requests at the last checkpoint)
                 + idle energy not yet attributed   \(kwh(r.unattributedKWh))
@@ -200,7 +206,7 @@ extension RequestBreakdown {
         ]
         let table = rows.map { "  \($0.0.padding(toLength: 34, withPad: " ", startingAt: 0))\(j($0.1).leftPad(14)) J  \(pct($0.1).leftPad(7))" }
         return """
-        Request \(r.id) of run \(run) (\(scenario)), committed in audit batch \(batch)\(r.inFlight ? "; still in flight when the run ended" : "")
+        Request \(r.id) of run \(run) (\(scenario), \(mode == .measured ? "measured: metered GPU energy, modelled host" : "simulated")), committed in audit batch \(batch)\(r.inFlight ? "; still in flight when the run ended" : "")
           arrived \(arrivedAt) (+\(s(r.arrival)) into the run) · prefill unit \(r.prefillUnit.map(String.init) ?? "–") · decode unit \(r.decodeUnit.map(String.init) ?? "–")
           tokens: \(r.promptTokens.formatted()) prompt (\(r.cachedTokens.formatted()) cached) · \(r.outputTokens.formatted()) output
           queue wait \(s(r.queueWait)) · TTFT \(s(r.ttft)) · TPOT \(s(r.tpot)) · end-to-end \(s(r.endToEnd))

@@ -69,13 +69,15 @@ struct Plan: AsyncParsableCommand {
         fetch`), or profile (the typical day shipped in Data/grids: a climatology, not a forecast).
 
         The job: --window-minutes and --energy-kwh, or --scenario, whose duration and facility \
-        energy Joule simulates. --store keeps the plan in the ledger for `joule schedule review`.
+        energy Joule simulates, or --from-run, a stored run's (a measured run's metered energy, or \
+        a simulated one's; the plan says which). --store keeps the plan in the ledger for `joule schedule review`.
 
         Examples:
           joule schedule --forecast national_fw48h.json --format ukci --window-minutes 120 --start 2023-03-15T12:00Z --json
           joule schedule --region GB --region DE --window-minutes 240 --energy-kwh 900 --db joule.sqlite
           joule schedule --region DE --source profile --window-minutes 180 --start 2026-12-01T00:00Z --end 2026-12-02T00:00Z
           joule schedule --forecast fw48h.json --format ukci --window-minutes 300 --interruptible --min-slice-minutes 60
+          joule schedule --region DE --source profile --from-run 3 --db joule.sqlite
         """
     )
 
@@ -89,6 +91,8 @@ struct Plan: AsyncParsableCommand {
     @Option(name: [.customLong("window-minutes"), .customLong("duration-minutes")], help: "How long the job runs.") var windowMinutes: Double?
     @Option(name: .customLong("energy-kwh"), help: "The job's energy, for its emissions.") var energyKWh: Double?
     @Option(help: "A scenario (file or name in Data/scenarios) whose simulated duration and facility energy are the job's.") var scenario: String?
+    @Option(name: .customLong("from-run"), help: "A stored run (measured or simulated) whose duration and facility energy are the job's.")
+    var fromRun: Int64?
     @Option(name: .customLong("scenario-duration"), help: "Simulated seconds of the scenario (default: its own).") var scenarioDuration: Double?
     @Option(help: "Earliest start (ISO 8601; default: the forecast's first point).") var start: String?
     @Option(name: [.customLong("end"), .customLong("deadline")], help: "When the job must have finished (ISO 8601; default: the forecast's end).") var end: String?
@@ -120,6 +124,8 @@ struct Plan: AsyncParsableCommand {
         var region: String
         var windowMinutes: Double
         var energyKWh: Double?
+        /// Where the job's energy comes from: given, a scenario simulated now, or a stored run (measured or simulated).
+        var energySource: String?
         var interruptible: Bool
         var searchStart: String
         var searchEnd: String
@@ -150,7 +156,7 @@ struct Plan: AsyncParsableCommand {
         guard minSliceMinutes.isFinite, minSliceMinutes >= 0, minSliceMinutes <= 527_040 else {
             throw CLIError(message: "--min-slice-minutes: expected 0 to 527040 minutes (366 days), got \(minSliceMinutes)")
         }
-        let (duration, energy) = try job()
+        let (duration, energy, energySource) = try job()
         let candidates = try await forecasts(from: s, to: e, duration: duration)
         let plan: CarbonPlan
         do {
@@ -173,14 +179,14 @@ struct Plan: AsyncParsableCommand {
         let chosen = regions[plan.winner]
         let emissions = energy.map { plan.emissionsKg(energyKWh: $0) }
         var result = Result(
-            forecast: chosen.forecast, region: chosen.region, windowMinutes: duration / 60, energyKWh: energy, interruptible: interruptible,
+            forecast: chosen.forecast, region: chosen.region, windowMinutes: duration / 60, energyKWh: energy, energySource: energySource, interruptible: interruptible,
             searchStart: isoString(plan.searchStart), searchEnd: isoString(plan.searchEnd), best: chosen.best, allBest: chosen.allBest,
             slices: chosen.slices, startingNow: window(plan.baseline), baselineRegion: regions[0].region, savingPercent: plan.savingPercent,
             emissionsKg: emissions?.planned, emissionsStartingNowKg: emissions?.startingNow, windowsCompared: plan.windowsCompared,
             regions: regions, storedJobId: nil
         )
         if store {
-            guard let energy else { throw CLIError(message: "--store needs the job's energy: --energy-kwh or --scenario") }
+            guard let energy else { throw CLIError(message: "--store needs the job's energy: --energy-kwh, --scenario or --from-run") }
             let c = candidates[plan.winner]
             let w = plan.chosen
             result.storedJobId = try failing {
@@ -202,17 +208,27 @@ struct Plan: AsyncParsableCommand {
         printPlan(result)
     }
 
-    /// The job's duration (seconds) and energy (kWh, if known): given, or simulated from --scenario.
-    func job() throws -> (Double, Double?) {
+    /// The job's duration (seconds), energy (kWh, if known) and where the energy comes from: given,
+    /// simulated from --scenario, or a stored run's (--from-run, labelled measured or simulated).
+    func job() throws -> (Double, Double?, String?) {
         if let windowMinutes, !(windowMinutes.isFinite && windowMinutes >= 1.0 / 60 && windowMinutes <= 366 * 1440) {
             throw CLIError(message: "--window-minutes: expected 0.0167 (one second) to 527040 minutes (366 days), got \(windowMinutes)")
         }
         if let energyKWh, !(energyKWh.isFinite && energyKWh >= 0 && energyKWh <= 1e12) {
             throw CLIError(message: "--energy-kwh: expected 0 to 1e12 kWh, got \(energyKWh)")
         }
+        if let fromRun {
+            guard scenario == nil else { throw CLIError(message: "--from-run: give a stored run or a --scenario to simulate, not both") }
+            let run = try failing { try ledger.open(mustExist: true).run(fromRun) }
+            guard let text = run.summary, let summary = try? JSONDecoder().decode(RunSummary.self, from: Data(text.utf8)) else {
+                throw CLIError(message: "--from-run: run \(fromRun) has no summary (it has not finished): its energy is not known yet")
+            }
+            let source = "\(run.mode.rawValue): run \(fromRun) (\(run.name))"
+            return (windowMinutes.map { $0 * 60 } ?? summary.simulatedSeconds, energyKWh ?? summary.energyKWh, energyKWh == nil ? source : "given (--energy-kwh)")
+        }
         guard let scenario else {
-            guard let windowMinutes else { throw CLIError(message: "give the job's length (--window-minutes) or a --scenario to simulate") }
-            return (windowMinutes * 60, energyKWh)
+            guard let windowMinutes else { throw CLIError(message: "give the job's length (--window-minutes), a --scenario to simulate or a stored run (--from-run)") }
+            return (windowMinutes * 60, energyKWh, energyKWh.map { _ in "given (--energy-kwh)" })
         }
         let (duration, joules) = try failing { () -> (Double, Double) in
             let (library, directory) = try Composition.library(data)
@@ -228,7 +244,7 @@ struct Plan: AsyncParsableCommand {
             })
             return (last - first, joules)
         }
-        return (windowMinutes.map { $0 * 60 } ?? duration, energyKWh ?? joules / 3.6e6)
+        return (windowMinutes.map { $0 * 60 } ?? duration, energyKWh ?? joules / 3.6e6, energyKWh == nil ? "simulated: scenario \(scenario)" : "given (--energy-kwh)")
     }
 
     /// Each region's forecast.
@@ -306,7 +322,7 @@ struct Plan: AsyncParsableCommand {
             print("\(plan.allBest.count) window(s) share the minimum; \(plan.windowsCompared) compared between \(plan.searchStart) and \(plan.searchEnd)")
         }
         if let kg = plan.emissionsKg, let now = plan.emissionsStartingNowKg {
-            print("Emissions \(g(kg)) kgCO2 for \(g(plan.energyKWh ?? 0)) kWh (instead of \(g(now)) kg)")
+            print("Emissions \(g(kg)) kgCO2 for \(g(plan.energyKWh ?? 0)) kWh\(plan.energySource.map { ", energy \($0)," } ?? "") (instead of \(g(now)) kg)")
         }
         if let id = plan.storedJobId { print("Stored as scheduled job \(id): `joule schedule review --db \(ledger.db)` compares it with actual intensities once known") }
     }

@@ -324,7 +324,7 @@ extension PostgresLedger: LedgerAudit {
             let unattributed = last?.unattributedFacilityJoules ?? 0
             let accounted = requestJoules + pending + unattributed
             let residual = intervalJoules > 0 ? abs(accounted - intervalJoules) / intervalJoules : (accounted == 0 ? 0 : .infinity)
-            return Reconciliation(
+            var result = Reconciliation(
                 run: id, status: stored.status, requestRows: Int(requests[0].int64 ?? 0), inFlightRows: Int(requests[1].int64 ?? 0),
                 intervalRows: Int(intervals[0].int64 ?? 0), requestsKWh: requestJoules / 3.6e6, pendingKWh: pending / 3.6e6,
                 pendingRequests: last?.pendingRequests ?? 0, unattributedKWh: unattributed / 3.6e6, intervalsKWh: intervalJoules / 3.6e6,
@@ -332,6 +332,8 @@ extension PostgresLedger: LedgerAudit {
                 batches: Int(batchCount), rollupRequests: rollups.map { Int($0[0].int64 ?? 0) }, rollupKWh: rollups.map { ($0[1].double ?? 0) / 3.6e6 },
                 prunedRequestRows: prunedRows
             )
+            result.mode = stored.mode
+            return result
         }
     }
 }
