@@ -130,7 +130,7 @@ let package = Package(
         ),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "Catalog", "Units"]),
         .testTarget(name: "PlanningTests", dependencies: ["Planning", "Catalog", "Serving", "MoE", "Routing", "Units", "Accounting"]),
-        .testTarget(name: "MeasuredTests", dependencies: ["Measured", "Accounting", "Catalog", "Serving", "Units"]),
+        .testTarget(name: "MeasuredTests", dependencies: ["Measured", "Accounting", "Catalog", "Serving", "Units", "Calibration"]),
         .testTarget(name: "CarbonDataTests", dependencies: ["CarbonData", "Accounting", "Units"]),
         .testTarget(name: "CarbonLiveTests", dependencies: ["CarbonLive", "CarbonData", "Accounting", "TestHTTPServer"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Catalog", "Serving", "Accounting", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -1,4 +1,5 @@
 import Accounting
+import Calibration
 import CarbonData
 import Crypto
 import Foundation
@@ -165,4 +166,27 @@ extension Catalog {
     }
 
     private static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
+}
+
+extension Catalog {
+    /// The calibration rows a measured run gives (`joule calibrate --from-measured`): one per
+    /// engine size and batch bin with at least `minSeconds` engine-seconds and output tokens, run
+    /// by Joule as `model` on `hardware` with the engine's GPUs in tensor parallel, at the run's
+    /// mean prompt, output and cached share.
+    public static func measuredServingRows(run id: Int64, summary: RunSummary, model: String, hardware: String, minSeconds: Double) -> [MeasuredServingRow] {
+        let finished = max(summary.requests, 1)
+        let prompt = Double(summary.inputTokens) / Double(finished)
+        let output = Double(summary.outputTokens) / Double(finished)
+        let cached = summary.inputTokens > 0 ? Double(summary.cachedTokens) / Double(summary.inputTokens) : 0
+        return (summary.measuredBatches ?? []).filter { $0.seconds >= minSeconds && $0.outputTokens > 0 && $0.gpuJoules > 0 }.map { b in
+            MeasuredServingRow(
+                origin: "run \(id), \(b.engineGPUs) GPUs, batch \(b.label)", measuredModel: model, task: "measured",
+                request: ServingBenchmark(
+                    model: model, hardware: hardware, gpus: b.engineGPUs, tp: b.engineGPUs, batch: b.meanBatch, inputTokens: max(prompt, 1),
+                    outputTokens: max(output, 1), cachedFraction: min(cached, 0.99)
+                ),
+                gpuPowerWatts: b.gpuWattsPerGPU, gpuJoulesPerOutputToken: b.joulesPerOutputToken, interTokenLatencySeconds: b.interTokenLatencySeconds
+            )
+        }
+    }
 }

@@ -120,13 +120,17 @@ extension Catalog {
 
 extension Catalog {
     /// The text of `calibration/fitted.yaml` for `fitted`, with the fit's provenance and errors as comments.
-    public static func fittedText(_ fitted: FittedParameters, provenance: [String]) -> String {
+    /// `servingSource` names what the power and engine terms were fitted to (ML.ENERGY's rows by default).
+    public static func fittedText(
+        _ fitted: FittedParameters, provenance: [String], servingSource: String = "ML.ENERGY's H100 rows", engineSource: String = "ML.ENERGY's H100 rows (vLLM 0.11.1)",
+        command: String = "joule calibrate --fit"
+    ) -> String {
         func n(_ x: Double, _ digits: Int = 4) -> String {
             let s = String(format: "%.\(digits)g", x)
             return s.contains("e") ? String(format: "%.\(digits)f", x) : s
         }
         var lines = [
-            "# Fitted coefficients: written by `joule calibrate --fit`; do not edit by hand, re-run the fit.",
+            "# Fitted coefficients: written by `\(command)`; do not edit by hand, re-run the fit.",
             "# Provenance:",
         ] + provenance.map { "#   " + $0 }
         lines.append("families:")
@@ -134,7 +138,7 @@ extension Catalog {
             let f = fitted.families[id]!
             lines += [
                 "  \(id):",
-                "    power:                   # fitted on ML.ENERGY's H100 rows (GPU power, GPU J/token, inter-token latency)",
+                "    power:                   # fitted on \(servingSource) (GPU power, GPU J/token, inter-token latency)",
                 "      busyWatts: \(n(f.busyWatts))",
                 "      computeWatts: \(n(f.computeWatts))",
                 "      memoryWatts: \(n(f.memoryWatts))",
@@ -146,7 +150,7 @@ extension Catalog {
             ]
         }
         lines += [
-            "engine:                      # fitted on ML.ENERGY's H100 rows (vLLM 0.11.1)",
+            "engine:                      # fitted on \(engineSource)",
             "  stepOverheadMicroseconds: \(n(fitted.engine.stepOverhead.microseconds))",
             "  allReduceLatencyMicroseconds: \(n(fitted.engine.allReduceLatency.microseconds))",
             "  samplerBytesPerLogit: \(n(fitted.engine.samplerBytesPerLogit))",

@@ -68,6 +68,8 @@ public struct MeasuredBooks: Sendable {
     /// |intervals − records − unattributed| ÷ intervals, facility energy.
     public var conservationResidual: Double
     public var issues: [MeasuredIssue]
+    /// Power, tokens and latency by engine size and batch (requests on the engine), busy slices only.
+    public var batchProfile: [BatchProfileBin]
 }
 
 /// Splits measured GPU energy over the requests that were on each GPU's engine.
@@ -87,6 +89,8 @@ public enum MeasuredAttribution {
         var start: Double
         var end: Double
         var tokensPerSecond: Double
+        /// Output tokens (after the first token), not prompt tokens.
+        var decode: Bool
     }
 
     public static func attribute(_ telemetry: PowerTelemetry, _ log: RequestLog, setup: MeasuredSetup) -> MeasuredBooks {
@@ -149,15 +153,15 @@ public enum MeasuredAttribution {
             if let ft = r.firstToken {
                 if ft > rawStart {
                     let rate = prefillTokens / (ft - rawStart)
-                    if min(ft, f) > s { phases[e].append(Phase(request: i, start: s, end: min(ft, f), tokensPerSecond: rate)) }
+                    if min(ft, f) > s { phases[e].append(Phase(request: i, start: s, end: min(ft, f), tokensPerSecond: rate, decode: false)) }
                 }
                 let decodeEnd = r.finish ?? end
                 if decodeEnd > ft, f > max(ft, s) {
-                    phases[e].append(Phase(request: i, start: max(ft, s), end: f, tokensPerSecond: decodeTokens / (decodeEnd - ft)))
+                    phases[e].append(Phase(request: i, start: max(ft, s), end: f, tokensPerSecond: decodeTokens / (decodeEnd - ft), decode: true))
                 }
             } else if f > s {
                 let whole = (r.finish ?? end) - rawStart
-                phases[e].append(Phase(request: i, start: s, end: f, tokensPerSecond: whole > 0 ? (prefillTokens + decodeTokens) / whole : 0))
+                phases[e].append(Phase(request: i, start: s, end: f, tokensPerSecond: whole > 0 ? (prefillTokens + decodeTokens) / whole : 0, decode: false))
             }
         }
 
@@ -168,6 +172,7 @@ public enum MeasuredAttribution {
         var open = Array(repeating: [Phase](), count: engines.count)
         for e in engines.indices { phases[e].sort { $0.start < $1.start } }
         let interval = setup.intervalSeconds
+        var profile: [String: BatchProfileBin] = [:]
         var t0 = start
         while t0 < end {
             let t1 = min(t0 + interval, end)
@@ -190,6 +195,20 @@ public enum MeasuredAttribution {
                     } else {
                         busy[e] += b - a
                         var weights: [Int: Double] = [:]
+                        var prefill = 0.0, output = 0.0
+                        for p in open[e] {
+                            if p.decode { output += p.tokensPerSecond * (b - a) } else { prefill += p.tokensPerSecond * (b - a) }
+                        }
+                        let batch = Set(open[e].map(\.request)).count
+                        var bin = BatchProfileBin(engineGPUs: engines[e].count, batch: batch)
+                        let key = "\(bin.engineGPUs)/\(bin.minBatch)"
+                        bin = profile[key] ?? bin
+                        bin.seconds += b - a
+                        bin.batchSeconds += Double(batch) * (b - a)
+                        bin.gpuJoules += draw.gpuJoules
+                        bin.prefillTokens += prefill
+                        bin.outputTokens += output
+                        profile[key] = bin
                         for p in open[e] { weights[p.request, default: 0] += (setup.activeSplit == .tokens ? p.tokensPerSecond : 1) * (b - a) }
                         let total = weights.values.reduce(0, +)
                         let parts = weights.keys.sorted().map { ($0, total > 0 ? weights[$0]! / total : 1 / Double(weights.count)) }
@@ -248,7 +267,8 @@ public enum MeasuredAttribution {
         return MeasuredBooks(
             records: records, requestIds: requests.map(\.id), intervals: intervals, unattributedFacilityJoules: unattributed, engines: engines,
             start: start, end: end, gpuJoules: telemetry.totalJoules, facilityJoules: intervalFacility, conservationResidual: residual,
-            issues: telemetry.issues + log.issues + issues
+            issues: telemetry.issues + log.issues + issues,
+            batchProfile: profile.values.sorted { ($0.engineGPUs, $0.minBatch) < ($1.engineGPUs, $1.minBatch) }
         )
     }
 

@@ -59,6 +59,7 @@ extension MeasuredBooks {
         s.embodiedModel = "\(setup.embodied.id) (\(setup.embodied.source))"
         s.pue = setup.pue
         s.mode = "measured"
+        s.measuredBatches = batchProfile
         return s
     }
 }

@@ -20,12 +20,20 @@ struct Calibrate: ParsableCommand {
         --training-profile prints every phase of DeepSeek's H800 training trace against Joule's \
         training kernels (fit rows and check rows marked).
 
+        --from-measured RUN fits the same power and engine coefficients to a measured run of your \
+        own fleet (`joule measure --db`): each batch size the run's engines served becomes a row \
+        (GPU power, GPU J per output token, inter-token latency), run by Joule as --model on \
+        --hardware with the engine's GPUs in tensor parallel. It prints the rows before and after \
+        and the coefficients it proposes, and changes nothing unless --apply is given (which \
+        writes them to the data folder's calibration/fitted.yaml).
+
         Examples:
           joule calibrate
           joule calibrate --markdown
           joule calibrate --fit
           joule calibrate --fit-table --markdown
           joule calibrate --training-profile
+          joule calibrate --from-measured 3 --db joule.sqlite --model llama-3.1-70b --hardware h100
         """
     )
 
@@ -38,11 +46,20 @@ struct Calibrate: ParsableCommand {
     var measurements: String?
     @Option(help: "Folder with DeepSeek's training-trace aggregates (default: ../shared/data/deepseek_anchors).") var profile: String?
     @Option(help: "Simplex iterations of the serving fit.") var iterations: Int = 400
+    @Option(name: .customLong("from-measured"), help: ArgumentHelp("A measured run in --db to fit the power and engine coefficients to.", valueName: "run"))
+    var fromMeasured: Int64?
+    @Option(help: "With --from-measured: the model the measured engines served (Data/models).") var model: String?
+    @Option(help: "With --from-measured: the node the measured GPUs are in (Data/hardware/nodes).") var hardware = "h800"
+    @Option(name: .customLong("min-seconds"), help: "With --from-measured: the fewest engine-seconds a batch size needs to be a row.") var minSeconds = 20.0
+    @Flag(help: "With --from-measured: write the proposed coefficients to the data folder's calibration/fitted.yaml.") var apply = false
+    @OptionGroup var ledger: LedgerOptions
 
     func run() throws {
         let (library, directory) = try failing { try Composition.library(data) }
         let shared = URL(fileURLWithPath: directory).standardized.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data").path
         let csv = measurements ?? shared + "/mlenergy/mlenergy_h100_fit.csv"
+        if let fromMeasured { return try fitMeasured(run: fromMeasured, library: library, directory: directory) }
+        if apply { throw CLIError(message: "--apply: only with --from-measured (--fit always writes)") }
         if fit {
             guard (1...100_000).contains(iterations) else { throw CLIError(message: "--iterations: expected 1 to 100000, got \(iterations)") }
             let rows = try failing { try Catalog.loadMeasuredServing(csv: csv, dataDirectory: directory) }

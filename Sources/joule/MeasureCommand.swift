@@ -131,6 +131,7 @@ struct MeasureOutput: Encodable {
     var whPerRequest: Double
     var carbonGramsPerRequest: Double
     var carbonKg: Double
+    var batchProfile: [BatchProfileBin]
     var issues: [MeasuredIssue]
 
     init(_ m: MeasuredRun, run: Int64?) {
@@ -156,6 +157,7 @@ struct MeasureOutput: Encodable {
         whPerRequest = s.whPerRequest
         carbonGramsPerRequest = s.carbonGramsPerRequest
         carbonKg = s.carbonKg
+        batchProfile = m.books.batchProfile
         issues = m.books.issues
     }
 
@@ -169,6 +171,13 @@ struct MeasureOutput: Encodable {
             "Per request  \(f(whPerRequest, 3)) Wh, \(f(carbonGramsPerRequest, 3)) gCO2e (finished requests) · carbon \(f(carbonKg, 4)) kgCO2e in all",
             "Accounting   active energy split by \(split), idle \(policy); requests + unattributed = measured energy to \(conservationResidual.formatted(.number.precision(.significantDigits(2)))) (relative)",
         ]
+        if !batchProfile.isEmpty {
+            lines.append("By batch     engine GPUs  requests on it  seconds  W per GPU  J per output token  inter-token ms")
+            for b in batchProfile where b.seconds > 0 {
+                lines.append("             " + String(b.engineGPUs).leftPad(11) + b.label.leftPad(16) + f(b.seconds, 0).leftPad(9) + f(b.gpuWattsPerGPU, 0).leftPad(11)
+                    + (b.outputTokens > 0 ? f(b.joulesPerOutputToken, 2) : "–").leftPad(20) + (b.outputTokens > 0 ? f(b.interTokenLatencySeconds * 1000, 1) : "–").leftPad(16))
+            }
+        }
         if issues.isEmpty {
             lines.append("Issues       none")
         } else {

@@ -1,4 +1,5 @@
 import Accounting
+import Calibration
 import Catalog
 import Foundation
 import Measured
@@ -55,6 +56,22 @@ struct MeasuredAttributionTests {
         // Split by time: the shared seconds split evenly whatever the tokens.
         let t = MeasuredAttribution.attribute(telemetry, skewed, setup: bareSetup(split: .time))
         #expect(abs(t.records[0].gpuActiveJoules - 900) < 1e-9)
+    }
+
+    @Test("The batch profile holds the busy slices: seconds, energy and tokens by requests on the engine")
+    func batchProfile() {
+        let log = RequestLog(format: "test", origin: "t", requests: [
+            request("A", 0, first: 0, finish: 4, output: 41), request("B", 2, first: 2, finish: 6, output: 41),
+        ], issues: [])
+        let books = MeasuredAttribution.attribute(telemetry, log, setup: bareSetup())
+        #expect(books.batchProfile.map(\.label) == ["1", "2–3"])
+        let (one, two) = (books.batchProfile[0], books.batchProfile[1])
+        #expect(one.seconds == 4 && abs(one.gpuJoules - 1200) < 1e-9 && abs(one.outputTokens - 40) < 1e-9)
+        #expect(two.seconds == 2 && abs(two.gpuJoules - 600) < 1e-9 && two.meanBatch == 2 && abs(two.outputTokens - 40) < 1e-9)
+        #expect(abs(two.interTokenLatencySeconds - 0.1) < 1e-12 && abs(one.gpuWattsPerGPU - 300) < 1e-9)
+        // Every busy joule is in exactly one bin.
+        let busy = books.records.reduce(0) { $0 + $1.gpuActiveJoules }
+        #expect(abs(books.batchProfile.reduce(0) { $0 + $1.gpuJoules } - busy) < 1e-9)
     }
 
     @Test("A request alone on its engine with no idle gets exactly what the engine drew over its life")
@@ -173,6 +190,36 @@ struct MeasureInputTests {
         #expect(abs(run.books.gpuJoules - 900) < 1e-9)
         #expect(run.descriptionText.contains("mode: measured") && run.descriptionText.contains("sha256: "))
         #expect(run.books.engines == [[0, 1]])
+    }
+
+    @Test("A measured run's batch sizes become calibration rows, and fitting to them lowers the loss")
+    func calibrationRows() throws {
+        let library = try Catalog.load(from: dataDirectory)
+        // An engine of 4 GPUs whose power rises with the requests on it.
+        var tracks: [GPUEnergyTrack] = []
+        let log = RequestLog(format: "t", origin: "t", requests: (0..<40).map { i in
+            request("r\(i)", Double(i) * 2, first: Double(i) * 2 + 0.2, finish: Double(i) * 2 + 0.2 + Double(1 + i % 7) * 3, prompt: 800, output: 100 * (1 + i % 7), gpus: [0, 1, 2, 3])
+        }, issues: [])
+        for g in 0..<4 {
+            var times: [Double] = [], joules: [Double] = [], total = 0.0
+            for k in 0...1200 {
+                let t = Double(k) * 0.1
+                let live = log.requests.filter { $0.arrival <= t && t < $0.finish! }.count
+                if k > 0 { total += (100 + 40 * Double(live)) * 0.1 }
+                times.append(t)
+                joules.append(total)
+            }
+            tracks.append(GPUEnergyTrack(gpu: g, uuid: nil, basis: .integratedPower, times: times, joules: joules))
+        }
+        let books = MeasuredAttribution.attribute(PowerTelemetry(format: "t", origin: "t", tracks: tracks, issues: [], samples: 0), log, setup: bareSetup())
+        let summary = books.summary(name: "t", setup: bareSetup())
+        let rows = Catalog.measuredServingRows(run: 1, summary: summary, model: "llama-3.1-70b", hardware: "h100", minSeconds: 5)
+        #expect(rows.count >= 2)
+        #expect(rows.allSatisfy { $0.request.tp == 4 && $0.gpuPowerWatts > 100 && $0.interTokenLatencySeconds > 0 })
+        let start = try Catalog.loadFittedParameters(from: dataDirectory)
+        let before = CalibrationFit.loss(try library.compare(rows))
+        let fitted = try CalibrationFit(library: library).fitServing(rows, start: start, iterations: 60)
+        #expect(CalibrationFit.loss(try library.applying(fitted).compare(rows)) < before)
     }
 
     @Test("Bad flags name the flag", arguments: [

@@ -81,6 +81,8 @@ public struct RunSummary: Hashable, Sendable, Codable {
     /// `measured` for a run recorded from real telemetry and request logs (`joule measure`);
     /// absent for simulated runs.
     public var mode: String? = nil
+    /// A measured run's power, tokens and latency by engine size and batch.
+    public var measuredBatches: [BatchProfileBin]? = nil
 
     /// Every field without a default, in declaration order (the simulator's, and measured runs').
     public init(
