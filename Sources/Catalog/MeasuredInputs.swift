@@ -190,3 +190,35 @@ extension Catalog {
         }
     }
 }
+
+extension Catalog {
+    /// A measured request log as a trace, to replay what really arrived through the simulator:
+    /// each request at its logged arrival with its prompt, cached and output tokens. Requests
+    /// without counts cannot be replayed and are skipped (counted as skipped lines).
+    static func measuredTrace(_ text: String, file: String, format: TraceFormat, skipBadLines: Bool) throws -> ParsedTrace {
+        let log: RequestLog
+        do {
+            log = format == .otlp
+                ? try OTLPReader.read(Data(text.utf8), file: file)
+                : try RequestCSVReader.read(text, file: file, skipBadLines: skipBadLines)
+        } catch let error as MeasuredInputError {
+            throw TraceError(file: error.file, line: error.line ?? 1, field: error.field ?? "(file)", message: error.message)
+        }
+        var rows: [TraceRow] = []
+        var skipped = 0
+        var examples: [TraceError] = []
+        for r in log.requests {
+            guard let prompt = r.promptTokens, prompt >= 1, let output = r.outputTokens, output >= 1 else {
+                skipped += 1
+                if examples.count < 3 {
+                    examples.append(TraceError(file: file, line: r.line, field: "prompt_tokens", message: "request \(r.id) has no prompt or output token count: not replayed"))
+                }
+                continue
+            }
+            rows.append(TraceRow(arrival: r.arrival, promptTokens: prompt, outputTokens: output, cachedTokens: r.cachedTokens.map { min($0, prompt - 1) }, blockHashes: nil, line: r.line))
+        }
+        guard !rows.isEmpty else { throw TraceError(file: file, line: 1, field: "(file)", message: "no request in the log has token counts to replay") }
+        if skipped > 0 && !skipBadLines { throw examples[0] }
+        return ParsedTrace(rows: rows, skippedLines: skipped, startEpochSeconds: rows.map(\.arrival).min(), skippedExamples: examples)
+    }
+}

@@ -58,13 +58,17 @@ extension Catalog {
         return try ScenarioFile(reader: r, library: library, dataDirectory: dataDirectory, folder: folder, text: text).load()
     }
 
-    /// Reads a trace file.
+    /// Reads a trace file. A CSV whose header is a measured request log's is read as one.
     public static func loadTrace(at path: String, format: TraceFormat, skipBadLines: Bool) throws -> ParsedTrace {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw CatalogError.unreadable(file: path, reason: "cannot read the trace (\((error as NSError).localizedDescription))")
+        }
+        let header = text.prefix { !$0.isNewline }
+        if format == .requestLog || format == .otlp || (format == .jouleCSV && header.hasPrefix("request_id,")) {
+            return try measuredTrace(text, file: path, format: format == .otlp ? .otlp : .requestLog, skipBadLines: skipBadLines)
         }
         return try TraceParser.parse(text, file: path, format: format, skipBadLines: skipBadLines)
     }

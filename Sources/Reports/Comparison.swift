@@ -75,6 +75,9 @@ public struct ComparisonReport: Encodable, Sendable {
     public var methodology: Methodology
     /// Charts' data, so JSON carries what the charts draw.
     public var charts: [ChartData]
+    /// For each candidate whose mode differs from the baseline's (a measured run and a simulated
+    /// replay): where the model and the meters disagree.
+    public var modelVsMeters: [ModelVsMeters] = []
 }
 
 public struct ChartData: Encodable, Sendable {

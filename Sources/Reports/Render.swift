@@ -120,6 +120,7 @@ public enum Render {
             s += "| \(label(c)) | \(number(b["gpuActive"] ?? 0)) | \(number(b["gpuIdle"] ?? 0)) | \(number(b["host"] ?? 0)) | \(number(b["facilityOverhead"] ?? 0)) |\n"
         }
         s += "\nThe HTML format draws the energy distribution, the latency CDF, power over time and this breakdown as charts.\n\n"
+        s += r.modelVsMeters.map(modelVsMetersMarkdown).joined()
         s += methodologyMarkdown(r.methodology)
         return s
     }
@@ -153,7 +154,7 @@ public enum Render {
                 }
             }
         }
-        return s
+        return s + r.modelVsMeters.map(modelVsMetersCSV).joined()
     }
 
     // MARK: HTML
@@ -220,7 +221,7 @@ public enum Render {
             title: "Energy breakdown", unit: "kWh", parts: ["GPU active", "GPU idle", "host", "facility overhead (PUE)"],
             bars: configs.map { c in (label(c), ["gpuActive", "gpuIdle", "host", "facilityOverhead"].map { c.energyBreakdownKWh[$0] ?? 0 }) }
         )
-        s += "\n</div>\n<h2>Methodology</h2>\n"
+        s += "\n</div>\n" + r.modelVsMeters.map(modelVsMetersHTML).joined() + "<h2>Methodology</h2>\n"
         let m = r.methodology
         s += "<ul><li><b>Boundary.</b> \(e(m.boundary))</li><li><b>Attribution.</b> \(e(m.attribution))</li><li><b>Carbon signal.</b> \(e(m.carbonSignal))</li>"
         s += "<li><b>Embodied emissions.</b> \(e(m.embodied))</li><li><b>Fidelity.</b> \(e(m.fidelity))</li><li><b>Statistics.</b> \(e(m.statistics))</li></ul>\n"

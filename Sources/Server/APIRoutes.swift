@@ -103,7 +103,7 @@ extension JouleServer {
                 }
                 guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "every compared run needs finished requests") }
                 try Task.checkCancellation()
-                let comparison = Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.location)
+                let comparison = try Comparison.build(ledger, metrics: metrics, location: ledger.location)
                 try Task.checkCancellation()
                 return comparison
             }

@@ -128,7 +128,7 @@ extension JouleServer {
                 }
                 guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "both runs need finished requests") }
                 try Task.checkCancellation()
-                return Render.html(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.location))
+                return Render.html(try Comparison.build(ledger, metrics: metrics, location: ledger.location))
             }
             let download = "<p class=\"note\">Download: <a href=\"/compare.csv?baseline=\(baseline)&amp;candidate=\(candidate)\">this comparison (CSV)</a>.</p>"
             return TextBody(text: html.replacingOccurrences(of: "<body>\n", with: "<body>\n" + Self.nav).replacingOccurrences(of: "<h2>Figures</h2>", with: download + "<h2>Figures</h2>"),
@@ -145,7 +145,7 @@ extension JouleServer {
                     return try Self.lookup { try RunMetrics.load(ledger, run: id) }
                 }
                 guard metrics.allSatisfy({ $0.requests > 0 }) else { throw HTTPError(.badRequest, message: "both runs need finished requests") }
-                return Render.csv(Comparison.build(baseline: metrics[0], candidates: [metrics[1]], ledger: ledger.location))
+                return Render.csv(try Comparison.build(ledger, metrics: metrics, location: ledger.location))
             }
             return Response(
                 status: .ok,

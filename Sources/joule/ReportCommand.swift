@@ -31,6 +31,11 @@ struct Compare: ParsableCommand {
           joule report compare --db joule.sqlite --baseline 1 --candidate 2 --format md
           joule report compare --db joule.sqlite --baseline 1 --candidate 2 --candidate 3 --format html --out compare.html
           joule report compare --db joule.sqlite --baseline 1 --candidate 2 --format json --out compare.json
+          joule report compare --db joule.sqlite --baseline 3 --candidate 4 --format html --out model-vs-meters.html   # 3 measured, 4 its replay
+
+        A measured run (`joule measure`) compared with a simulated replay of its request log \
+        (`joule simulate --trace requests.csv`) adds where the model and the meters disagree: GPU \
+        energy per request, per phase (J per prompt and per output token) and per batch size.
         """
     )
 
@@ -52,7 +57,8 @@ struct Compare: ParsableCommand {
                 metrics.append(m)
             }
             FileHandle.standardError.write(Data("bootstrapping \(Comparison.resamples) resamples…\n".utf8))
-            return Comparison.build(baseline: metrics[0], candidates: Array(metrics.dropFirst()), ledger: ledger.db)
+            // A measured run beside a simulated one adds the model against the meters.
+            return try Comparison.build(l, metrics: metrics, location: ledger.db)
         }
         try writeReport(try Render.text(report, as: format), to: out)
     }
@@ -62,7 +68,7 @@ struct Sustainability: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A period's energy, Scope 2 and embodied emissions, and SCI with its disclosures, for what was served.",
         discussion: """
-        By default the report covers what was served: the daemon's runs. What-if simulations \
+        By default the report covers what was served: the daemon's runs and measured runs. What-if simulations \
         (`joule simulate --db`) are left out of a disclosure unless named with --run, or all \
         included with --all-runs. Grid emissions are location-based: each cluster interval's \
         energy at the grid intensity it ran under. GHG Protocol Scope 2 location-based takes \

@@ -81,7 +81,7 @@ struct Simulate: ParsableCommand {
         if case .finished(let summary) = outcome {
             try recorder.ledger.setStatus(.finished, run: recorder.run, at: now, summary: try jsonText(summary))
         }
-        FileHandle.standardError.write(Data("recorded as run \(recorder.run) in \(LedgerLocation.redacted(db ?? "")): \(recorder.committedRequests.formatted()) requests in \(recorder.batches) audited batches\n".utf8))
+        FileHandle.standardError.write(Data("recorded as run \(recorder.run) in \(LedgerLocation.redacted(db ?? "")): \(recorder.committedRequests.formatted()) requests in \(recorder.batches) audited batch\(recorder.batches == 1 ? "" : "es")\n".utf8))
     }
 
     func run() throws {

@@ -11,6 +11,12 @@ public enum TraceFormat: String, CaseIterable, Codable, Hashable, Sendable {
     case jouleCSV = "joule-csv"
     /// Joule's JSON Lines: `{"arrivalSeconds":…,"promptTokens":…,"outputTokens":…,"cachedTokens":…}` (`cachedTokens` optional).
     case jouleJSONL = "joule-jsonl"
+    /// A measured request log (`joule measure --requests`): the CSV
+    /// `request_id,arrival,first_token,finish,prompt_tokens,cached_tokens,output_tokens,gpus`, replayed
+    /// at its wall-clock arrivals (read by `Catalog.loadTrace`).
+    case requestLog = "request-log"
+    /// vLLM's OpenTelemetry request spans as OTLP/JSON, replayed at their arrivals (read by `Catalog.loadTrace`).
+    case otlp
 
     /// The format a file name suggests, if any.
     public static func guess(fromFileName name: String) -> TraceFormat? {
@@ -68,6 +74,15 @@ public struct TraceRow: Hashable, Sendable {
     public var cachedTokens: Int?
     public var blockHashes: [Int]?
     public var line: Int
+
+    public init(arrival: Double, promptTokens: Int, outputTokens: Int, cachedTokens: Int?, blockHashes: [Int]?, line: Int) {
+        self.arrival = arrival
+        self.promptTokens = promptTokens
+        self.outputTokens = outputTokens
+        self.cachedTokens = cachedTokens
+        self.blockHashes = blockHashes
+        self.line = line
+    }
 }
 
 /// A parsed trace: its rows, how many lines were skipped, and when it starts (for wall-clock formats).
@@ -80,6 +95,13 @@ public struct ParsedTrace: Sendable {
     public var startEpochSeconds: Double?
     /// The first few skipped-line errors, for a warning.
     public var skippedExamples: [TraceError]
+
+    public init(rows: [TraceRow], skippedLines: Int, startEpochSeconds: Double?, skippedExamples: [TraceError]) {
+        self.rows = rows
+        self.skippedLines = skippedLines
+        self.startEpochSeconds = startEpochSeconds
+        self.skippedExamples = skippedExamples
+    }
 }
 
 /// Parses trace text. Pure: the caller reads the file.
@@ -109,6 +131,9 @@ public enum TraceParser {
                     rows.append(try csvRow(fields, header: header, file: file, line: lineNumber, format: format))
                 case .mooncake, .jouleJSONL:
                     rows.append(try jsonRow(String(line), file: file, line: lineNumber, format: format))
+                case .requestLog, .otlp:
+                    // Measured logs are read by their own readers (Catalog.loadTrace), not line by line here.
+                    throw TraceError(file: file, line: 1, field: "(format)", message: "\(format.rawValue) logs are read with Catalog.loadTrace", wholeTrace: true)
                 }
             } catch let error as TraceError {
                 if !skipBadLines || error.line == 1 && (format == .azure || format == .jouleCSV) { throw error }
