@@ -96,7 +96,7 @@ let package = Package(
             ]
         ),
         // The parsers as fuzz targets, shared by `joule-fuzz` (libFuzzer, via Scripts/fuzz) and FuzzTests.
-        .target(name: "FuzzTargets", dependencies: ["Catalog", "CarbonData", "Serving", "Accounting", "MoE"]),
+        .target(name: "FuzzTargets", dependencies: ["Catalog", "CarbonData", "Serving", "Accounting", "MoE", "Measured"]),
         .executableTarget(
             name: "joule-fuzz",
             dependencies: ["FuzzTargets", "Catalog"],

@@ -2,6 +2,7 @@ import Accounting
 import CarbonData
 import Catalog
 import Foundation
+import Measured
 import MoE
 import Serving
 
@@ -23,6 +24,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case carbonElectricityMaps = "carbon-electricitymaps"
     case carbonElectricityMapsCSV = "carbon-electricitymaps-csv"
     case carbonWattTime = "carbon-watttime"
+    case powerNvidiaSMI = "power-nvidia-smi"
+    case powerDCGM = "power-dcgm"
+    case powerZeus = "power-zeus"
+    case requestsCSV = "requests-csv"
+    case requestsOTLP = "requests-otlp"
 
     /// Repository files (relative to its root) this target's corpus starts from.
     public var seedFiles: [String] {
@@ -53,6 +59,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 "Tests/Fixtures/carbon/watttime-forecast.json", "Tests/Fixtures/carbon/watttime-historical.json",
                 "Tests/Fixtures/carbon/watttime-forecast-historical.json",
             ]
+        case .powerNvidiaSMI: return ["Tests/Fixtures/measured/nvidia-smi-small.csv", "Tests/Fixtures/measured/nvidia-smi-nounits.csv"]
+        case .powerDCGM: return ["Tests/Fixtures/measured/dcgm-small.prom", "Tests/Fixtures/measured/dcgm-timestamps.prom"]
+        case .powerZeus: return ["Tests/Fixtures/measured/zeus-small.json"]
+        case .requestsCSV: return ["Tests/Fixtures/measured/requests-small.csv"]
+        case .requestsOTLP: return ["Tests/Fixtures/measured/spans-small.json"]
         }
     }
 
@@ -146,6 +157,32 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 }
             }
             return nil
+        case .powerNvidiaSMI, .powerDCGM, .powerZeus:
+            let t: PowerTelemetry
+            switch self {
+            case .powerNvidiaSMI: t = try NvidiaSMIReader.read(try utf8(data, file: file), file: file, skipBadLines: true)
+            case .powerDCGM: t = try DCGMReader.read(try utf8(data, file: file), file: file, skipBadLines: true)
+            default: t = try ZeusReader.read(data, file: file)
+            }
+            for track in t.tracks {
+                guard track.times.count >= 2, track.times.allSatisfy(\.isFinite), zip(track.times, track.times.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    return "GPU \(track.gpu): times not finite and strictly increasing"
+                }
+                guard track.joules.first == 0, track.joules.allSatisfy(\.isFinite), zip(track.joules, track.joules.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                    return "GPU \(track.gpu): cumulative energy not finite, from 0 and non-decreasing"
+                }
+            }
+            return nil
+        case .requestsCSV, .requestsOTLP:
+            let log = self == .requestsCSV
+                ? try RequestCSVReader.read(try utf8(data, file: file), file: file, skipBadLines: true) : try OTLPReader.read(data, file: file)
+            for r in log.requests {
+                let times = [r.arrival, r.scheduled, r.firstToken, r.finish].compactMap { $0 }
+                guard times.allSatisfy(\.isFinite), zip(times, times.dropFirst()).allSatisfy({ $0 <= $1 }) else { return "request \(r.id): times not finite or out of order" }
+                for n in [r.promptTokens, r.cachedTokens, r.outputTokens].compactMap({ $0 }) where !(0...10_000_000).contains(n) { return "request \(r.id): \(n) tokens" }
+            }
+            if Set(log.requests.map(\.id)).count != log.requests.count { return "two requests with one id" }
+            return nil
         }
     }
 
@@ -213,7 +250,8 @@ public struct FuzzContext: Sendable {
         switch target {
         case .scenarioYAML, .daemonYAML: ext = "yaml"
         case .traceMooncake, .traceJouleJSONL: ext = "jsonl"
-        case .carbonUKCI, .carbonElectricityMaps, .carbonWattTime: ext = "json"
+        case .carbonUKCI, .carbonElectricityMaps, .carbonWattTime, .powerZeus, .requestsOTLP: ext = "json"
+        case .powerDCGM: ext = "prom"
         default: ext = "csv"
         }
         return "\(folder)/fuzz-input-\(target.rawValue).\(ext)"

@@ -156,8 +156,8 @@ public enum DCGMReader {
         }
         var stamp: Double? = nil
         if rest.count == 2 {
-            guard let ms = Double(rest[1]), ms.isFinite, ms > 0 else {
-                throw MeasuredInputError(file: file, line: n, field: name, "expected a timestamp in milliseconds since 1970, got '\(rest[1])'")
+            guard let ms = Double(rest[1]), ms.isFinite, ms > 0, ms < 7.3e12 else {
+                throw MeasuredInputError(file: file, line: n, field: name, "expected a timestamp in milliseconds since 1970 (up to the year 2200), got '\(rest[1])'")
             }
             stamp = ms
         }

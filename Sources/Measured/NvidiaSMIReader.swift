@@ -42,8 +42,9 @@ public enum NvidiaSMIReader {
                 continue
             }
             do {
-                guard fields.count >= cols.count else {
-                    throw MeasuredInputError(file: file, line: lineNumber, "expected \(cols.count) columns, got \(fields.count)")
+                let needed = (cols.values.max() ?? 0) + 1
+                guard fields.count >= needed else {
+                    throw MeasuredInputError(file: file, line: lineNumber, "expected \(needed) columns, got \(fields.count)")
                 }
                 let stamp = fields[cols["timestamp"]!]
                 guard let t = timestamp(stamp) else {

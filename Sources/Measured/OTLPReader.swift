@@ -57,10 +57,10 @@ public enum OTLPReader {
                             continue
                         }
                         let a = attributes(span["attributes"])
-                        guard let start = nanos(span["startTimeUnixNano"]), start > 0 else {
-                            throw MeasuredInputError(file: file, line: line, field: "\(place).startTimeUnixNano", "expected the span's start in nanoseconds since 1970")
+                        guard let start = nanos(span["startTimeUnixNano"]), start > 0, start < 7.3e9 else {
+                            throw MeasuredInputError(file: file, line: line, field: "\(place).startTimeUnixNano", "expected the span's start in nanoseconds since 1970 (up to the year 2200)")
                         }
-                        let end = nanos(span["endTimeUnixNano"]).flatMap { $0 > 0 ? $0 : nil }
+                        let end = nanos(span["endTimeUnixNano"]).flatMap { $0 > 0 && $0 < 7.3e9 ? $0 : nil }
                         let id = (a["gen_ai.request.id"] as? String) ?? (span["spanId"] as? String) ?? "span-\(spanNumber)"
                         guard !seen.contains(id) else { throw MeasuredInputError(file: file, line: line, field: "\(place) gen_ai.request.id", "'\(id)' appears twice") }
                         seen.insert(id)
@@ -117,7 +117,7 @@ public enum OTLPReader {
     }
 
     static func number(_ any: Any?) -> Double? {
-        if let d = any as? Double, d.isFinite, d >= 0 { return d }
+        if let d = any as? Double, d.isFinite, d >= 0, d < 1e9 { return d }
         if let i = any as? Int, i >= 0 { return Double(i) }
         return nil
     }

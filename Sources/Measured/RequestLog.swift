@@ -113,7 +113,8 @@ public enum RequestCSVReader {
                 continue
             }
             do {
-                guard fields.count >= cols.count else { throw MeasuredInputError(file: file, line: lineNumber, "expected \(cols.count) columns, got \(fields.count)") }
+                let needed = (cols.values.max() ?? 0) + 1
+                guard fields.count >= needed else { throw MeasuredInputError(file: file, line: lineNumber, "expected \(needed) columns, got \(fields.count)") }
                 func field(_ name: String) -> String { fields[cols[name]!] }
                 func time(_ name: String, required: Bool) throws -> Double? {
                     let s = field(name)
@@ -153,8 +154,8 @@ public enum RequestCSVReader {
     public static func parseGPUs(_ text: String, file: String, line: Int?, field: String) throws -> [Int] {
         var out: [Int] = []
         for part in text.split(separator: ";", omittingEmptySubsequences: true).map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            let bounds = part.split(separator: "-", maxSplits: 1).map { Int($0) }
-            guard bounds.allSatisfy({ $0 != nil }), let lo = bounds.first!, let hi = bounds.last!, lo >= 0, hi <= 4095, lo <= hi else {
+            let bounds = part.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(bounds.count), let lo = bounds.first ?? nil, let hi = bounds.last ?? nil, lo >= 0, hi <= 4095, lo <= hi else {
                 throw MeasuredInputError(file: file, line: line, field: field, "expected GPU indices 0 to 4095 separated by ';' (such as 0;1;2;3 or 0-7), got '\(text)'")
             }
             out += Array(lo...hi)

@@ -55,6 +55,8 @@ struct TelemetryReaderTests {
         ("timestamp, index, power.draw [W]\n2025/06/01 12:00:00.000, 0\n", "smi.csv:2: expected 3 columns"),
         ("timestamp, index, power.draw [W]\n2025/06/01 12:00:00.000, 0, 100 W\n", "at least two samples"),
         ("", "empty"),
+        // A repeated column name moves the later columns: the line must reach the last one (found by the property test).
+        ("timestamp, timestamp, index, power.draw [W]\n2025/06/01 12:00:00.000, 0, 100 W\n", "smi.csv:2: expected 4 columns, got 3"),
     ])
     func nvidiaSMIErrors(_ text: String, _ expected: String) {
         #expect { try NvidiaSMIReader.read(text, file: "smi.csv") } throws: { "\($0)".contains(expected) }
