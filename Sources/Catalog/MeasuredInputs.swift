@@ -133,7 +133,16 @@ extension Catalog {
             gpuIdleWatts: node.gpu.power.idle.watts, pue: site.pue, carbon: carbon, embodied: embodied, policy: policy,
             intervalSeconds: m.intervalSeconds, engineGPUs: m.engineGPUs, activeSplit: m.activeSplit
         )
-        let books = MeasuredAttribution.attribute(telemetry, log, setup: setup)
+        var books = MeasuredAttribution.attribute(telemetry, log, setup: setup)
+        // Clocks that disagree show as power that leads or lags the requests: said, never corrected silently.
+        if let skew = ClockSkew.estimate(telemetry, log.requests, engines: books.engines),
+           abs(skew.offsetSeconds) >= 2 * skew.resolution, skew.agreement - skew.agreementAtZero > 0.05 {
+            books.issues.append(MeasuredIssue(
+                .skew, "the GPUs' power lines up with the request log best with the telemetry shifted by \(String(format: "%+.1f", skew.offsetSeconds)) s "
+                    + "(agreement \(String(format: "%.2f", skew.agreement)) against \(String(format: "%.2f", skew.agreementAtZero)) as given): if the clocks differ, "
+                    + "pass --clock-offset \(String(format: "%.1f", m.clockOffsetSeconds + skew.offsetSeconds))"
+            ))
+        }
         func digest(_ d: Data) -> String { SHA256.hash(data: d).map { String(format: "%02x", $0) }.joined() }
         let description = """
         # A measured run: real telemetry and request logs, attributed by Joule (not a simulation).

@@ -74,6 +74,23 @@ struct MeasuredAttributionTests {
         #expect(abs(books.batchProfile.reduce(0) { $0 + $1.gpuJoules } - busy) < 1e-9)
     }
 
+    @Test("Clock skew: telemetry 2 s ahead of the log is found, and the offset that undoes it named", arguments: [2.0, -1.5, 0])
+    func skew(_ ahead: Double) throws {
+        let requests = (0..<30).map { i in request("r\(i)", Double(i) * 6, first: Double(i) * 6 + 0.3, finish: Double(i) * 6 + 2.5 + Double(i % 3)) }
+        var times: [Double] = [], joules: [Double] = [], total = 0.0
+        for k in 0...2000 {
+            let t = Double(k) * 0.1
+            let busy = requests.contains { $0.arrival <= t - ahead && t - ahead < $0.finish! }
+            if k > 0 { total += (busy ? 400 : 100) * 0.1 }
+            times.append(t)
+            joules.append(total)
+        }
+        let telemetry = PowerTelemetry(format: "t", origin: "t", tracks: [GPUEnergyTrack(gpu: 0, uuid: nil, basis: .integratedPower, times: times, joules: joules)], issues: [], samples: 0)
+        let e = try #require(ClockSkew.estimate(telemetry, requests, engines: [[0]]))
+        #expect(abs(e.offsetSeconds + ahead) <= e.resolution + 1e-9)
+        #expect(e.agreement >= e.agreementAtZero)
+    }
+
     @Test("A request alone on its engine with no idle gets exactly what the engine drew over its life")
     func alone() {
         let log = RequestLog(format: "test", origin: "t", requests: [request("A", 0, first: 1.5, finish: 10, prompt: 5000, output: 300)], issues: [])
