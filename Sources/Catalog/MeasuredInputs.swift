@@ -50,14 +50,20 @@ public struct MeasureRequest: Sendable {
     public var clockOffsetSeconds: Double
     public var skipBadLines: Bool
     public var activeSplit: ActiveSplit
+    /// Server power readings (`timestamp,watts[,node]`), and which GPUs each node holds
+    /// (`node-a=0-7,node-b=8-15`; default with one node: every GPU).
+    public var hostPower: String?
+    public var hostGPUs: String?
 
     public init(
         power: String, powerFormat: PowerFormat? = nil, requests: String, requestsFormat: RequestLogFormat? = nil, hardware: String = "h800",
         site: String = "default", grid: String, embodied: String = "llmcarbon-h800", policy: String = AttributionPolicies.default.id,
         intervalSeconds: Double = 60, engineGPUs: [Int]? = nil, clockOffsetSeconds: Double = 0, skipBadLines: Bool = false,
-        activeSplit: ActiveSplit = .tokens
+        activeSplit: ActiveSplit = .tokens, hostPower: String? = nil, hostGPUs: String? = nil
     ) {
         self.activeSplit = activeSplit
+        self.hostPower = hostPower
+        self.hostGPUs = hostGPUs
         self.power = power
         self.powerFormat = powerFormat
         self.requests = requests
@@ -128,11 +134,22 @@ extension Catalog {
         case .csv: log = try RequestCSVReader.read(String(decoding: requestData, as: UTF8.self), file: m.requests, skipBadLines: m.skipBadLines)
         case .otlp: log = try OTLPReader.read(requestData, file: m.requests)
         }
-        let setup = MeasuredSetup(
+        var setup = MeasuredSetup(
             hostIdleWattsPerGPU: node.hostIdle.watts / Double(node.gpusPerNode), hostPerGPUWatt: node.hostPerGPUWatt,
             gpuIdleWatts: node.gpu.power.idle.watts, pue: site.pue, carbon: carbon, embodied: embodied, policy: policy,
             intervalSeconds: m.intervalSeconds, engineGPUs: m.engineGPUs, activeSplit: m.activeSplit
         )
+        var hostLabel = "modelled from the node's host model (no host meter read)"
+        if let hostPath = m.hostPower {
+            let (nodes, host) = try HostPowerReader.read(String(decoding: try readData(hostPath, flag: "--host-power"), as: UTF8.self), file: hostPath, skipBadLines: m.skipBadLines)
+            let mapping = try hostMapping(m.hostGPUs, nodes: nodes, gpus: telemetry.tracks.map(\.gpu))
+            for track in host.tracks {
+                let members = mapping[nodes[track.gpu]] ?? []
+                for g in members { setup.meteredHost[g] = (track, members.count) }
+            }
+            telemetry.issues += host.issues
+            hostLabel = "metered: \(hostPath) (\(nodes.count) node\(nodes.count == 1 ? "" : "s"))"
+        }
         var books = MeasuredAttribution.attribute(telemetry, log, setup: setup)
         // Clocks that disagree show as power that leads or lags the requests: said, never corrected silently.
         if let skew = ClockSkew.estimate(telemetry, log.requests, engines: books.engines),
@@ -148,7 +165,8 @@ extension Catalog {
         # A measured run: real telemetry and request logs, attributed by Joule (not a simulation).
         name: \(name)
         mode: measured
-        hardware: \(m.hardware)        # host power modelled from this node's host model (no host meter read)
+        hardware: \(m.hardware)
+        hostPower: "\(hostLabel)"
         site: \(m.site)
         carbon: {region: \(m.grid), grid: \(m.grid)}
         embodied: \(m.embodied)
@@ -172,6 +190,25 @@ extension Catalog {
             throw MeasuredInputError(file: flag, "cannot read '\(path)' (no such file, or not readable)")
         }
         return data
+    }
+
+    /// Which telemetry GPUs each host-power node holds: `node-a=0-7,node-b=8-15`, or with one node and no mapping, all.
+    static func hostMapping(_ text: String?, nodes: [String], gpus: [Int]) throws -> [String: [Int]] {
+        guard let text, !text.isEmpty else {
+            guard nodes.count == 1 else {
+                throw MeasuredInputError(file: "--host-gpus", "the host readings name \(nodes.count) nodes (\(nodes.joined(separator: ", "))): say which GPUs each holds, as node-a=0-7,node-b=8-15")
+            }
+            return [nodes[0]: gpus]
+        }
+        var out: [String: [Int]] = [:]
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, nodes.contains(kv[0]) else {
+                throw MeasuredInputError(file: "--host-gpus", "expected node=GPUs for a node of the host readings (\(nodes.joined(separator: ", "))), got '\(part)'")
+            }
+            out[kv[0]] = try RequestCSVReader.parseGPUs(kv[1], file: "--host-gpus", line: nil, field: kv[0])
+        }
+        return out
     }
 
     private static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }

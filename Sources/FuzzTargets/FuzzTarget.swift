@@ -27,6 +27,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case powerNvidiaSMI = "power-nvidia-smi"
     case powerDCGM = "power-dcgm"
     case powerZeus = "power-zeus"
+    case powerHost = "power-host"
     case requestsCSV = "requests-csv"
     case requestsOTLP = "requests-otlp"
 
@@ -62,6 +63,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .powerNvidiaSMI: return ["Tests/Fixtures/measured/nvidia-smi-small.csv", "Tests/Fixtures/measured/nvidia-smi-nounits.csv"]
         case .powerDCGM: return ["Tests/Fixtures/measured/dcgm-small.prom", "Tests/Fixtures/measured/dcgm-timestamps.prom"]
         case .powerZeus: return ["Tests/Fixtures/measured/zeus-small.json"]
+        case .powerHost: return ["Tests/Fixtures/measured/host-small.csv"]
         case .requestsCSV: return ["Tests/Fixtures/measured/requests-small.csv"]
         case .requestsOTLP: return ["Tests/Fixtures/measured/spans-small.json"]
         }
@@ -157,11 +159,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 }
             }
             return nil
-        case .powerNvidiaSMI, .powerDCGM, .powerZeus:
+        case .powerNvidiaSMI, .powerDCGM, .powerZeus, .powerHost:
             let t: PowerTelemetry
             switch self {
             case .powerNvidiaSMI: t = try NvidiaSMIReader.read(try utf8(data, file: file), file: file, skipBadLines: true)
             case .powerDCGM: t = try DCGMReader.read(try utf8(data, file: file), file: file, skipBadLines: true)
+            case .powerHost: t = try HostPowerReader.read(try utf8(data, file: file), file: file, skipBadLines: true).telemetry
             default: t = try ZeusReader.read(data, file: file)
             }
             for track in t.tracks {

@@ -28,6 +28,9 @@ public struct MeasuredSetup: Sendable {
     /// GPUs of the engine that served requests whose log does not name any (default: every GPU in the telemetry).
     public var engineGPUs: [Int]?
     public var activeSplit: ActiveSplit
+    /// Metered host power, when given: per GPU, the node's track and how many GPUs share it.
+    /// Such GPUs' host energy is their share of the node's reading instead of the host model's.
+    public var meteredHost: [Int: (track: GPUEnergyTrack, gpus: Int)] = [:]
 
     public init(
         hostIdleWattsPerGPU: Double, hostPerGPUWatt: Double, gpuIdleWatts: Double, pue: Double, carbon: CarbonSeries, embodied: EmbodiedModel,
@@ -277,11 +280,19 @@ public enum MeasuredAttribution {
         var gpu = 0.0
         var host = 0.0
         let seconds = b - a
+        var meteredServer = 0.0, meteredGPUs = 0.0
         for g in gpus {
             let e = tracks[g]!.energy(from: a, to: b)
             gpu += e
-            host += setup.hostIdleWattsPerGPU * seconds + setup.hostPerGPUWatt * max(0, e - setup.gpuIdleWatts * seconds)
+            if let metered = setup.meteredHost[g] {
+                // The node's reading is the whole server, GPUs included: its share for this GPU, less the GPU's own draw.
+                meteredServer += metered.track.energy(from: a, to: b) / Double(metered.gpus)
+                meteredGPUs += e
+            } else {
+                host += setup.hostIdleWattsPerGPU * seconds + setup.hostPerGPUWatt * max(0, e - setup.gpuIdleWatts * seconds)
+            }
         }
+        host += max(0, meteredServer - meteredGPUs)
         let facility = (gpu + host) * setup.pue
         let intensity = setup.carbon.intensity(atEpochSeconds: (a + b) / 2).gramsPerKWh
         return Draw(gpuJoules: gpu, hostJoules: host, carbonGrams: facility / 3.6e6 * intensity, gpuSeconds: Double(gpus.count) * seconds)

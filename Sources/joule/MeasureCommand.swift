@@ -45,6 +45,10 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "Accounting interval in seconds (1 to 3600).") var interval = 60.0
     @Option(name: .customLong("engine-gpus"), help: ArgumentHelp("GPUs of the engine for requests whose log names none, as 0;1;2;3 or 0-7 (default: every GPU in the telemetry).", valueName: "gpus"))
     var engineGPUs: String?
+    @Option(name: .customLong("host-power"), help: ArgumentHelp("Server power readings (IPMI or Redfish) as timestamp,watts[,node]; without it host power is modelled.", valueName: "file"))
+    var hostPower: String?
+    @Option(name: .customLong("host-gpus"), help: ArgumentHelp("Which GPUs each node of --host-power holds, as node-a=0-7,node-b=8-15 (default with one node: all).", valueName: "map"))
+    var hostGPUs: String?
     @Option(name: .customLong("clock-offset"), help: "Seconds to add to the telemetry's times to match the request log's clock.") var clockOffset = 0.0
     @Option(help: "Name of the run.") var name = "measured"
     @Option(help: "Record the run (every request, every engine interval, the audit chain) in this ledger.") var db: String?
@@ -60,7 +64,7 @@ struct MeasureCommand: ParsableCommand {
                 MeasureRequest(
                     power: power, powerFormat: powerFormat, requests: requests, requestsFormat: requestsFormat, hardware: hardware, site: site,
                     grid: grid, embodied: embodied, policy: policy, intervalSeconds: interval, engineGPUs: gpus, clockOffsetSeconds: clockOffset,
-                    skipBadLines: skipBadLines, activeSplit: split
+                    skipBadLines: skipBadLines, activeSplit: split, hostPower: hostPower, hostGPUs: hostGPUs
                 ),
                 name: name, library: library, dataDirectory: directory
             )
@@ -121,6 +125,8 @@ struct MeasureOutput: Encodable {
     var engines: [[Int]]
     var powerFormat: String
     var energyBasis: [String]
+    /// `metered` (server readings given) or `modelled` (the node's host model).
+    var host: String
     var samples: Int
     var gpuJoules: Double
     var facilityJoules: Double
@@ -147,6 +153,7 @@ struct MeasureOutput: Encodable {
         engines = m.books.engines
         powerFormat = m.telemetry.format
         energyBasis = Array(Set(m.telemetry.tracks.map(\.basis.rawValue))).sorted()
+        host = m.setup.meteredHost.isEmpty ? "modelled" : "metered"
         samples = m.telemetry.samples
         gpuJoules = m.books.gpuJoules
         facilityJoules = m.books.facilityJoules
@@ -167,7 +174,7 @@ struct MeasureOutput: Encodable {
             "Measured run\(run.map { " \($0)" } ?? ""): \(start) to \(end) (\(f(seconds, 0)) s)",
             "Requests     \(requests.formatted()) (\(finishedRequests.formatted()) finished, \(inFlightRequests.formatted()) still running at the end)",
             "Telemetry    \(gpus) GPUs from \(powerFormat) (\(samples.formatted()) samples, energy from \(energyBasis.joined(separator: " and "))); engines " + engines.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: " "),
-            "Energy       GPUs \(f(gpuJoules / 3.6e6, 4)) kWh measured; facility \(f(facilityJoules / 3.6e6, 4)) kWh (host modelled, PUE applied)",
+            "Energy       GPUs \(f(gpuJoules / 3.6e6, 4)) kWh measured; facility \(f(facilityJoules / 3.6e6, 4)) kWh (host \(host), PUE applied)",
             "Per request  \(f(whPerRequest, 3)) Wh, \(f(carbonGramsPerRequest, 3)) gCO2e (finished requests) · carbon \(f(carbonKg, 4)) kgCO2e in all",
             "Accounting   active energy split by \(split), idle \(policy); requests + unattributed = measured energy to \(conservationResidual.formatted(.number.precision(.significantDigits(2)))) (relative)",
         ]

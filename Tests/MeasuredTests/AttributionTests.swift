@@ -239,6 +239,23 @@ struct MeasureInputTests {
         #expect(CalibrationFit.loss(try library.applying(fitted).compare(rows)) < before)
     }
 
+    @Test("Metered host power replaces the host model: facility energy is the server reading × PUE")
+    func meteredHost() throws {
+        let library = try Catalog.load(from: dataDirectory)
+        var request = MeasureRequest(power: "\(fixtures)/zeus-small.json", requests: "\(fixtures)/spans-small.json", grid: "CN")
+        let modelled = try Catalog.measure(request, name: "m", library: library, dataDirectory: dataDirectory)
+        request.hostPower = "\(fixtures)/host-small.csv"
+        let metered = try Catalog.measure(request, name: "m", library: library, dataDirectory: dataDirectory)
+        // 1,000 W for 2 s (the N/A reading left out): 2,000 J at the server, 900 J of it the GPUs'.
+        #expect(abs(metered.books.facilityJoules - 2000 * metered.setup.pue) < 1e-6)
+        #expect(abs(metered.books.facilityJoules - modelled.books.facilityJoules) > 1)
+        #expect(metered.books.conservationResidual <= 1e-9)
+        #expect(metered.descriptionText.contains("metered: "))
+        #expect(metered.books.issues.contains { $0.kind == .missingValue && $0.subject == "host" })
+        request.hostGPUs = "rack-1=0-1"
+        #expect { try Catalog.measure(request, name: "m", library: library, dataDirectory: dataDirectory) } throws: { "\($0)".contains("--host-gpus") }
+    }
+
     @Test("Bad flags name the flag", arguments: [
         (MeasureRequest(power: "\(fixtures)/zeus-small.json", requests: "\(fixtures)/spans-small.json", grid: "Atlantis"), "--grid"),
         (MeasureRequest(power: "\(fixtures)/zeus-small.json", requests: "\(fixtures)/spans-small.json", grid: "CN", policy: "fair"), "--policy"),
