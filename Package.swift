@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Ledger", "Reports", "CarbonData", "Scheduling", "Serving", "Accounting",
+                "Ledger", "Reports", "CarbonData", "Scheduling", "Serving", "Accounting", "Measured",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Ledger", "Reports", "Catalog", "Serving", "MoE", "CarbonData", "Scheduling",
+                "Server", "Ledger", "Reports", "Catalog", "Serving", "MoE", "CarbonData", "Scheduling", "Measured",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

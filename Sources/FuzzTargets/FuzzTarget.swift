@@ -30,6 +30,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case powerHost = "power-host"
     case requestsCSV = "requests-csv"
     case requestsOTLP = "requests-otlp"
+    case requestsOTLPProtobuf = "requests-otlp-protobuf"
 
     /// Repository files (relative to its root) this target's corpus starts from.
     public var seedFiles: [String] {
@@ -66,6 +67,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .powerHost: return ["Tests/Fixtures/measured/host-small.csv"]
         case .requestsCSV: return ["Tests/Fixtures/measured/requests-small.csv"]
         case .requestsOTLP: return ["Tests/Fixtures/measured/spans-small.json"]
+        case .requestsOTLPProtobuf: return ["Tests/Fixtures/measured/spans-small.pb"]
         }
     }
 
@@ -176,9 +178,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 }
             }
             return nil
-        case .requestsCSV, .requestsOTLP:
+        case .requestsCSV, .requestsOTLP, .requestsOTLPProtobuf:
             let log = self == .requestsCSV
-                ? try RequestCSVReader.read(try utf8(data, file: file), file: file, skipBadLines: true) : try OTLPReader.read(data, file: file)
+                ? try RequestCSVReader.read(try utf8(data, file: file), file: file, skipBadLines: true)
+                : self == .requestsOTLP ? try OTLPReader.read(data, file: file) : try OTLPReader.readProtobuf(data, file: file)
             for r in log.requests {
                 let times = [r.arrival, r.scheduled, r.firstToken, r.finish].compactMap { $0 }
                 guard times.allSatisfy(\.isFinite), zip(times, times.dropFirst()).allSatisfy({ $0 <= $1 }) else { return "request \(r.id): times not finite or out of order" }
@@ -255,6 +258,7 @@ public struct FuzzContext: Sendable {
         case .traceMooncake, .traceJouleJSONL: ext = "jsonl"
         case .carbonUKCI, .carbonElectricityMaps, .carbonWattTime, .powerZeus, .requestsOTLP: ext = "json"
         case .powerDCGM: ext = "prom"
+        case .requestsOTLPProtobuf: ext = "pb"
         default: ext = "csv"
         }
         return "\(folder)/fuzz-input-\(target.rawValue).\(ext)"

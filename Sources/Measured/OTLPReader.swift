@@ -16,11 +16,13 @@ import Foundation
 public enum OTLPReader {
     public static let requestSpan = "llm_request"
 
-    /// Reads a file or request body.
+    /// Reads a file or request body in OTLP's protobuf encoding (`application/x-protobuf`).
+    public static func readProtobuf(_ data: Data, file: String) throws -> RequestLog {
+        try read(objects: [(try OTLPProtobuf.decode(data, file: file), 1)], file: file)
+    }
+
+    /// Reads a file or request body in OTLP/JSON.
     public static func read(_ data: Data, file: String) throws -> RequestLog {
-        var requests: [MeasuredRequest] = []
-        var other = 0
-        var noCached = 0
         let text = String(decoding: data, as: UTF8.self)
         var objects: [(Any, Int)] = []
         if let whole = try? JSONSerialization.jsonObject(with: data) {
@@ -36,6 +38,14 @@ public enum OTLPReader {
             }
         }
         guard !objects.isEmpty else { throw MeasuredInputError(file: file, "empty: expected OTLP/JSON trace data") }
+        return try read(objects: objects, file: file)
+    }
+
+    /// Requests from decoded `ExportTraceServiceRequest` objects, each with the line it came from.
+    static func read(objects: [(Any, Int)], file: String) throws -> RequestLog {
+        var requests: [MeasuredRequest] = []
+        var other = 0
+        var noCached = 0
         var seen: Set<String> = []
         var spanNumber = 0
         for (object, line) in objects {

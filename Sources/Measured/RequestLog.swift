@@ -87,7 +87,8 @@ public struct RequestLog: Sendable {
 /// `request_id,arrival,first_token,finish,prompt_tokens,cached_tokens,output_tokens,gpus`, times
 /// ISO 8601 in UTC, `gpus` the GPU indices it ran on separated by `;`. Columns may come in any
 /// order and others are ignored; `first_token`, `finish`, the counts and `gpus` may be empty
-/// (reported as missing spans).
+/// (reported as missing spans). Optional columns Joule's span spool adds: `scheduled` (when the
+/// engine took the request, ISO 8601) and `engine`.
 public enum RequestCSVReader {
     public static let columns = ["request_id", "arrival", "first_token", "finish", "prompt_tokens", "cached_tokens", "output_tokens", "gpus"]
 
@@ -135,9 +136,12 @@ public enum RequestCSVReader {
                 if let first = seen[id] { throw MeasuredInputError(file: file, line: lineNumber, field: "request_id", "'\(id)' is also on line \(first)") }
                 let gpus = try parseGPUs(field("gpus"), file: file, line: lineNumber, field: "gpus")
                 let r = MeasuredRequest(
-                    id: id, arrival: try time("arrival", required: true)!, firstToken: try time("first_token", required: false),
+                    id: id, arrival: try time("arrival", required: true)!,
+                    scheduled: cols["scheduled"] != nil ? try time("scheduled", required: false) : nil,
+                    firstToken: try time("first_token", required: false),
                     finish: try time("finish", required: false), promptTokens: try count("prompt_tokens"), cachedTokens: try count("cached_tokens"),
-                    outputTokens: try count("output_tokens"), gpus: gpus, line: lineNumber
+                    outputTokens: try count("output_tokens"), gpus: gpus,
+                    engine: cols["engine"].flatMap { fields[$0].isEmpty ? nil : fields[$0] }, line: lineNumber
                 )
                 try RequestLog.check(r, file: file)
                 seen[id] = lineNumber

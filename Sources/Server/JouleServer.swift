@@ -14,9 +14,12 @@ public struct JouleServer: Sendable {
     let heavyWork: WorkGate
     /// Each run's report figures until its next commit (the dashboard's pages read them).
     let runFigures = RunFiguresCache()
+    /// Where OTLP spans posted to `/v1/traces` are kept, when receiving is on.
+    let spool: SpanSpool?
 
-    public init(ledger: any LedgerStore, token: String?, heavyRequests: Int = ServerLimits.heavyRequests) {
+    public init(ledger: any LedgerStore, token: String?, heavyRequests: Int = ServerLimits.heavyRequests, spool: SpanSpool? = nil) {
         self.ledger = ledger
+        self.spool = spool
         heavyWork = WorkGate(limit: max(1, heavyRequests))
         self.token = token?.isEmpty == true ? nil : token
         metrics = LedgerMetrics(ledger: ledger)
@@ -37,6 +40,7 @@ public struct JouleServer: Sendable {
         addAPIRoutes(to: router)
         addCarbonAwareRoutes(to: router)
         addDashboardRoutes(to: router)
+        addOTLPRoutes(to: router)
         let metrics = self.metrics
         router.get("metrics") { _, _ in
             TextBody(text: try metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")

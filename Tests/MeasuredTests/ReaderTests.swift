@@ -186,6 +186,19 @@ struct RequestLogReaderTests {
         #expect(log.issues.contains { $0.message.contains("1 spans not named llm_request") })
     }
 
+    @Test("OTLP protobuf (encoded by opentelemetry-proto, Scripts/make-otlp-fixture) reads as its JSON does")
+    func otlpProtobuf() throws {
+        let json = try OTLPReader.read(try fixtureData("spans-small.json"), file: "s.json")
+        let proto = try OTLPReader.readProtobuf(try fixtureData("spans-small.pb"), file: "s.pb")
+        #expect(proto.requests == json.requests)
+        #expect(proto.issues.map(\.kind) == json.issues.map(\.kind))
+    }
+
+    @Test("Malformed protobuf names the byte", arguments: [[0x0A, 0x05, 0x01], [0x0A], [0x0F], [0x0A, 0x02, 0x12, 0x09], [0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]] as [[UInt8]])
+    func otlpProtobufErrors(_ bytes: [UInt8]) {
+        #expect { try OTLPReader.readProtobuf(Data(bytes), file: "s.pb") } throws: { "\($0)".contains("s.pb, field 'byte") }
+    }
+
     @Test("OTLP as JSON Lines reads every line's spans")
     func otlpLines() throws {
         let one = try String(decoding: fixtureData("spans-small.json"), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
