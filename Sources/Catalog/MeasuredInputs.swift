@@ -13,9 +13,11 @@ public enum PowerFormat: String, CaseIterable, Sendable {
     case dcgm
     case zeus
 
-    /// From a file name: `.json` Zeus, `.prom`/`.txt`/`.metrics` DCGM, anything else (`.csv`) nvidia-smi.
+    /// From a file name: `.json` Zeus, `.prom`/`.txt`/`.metrics` DCGM, anything else (`.csv`) nvidia-smi;
+    /// a URL is a DCGM exporter's.
     public static func guess(_ path: String) -> PowerFormat {
         let lower = path.lowercased()
+        if lower.hasPrefix("http://") || lower.hasPrefix("https://") { return .dcgm }
         if lower.hasSuffix(".json") { return .zeus }
         if lower.hasSuffix(".prom") || lower.hasSuffix(".txt") || lower.hasSuffix(".metrics") { return .dcgm }
         return .nvidiaSMI
@@ -54,13 +56,18 @@ public struct MeasureRequest: Sendable {
     /// (`node-a=0-7,node-b=8-15`; default with one node: every GPU).
     public var hostPower: String?
     public var hostGPUs: String?
+    /// The telemetry and the log already fetched (from URLs), in place of reading `power` and `requests`.
+    public var powerData: Data?
+    public var requestsData: Data?
 
     public init(
         power: String, powerFormat: PowerFormat? = nil, requests: String, requestsFormat: RequestLogFormat? = nil, hardware: String = "h800",
         site: String = "default", grid: String, embodied: String = "llmcarbon-h800", policy: String = AttributionPolicies.default.id,
         intervalSeconds: Double = 60, engineGPUs: [Int]? = nil, clockOffsetSeconds: Double = 0, skipBadLines: Bool = false,
-        activeSplit: ActiveSplit = .tokens, hostPower: String? = nil, hostGPUs: String? = nil
+        activeSplit: ActiveSplit = .tokens, hostPower: String? = nil, hostGPUs: String? = nil, powerData: Data? = nil, requestsData: Data? = nil
     ) {
+        self.powerData = powerData
+        self.requestsData = requestsData
         self.activeSplit = activeSplit
         self.hostPower = hostPower
         self.hostGPUs = hostGPUs
@@ -118,8 +125,8 @@ extension Catalog {
             CarbonIntensity(gramsPerKWh: annual.gramsPerKWh), region: m.grid, signal: .average,
             source: "\(annual.source) annual" + (annual.year.map { " \($0)" } ?? ""), factor: annual.factor
         )
-        let powerData = try readData(m.power, flag: "--power")
-        let requestData = try readData(m.requests, flag: "--requests")
+        let powerData = try m.powerData ?? readData(m.power, flag: "--power")
+        let requestData = try m.requestsData ?? readData(m.requests, flag: "--requests")
         let powerFormat = m.powerFormat ?? PowerFormat.guess(m.power)
         var telemetry: PowerTelemetry
         switch powerFormat {
@@ -184,7 +191,7 @@ extension Catalog {
 
     static func readData(_ path: String, flag: String) throws -> Data {
         if path.hasPrefix("http://") || path.hasPrefix("https://") {
-            throw MeasuredInputError(file: flag, "'\(path)' is a URL: `joule measure` reads files (capture the source to a file first: docs/measured.md)")
+            throw MeasuredInputError(file: flag, "'\(path)' is a URL: fetch it first (joule measure does, with --duration for a power URL)")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw MeasuredInputError(file: flag, "cannot read '\(path)' (no such file, or not readable)")

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Accounting
+import CarbonLive
 import Catalog
 import Foundation
 import Ledger
 import Measured
 
-struct MeasureCommand: ParsableCommand {
+struct MeasureCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "measure",
         abstract: "Record a measured run: real GPU power telemetry attributed to the requests an engine logged.",
@@ -23,17 +24,28 @@ struct MeasureCommand: ParsableCommand {
           joule measure --power dcgm.prom --requests spans.jsonl --grid DE --db joule.sqlite
           joule measure --power zeus.json --power-format zeus --requests requests.csv --grid US --json
           joule measure --power smi.csv --requests spans.json --engine-gpus 0-7 --grid GB --policy equal-per-request-second
+          joule measure --power http://node-a:9400/metrics --duration 600 --power-out dcgm.prom \\
+                        --requests http://127.0.0.1:8080/v1/requests.csv --grid DE --db joule.sqlite
+
+        A power URL is a DCGM exporter's /metrics, scraped every --scrape-seconds for --duration \
+        seconds (each scrape stamped with its time; --power-out keeps the dump); a requests URL \
+        is fetched once when the scraping ends (`joule serve --spans-out` serves its span spool \
+        at /v1/requests.csv).
 
         See docs/measured.md for capturing telemetry and spans on a vLLM node.
         """
     )
 
     @OptionGroup var data: DataOptions
-    @Option(help: ArgumentHelp("GPU power telemetry file.", valueName: "file")) var power: String
+    @Option(help: ArgumentHelp("GPU power telemetry: a file, or a DCGM exporter's /metrics URL (with --duration).", valueName: "file-or-url")) var power: String
     @Option(name: .customLong("power-format"), help: "nvidia-smi, dcgm or zeus (default: from the file name: .json zeus, .prom/.txt dcgm, else nvidia-smi).")
     var powerFormat: PowerFormat?
     @Option(help: ArgumentHelp("Request log: the CSV request_id,arrival,first_token,finish,prompt_tokens,cached_tokens,output_tokens,gpus, or OTLP/JSON spans.", valueName: "file"))
     var requests: String
+    @Option(help: "With a power URL: seconds to scrape it for (1 to 86400).") var duration: Double?
+    @Option(name: .customLong("scrape-seconds"), help: "With a power URL: seconds between scrapes (0.1 to 60).") var scrapeSeconds = 1.0
+    @Option(name: .customLong("power-out"), help: ArgumentHelp("With a power URL: keep the scraped dump here (DCGM text with '# scrape' lines).", valueName: "file"))
+    var powerOut: String?
     @Option(name: .customLong("requests-format"), help: "csv or otlp (default: .json/.jsonl otlp, else csv).") var requestsFormat: RequestLogFormat?
     @Option(help: "Grid region for carbon (a region of Data/grids, see `joule carbon defaults`).") var grid: String
     @Option(help: "Site whose PUE applies (Data/hardware/sites).") var site = "default"
@@ -56,7 +68,8 @@ struct MeasureCommand: ParsableCommand {
     @Flag(name: .customLong("skip-bad-lines"), help: "Report and skip malformed telemetry or log lines instead of stopping at the first.") var skipBadLines = false
     @Flag(help: "Print the summary as JSON.") var json = false
 
-    func run() throws {
+    func run() async throws {
+        let (powerData, requestsData) = try await fetchURLs()
         let measured = try failing {
             let (library, directory) = try Composition.library(data)
             let gpus = try engineGPUs.map { try RequestCSVReader.parseGPUs($0, file: "--engine-gpus", line: nil, field: "gpus") }
@@ -64,7 +77,8 @@ struct MeasureCommand: ParsableCommand {
                 MeasureRequest(
                     power: power, powerFormat: powerFormat, requests: requests, requestsFormat: requestsFormat, hardware: hardware, site: site,
                     grid: grid, embodied: embodied, policy: policy, intervalSeconds: interval, engineGPUs: gpus, clockOffsetSeconds: clockOffset,
-                    skipBadLines: skipBadLines, activeSplit: split, hostPower: hostPower, hostGPUs: hostGPUs
+                    skipBadLines: skipBadLines, activeSplit: split, hostPower: hostPower, hostGPUs: hostGPUs, powerData: powerData,
+                    requestsData: requestsData
                 ),
                 name: name, library: library, dataDirectory: directory
             )
@@ -74,6 +88,70 @@ struct MeasureCommand: ParsableCommand {
         if let db { runId = try failing { try record(measured, ledgerPath: db) } }
         let output = MeasureOutput(measured, run: runId)
         print(json ? try jsonText(output) : output.text)
+    }
+
+    static func isURL(_ s: String) -> Bool { s.hasPrefix("http://") || s.hasPrefix("https://") }
+
+    /// Scrapes a power URL for --duration and fetches a requests URL, when given.
+    private func fetchURLs() async throws -> (Data?, Data?) {
+        var powerData: Data?
+        if Self.isURL(power) {
+            guard let duration, duration.isFinite, (1...86_400).contains(duration) else {
+                throw CLIError(message: "--duration: a power URL is scraped for --duration seconds, 1 to 86400; got \(duration.map { "\($0)" } ?? "none")")
+            }
+            guard scrapeSeconds.isFinite, (0.1...60).contains(scrapeSeconds) else {
+                throw CLIError(message: "--scrape-seconds: expected 0.1 to 60, got \(scrapeSeconds)")
+            }
+            if let f = powerFormat, f != .dcgm { throw CLIError(message: "--power-format: a URL is scraped as DCGM exporter metrics; got \(f.rawValue)") }
+            guard let url = URL(string: power) else { throw CLIError(message: "--power: not a URL: '\(power)'") }
+            powerData = try await scrape(url, seconds: duration)
+            if let powerOut {
+                guard FileManager.default.createFile(atPath: powerOut, contents: powerData) else { throw CLIError(message: "--power-out: cannot write '\(powerOut)'") }
+            }
+        } else if duration != nil {
+            throw CLIError(message: "--duration: only with a power URL (a file holds its own duration)")
+        }
+        var requestsData: Data?
+        if Self.isURL(requests) {
+            guard let url = URL(string: requests) else { throw CLIError(message: "--requests: not a URL: '\(requests)'") }
+            do {
+                requestsData = try await HTTPFetcher(policy: RetryPolicy(attempts: 3, timeout: 30)).get(url)
+            } catch {
+                throw CLIError(message: "--requests: \(error)")
+            }
+        }
+        return (powerData, requestsData)
+    }
+
+    /// The URL's text every `scrapeSeconds` for `seconds`, each scrape after a `# scrape <time>` line.
+    /// A scrape that fails is left out (the gap shows in the telemetry's issues), and said on stderr.
+    private func scrape(_ url: URL, seconds: Double) async throws -> Data {
+        let fetcher = HTTPFetcher(policy: RetryPolicy(attempts: 1, timeout: max(1, scrapeSeconds)))
+        let bar = ProgressBar(label: "scraping \(HTTPFetcher.shown(url))")
+        let start = Date().timeIntervalSince1970
+        var dump = Data()
+        var next = start
+        var failures = 0
+        while true {
+            let now = Date().timeIntervalSince1970
+            if now - start > seconds { break }
+            do {
+                let body = try await fetcher.get(url)
+                dump.append(Data("# scrape \(WallClock.fractionalString(now))\n".utf8))
+                dump.append(body)
+                if body.last != 0x0A { dump.append(0x0A) }
+            } catch {
+                failures += 1
+                if failures <= 3 { FileHandle.standardError.write(Data("warning: scrape at \(WallClock.fractionalString(now)) failed: \(error)\n".utf8)) }
+            }
+            bar.update((now - start) / seconds)
+            next += scrapeSeconds
+            let wait = next - Date().timeIntervalSince1970
+            if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+        }
+        bar.finish()
+        if failures > 0 { FileHandle.standardError.write(Data("warning: \(failures) scrape(s) of \(HTTPFetcher.shown(url)) failed; the gaps are reported\n".utf8)) }
+        return dump
     }
 
     /// Stores the run like a simulated one (source `measure`), in one audited batch.
