@@ -35,4 +35,38 @@ public struct BatchProfileBin: Codable, Hashable, Sendable {
     /// Seconds between a request's tokens: the batch over the engine's output token rate.
     public var interTokenLatencySeconds: Double { outputTokens > 0 ? meanBatch * seconds / outputTokens : 0 }
     public var label: String { minBatch == maxBatch ? "\(minBatch)" : "\(minBatch)–\(maxBatch)" }
+
+    private enum CodingKeys: String, CodingKey {
+        case engineGPUs, minBatch, maxBatch, seconds, batchSeconds, gpuJoules, prefillTokens, outputTokens
+        case meanBatch, gpuWattsPerGPU, joulesPerOutputToken, interTokenLatencySeconds
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        engineGPUs = try c.decode(Int.self, forKey: .engineGPUs)
+        minBatch = try c.decode(Int.self, forKey: .minBatch)
+        maxBatch = try c.decode(Int.self, forKey: .maxBatch)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        batchSeconds = try c.decode(Double.self, forKey: .batchSeconds)
+        gpuJoules = try c.decode(Double.self, forKey: .gpuJoules)
+        prefillTokens = try c.decode(Double.self, forKey: .prefillTokens)
+        outputTokens = try c.decode(Double.self, forKey: .outputTokens)
+    }
+
+    /// The sums, and the figures derived from them (for readers of the JSON).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(engineGPUs, forKey: .engineGPUs)
+        try c.encode(minBatch, forKey: .minBatch)
+        try c.encode(maxBatch, forKey: .maxBatch)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encode(batchSeconds, forKey: .batchSeconds)
+        try c.encode(gpuJoules, forKey: .gpuJoules)
+        try c.encode(prefillTokens, forKey: .prefillTokens)
+        try c.encode(outputTokens, forKey: .outputTokens)
+        try c.encode(meanBatch, forKey: .meanBatch)
+        try c.encode(gpuWattsPerGPU, forKey: .gpuWattsPerGPU)
+        try c.encode(joulesPerOutputToken, forKey: .joulesPerOutputToken)
+        try c.encode(interTokenLatencySeconds, forKey: .interTokenLatencySeconds)
+    }
 }

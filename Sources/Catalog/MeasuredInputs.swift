@@ -146,6 +146,7 @@ extension Catalog {
             gpuIdleWatts: node.gpu.power.idle.watts, pue: site.pue, carbon: carbon, embodied: embodied, policy: policy,
             intervalSeconds: m.intervalSeconds, engineGPUs: m.engineGPUs, activeSplit: m.activeSplit
         )
+        setup.gpusPerNode = node.gpusPerNode
         var hostLabel = "modelled from the node's host model (no host meter read)"
         if let hostPath = m.hostPower {
             let (nodes, host) = try HostPowerReader.read(String(decoding: try readData(hostPath, flag: "--host-power"), as: UTF8.self), file: hostPath, skipBadLines: m.skipBadLines)

@@ -31,6 +31,8 @@ public struct MeasuredSetup: Sendable {
     /// Metered host power, when given: per GPU, the node's track and how many GPUs share it.
     /// Such GPUs' host energy is their share of the node's reading instead of the host model's.
     public var meteredHost: [Int: (track: GPUEnergyTrack, gpus: Int)] = [:]
+    /// GPUs per node, for the node count intervals carry (the cluster's nodes, on its first unit's row).
+    public var gpusPerNode = 8
 
     public init(
         hostIdleWattsPerGPU: Double, hostPerGPUWatt: Double, gpuIdleWatts: Double, pue: Double, carbon: CarbonSeries, embodied: EmbodiedModel,
@@ -176,6 +178,8 @@ public enum MeasuredAttribution {
         for e in engines.indices { phases[e].sort { $0.start < $1.start } }
         let interval = setup.intervalSeconds
         var profile: [String: BatchProfileBin] = [:]
+        // Engines may share a node: the cluster's nodes are counted once, on the first engine's rows.
+        let clusterNodes = (tracks.count + setup.gpusPerNode - 1) / max(setup.gpusPerNode, 1)
         var t0 = start
         while t0 < end {
             let t1 = min(t0 + interval, end)
@@ -229,7 +233,7 @@ public enum MeasuredAttribution {
                     unit: e, role: .colocated, start: t0 - start, end: t1 - start, gpuActiveJoules: d.direct.gpuJoules, hostActiveJoules: d.direct.hostJoules,
                     gpuIdleJoules: d.idle.gpuJoules, hostIdleJoules: d.idle.hostJoules, facilityJoules: it * setup.pue,
                     operationalCarbonGrams: d.total.carbonGrams, gpuSeconds: d.total.gpuSeconds, busyFraction: t1 > t0 ? busy[e] / (t1 - t0) : 0,
-                    inServiceSeconds: t1 - t0, nodes: 1
+                    inServiceSeconds: t1 - t0, nodes: e == 0 ? clusterNodes : 0
                 ))
             }
             t0 = t1

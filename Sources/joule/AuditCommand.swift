@@ -206,7 +206,7 @@ extension RequestBreakdown {
         ]
         let table = rows.map { "  \($0.0.padding(toLength: 34, withPad: " ", startingAt: 0))\(j($0.1).leftPad(14)) J  \(pct($0.1).leftPad(7))" }
         return """
-        Request \(r.id) of run \(run) (\(scenario), \(mode == .measured ? "measured: metered GPU energy, modelled host" : "simulated")), committed in audit batch \(batch)\(r.inFlight ? "; still in flight when the run ended" : "")
+        Request \(r.id) of run \(run) (\(scenario), \(mode == .measured ? "measured: metered GPU energy" : "simulated")), committed in audit batch \(batch)\(r.inFlight ? "; still in flight when the run ended" : "")
           arrived \(arrivedAt) (+\(s(r.arrival)) into the run) · prefill unit \(r.prefillUnit.map(String.init) ?? "–") · decode unit \(r.decodeUnit.map(String.init) ?? "–")
           tokens: \(r.promptTokens.formatted()) prompt (\(r.cachedTokens.formatted()) cached) · \(r.outputTokens.formatted()) output
           queue wait \(s(r.queueWait)) · TTFT \(s(r.ttft)) · TPOT \(s(r.tpot)) · end-to-end \(s(r.endToEnd))
