@@ -322,7 +322,7 @@ struct Plan: AsyncParsableCommand {
             print("\(plan.allBest.count) window(s) share the minimum; \(plan.windowsCompared) compared between \(plan.searchStart) and \(plan.searchEnd)")
         }
         if let kg = plan.emissionsKg, let now = plan.emissionsStartingNowKg {
-            print("Emissions \(g(kg)) kgCO2 for \(g(plan.energyKWh ?? 0)) kWh\(plan.energySource.map { ", energy \($0)," } ?? "") (instead of \(g(now)) kg)")
+            print("Emissions \(g(kg)) kgCO2 for \(g(plan.energyKWh ?? 0)) kWh (instead of \(g(now)) kg)\(plan.energySource.map { "; the job's energy: \($0)" } ?? "")")
         }
         if let id = plan.storedJobId { print("Stored as scheduled job \(id): `joule schedule review --db \(ledger.db)` compares it with actual intensities once known") }
     }
