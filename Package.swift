@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Ledger", "Catalog", "Serving", "Accounting", "MoE", "CarbonData", "CarbonLive",
+                "Ledger", "Catalog", "Serving", "Accounting", "MoE", "CarbonData", "CarbonLive", "Measured",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -137,7 +137,8 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Daemon", "Ledger", "Catalog", "Serving", "MoE", "CarbonData", "CarbonLive", "TestHTTPServer", .product(name: "Logging", package: "swift-log"),
+                "Daemon", "Ledger", "Catalog", "Serving", "MoE", "CarbonData", "CarbonLive", "TestHTTPServer", "Measured",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import Accounting
+import Measured
 import Serving
 
 /// How fast a daemon job runs simulated time against the wall clock.
@@ -58,6 +59,34 @@ public enum JobStart: Hashable, Sendable {
     case at(Double)
 }
 
+/// A daemon job that records what a real fleet drew (`measure:` in the configuration): window by
+/// window, the telemetry and the requests of each window become a measured run.
+public struct MeasuredJobSpec: Hashable, Sendable {
+    /// A DCGM exporter's `/metrics` URL (scraped every `scrapeSeconds`), or a telemetry file being appended to.
+    public var power: String
+    public var powerFormat: PowerFormat?
+    /// A request log URL (`joule serve --spans-out`'s `/v1/requests.csv`) or file being appended to.
+    public var requests: String
+    public var grid: String
+    public var site = "default"
+    public var hardware = "h800"
+    public var hostPower: String?
+    public var engineGPUs: [Int]?
+    public var policy = AttributionPolicies.default.id
+    /// Seconds of each measured run, and how long after a window's end it is recorded (spans
+    /// arrive when requests finish: requests still running later than that are missed, and said).
+    public var windowSeconds = 300.0
+    public var settleSeconds = 60.0
+    public var scrapeSeconds = 1.0
+    public var intervalSeconds = 60.0
+
+    public init(power: String, requests: String, grid: String) {
+        self.power = power
+        self.requests = requests
+        self.grid = grid
+    }
+}
+
 /// One scenario the daemon runs.
 public struct DaemonJob: Hashable, Sendable {
     /// A scenario name from `Data/scenarios/` or a path.
@@ -75,6 +104,8 @@ public struct DaemonJob: Hashable, Sendable {
     public var intervalSeconds: Double?
     /// Continue the newest stopped or interrupted run of the same scenario and settings.
     public var resume = true
+    /// Set for a measured job (which has no scenario).
+    public var measure: MeasuredJobSpec?
 
     public init(scenario: String) { self.scenario = scenario }
 
@@ -110,6 +141,8 @@ public struct DaemonConfiguration: Hashable, Sendable {
     /// server the daemon keeps serving after its jobs end, until SIGINT or SIGTERM.
     public var serverPort: Int?
     public var serverHost = "127.0.0.1"
+    /// With a server: receive OTLP request spans on POST /v1/traces into this CSV request log.
+    public var serverSpansOut: String?
     public var jobs: [DaemonJob] = [DaemonJob(scenario: "deepseek-v3-day")]
 
     public init() {}
@@ -143,7 +176,8 @@ extension DaemonConfiguration {
         var c = DaemonConfiguration()
         if r.has("server") {
             let server = try r.child("server")
-            try server.onlyKeys(["host", "port"])
+            try server.onlyKeys(["host", "port", "spansOut"])
+            c.serverSpansOut = try server.optionalString("spansOut")
             let port = try server.int("port")
             guard (0...65535).contains(port) else { throw server.error("port", "expected 0 to 65535, got \(port)") }
             c.serverPort = port
@@ -209,6 +243,9 @@ extension DaemonConfiguration {
         if r.has("jobs") {
             c.jobs = try r.items("jobs").map(job)
             guard !c.jobs.isEmpty else { throw r.error("jobs", "expected at least one job") }
+            if let j = c.jobs.first(where: { $0.measure != nil && $0.name == nil }) {
+                throw r.error("jobs", "a measured job needs a name (its runs' name), measuring \(j.measure!.power)")
+            }
             let names = c.jobs.map { $0.name ?? $0.scenario }
             if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
                 throw r.error("jobs", "two jobs are named '\(dup)': give each a distinct name")
@@ -218,7 +255,14 @@ extension DaemonConfiguration {
     }
 
     private static func job(_ r: YAMLReader) throws -> DaemonJob {
-        try r.onlyKeys(["scenario", "name", "pacing", "start", "duration", "seed", "intervalSeconds", "resume"])
+        if r.has("measure") {
+            try r.onlyKeys(["name", "measure"])
+            var j = DaemonJob(scenario: "")
+            j.name = try r.optionalString("name")
+            j.measure = try measuredJob(try r.child("measure"))
+            return j
+        }
+        try r.onlyKeys(["scenario", "name", "pacing", "start", "duration", "seed", "intervalSeconds", "resume", "measure"])
         var j = DaemonJob(scenario: try r.string("scenario"))
         j.name = try r.optionalString("name")
         if r.has("pacing") {
@@ -262,5 +306,48 @@ extension DaemonConfiguration {
         }
         if r.has("resume") { j.resume = try r.bool("resume") }
         return j
+    }
+}
+
+extension DaemonConfiguration {
+    private static func measuredJob(_ r: YAMLReader) throws -> MeasuredJobSpec {
+        try r.onlyKeys([
+            "power", "powerFormat", "requests", "grid", "site", "hardware", "hostPower", "engineGPUs", "policy", "windowSeconds", "settleSeconds",
+            "scrapeSeconds", "intervalSeconds",
+        ])
+        var m = MeasuredJobSpec(power: try r.string("power"), requests: try r.string("requests"), grid: try r.string("grid"))
+        if let f = try r.optionalString("powerFormat") {
+            guard let format = PowerFormat(rawValue: f) else { throw r.error("powerFormat", "expected nvidia-smi, dcgm or zeus, got '\(f)'") }
+            m.powerFormat = format
+        }
+        m.site = try r.optionalString("site") ?? m.site
+        m.hardware = try r.optionalString("hardware") ?? m.hardware
+        m.hostPower = try r.optionalString("hostPower")
+        if let gpus = try r.optionalString("engineGPUs") {
+            do {
+                m.engineGPUs = try RequestCSVReader.parseGPUs(gpus, file: r.file, line: nil, field: "engineGPUs")
+            } catch let error as MeasuredInputError {
+                throw r.error("engineGPUs", error.message)
+            }
+        }
+        if let p = try r.optionalString("policy") {
+            guard AttributionPolicies.named(p) != nil else {
+                throw r.error("policy", "expected one of \(AttributionPolicies.all.map(\.id).joined(separator: ", ")), got '\(p)'")
+            }
+            m.policy = p
+        }
+        for (key, range, path) in [
+            ("windowSeconds", 10.0...86_400, \MeasuredJobSpec.windowSeconds), ("settleSeconds", 0.0...86_400, \MeasuredJobSpec.settleSeconds),
+            ("scrapeSeconds", 0.1...60, \MeasuredJobSpec.scrapeSeconds), ("intervalSeconds", 1.0...3600, \MeasuredJobSpec.intervalSeconds),
+        ] {
+            if let v = try r.optionalDouble(key) {
+                guard v.isFinite, range.contains(v) else { throw r.error(key, "expected \(range.lowerBound) to \(range.upperBound) seconds, got \(v)") }
+                m[keyPath: path] = v
+            }
+        }
+        guard m.intervalSeconds <= m.windowSeconds else {
+            throw r.error("intervalSeconds", "expected at most windowSeconds (\(m.windowSeconds)), got \(m.intervalSeconds)")
+        }
+        return m
     }
 }

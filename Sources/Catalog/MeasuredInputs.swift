@@ -59,6 +59,8 @@ public struct MeasureRequest: Sendable {
     /// The telemetry and the log already fetched (from URLs), in place of reading `power` and `requests`.
     public var powerData: Data?
     public var requestsData: Data?
+    /// Only this stretch of the telemetry, and the requests that overlap it (a daemon window).
+    public var window: ClosedRange<Double>? = nil
 
     public init(
         power: String, powerFormat: PowerFormat? = nil, requests: String, requestsFormat: RequestLogFormat? = nil, hardware: String = "h800",
@@ -136,10 +138,17 @@ extension Catalog {
         }
         telemetry = telemetry.shifted(by: m.clockOffsetSeconds)
         let requestsFormat = m.requestsFormat ?? RequestLogFormat.guess(m.requests)
-        let log: RequestLog
+        var log: RequestLog
         switch requestsFormat {
         case .csv: log = try RequestCSVReader.read(String(decoding: requestData, as: UTF8.self), file: m.requests, skipBadLines: m.skipBadLines)
         case .otlp: log = try OTLPReader.read(requestData, file: m.requests)
+        }
+        if let w = m.window {
+            telemetry = telemetry.clipped(from: w.lowerBound, to: w.upperBound)
+            guard !telemetry.tracks.isEmpty else { throw MeasuredInputError(file: m.power, "no telemetry between \(WallClock.string(w.lowerBound)) and \(WallClock.string(w.upperBound))") }
+            log.requests = log.requests.filter { $0.arrival < w.upperBound && ($0.finish ?? .infinity) > w.lowerBound }
+            let kept = Set(log.requests.map(\.id))
+            log.issues = log.issues.filter { issue in issue.subject.map { kept.contains($0) } ?? true }
         }
         var setup = MeasuredSetup(
             hostIdleWattsPerGPU: node.hostIdle.watts / Double(node.gpusPerNode), hostPerGPUWatt: node.hostPerGPUWatt,

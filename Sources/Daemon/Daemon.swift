@@ -13,22 +13,25 @@ import ServiceLifecycle
 public struct Daemon: Sendable {
     public let ledger: any LedgerStore
     public let drivers: [SimulationDriver]
+    /// The measured jobs: each records its fleet window by window.
+    public let measuredDrivers: [MeasuredDriver]
     public let refresher: CarbonRefresher
     let logger: Logger
     /// Where the configuration asks the daemon to serve the ledger (nil: no server).
-    public let server: (host: String, port: Int)?
+    public let server: (host: String, port: Int, spansOut: String?)?
 
     /// Reads every job's scenario (all errors surface here, before anything runs) and opens the ledger.
     public init(
         configuration c: DaemonConfiguration, library: SpecLibrary, dataDirectory: String, logger: Logger, clock: DaemonClock = .system
     ) throws {
-        let plans = try c.jobs.map { try JobPlan.make($0, library: library, dataDirectory: dataDirectory) }
+        let plans = try c.jobs.filter { $0.measure == nil }.map { try JobPlan.make($0, library: library, dataDirectory: dataDirectory) }
         ledger = try LedgerLocation(c.database).open(maximumBytes: c.maximumDatabaseMB.map { Int($0 * 1_048_576) })
         // Runs a killed `simulate --db` left `running` end as failed (the daemon's own resume).
         for lease in try ledger.failAbandonedRuns(at: clock.now()) {
             logger.warning("marked an abandoned run failed", metadata: ["run": "\(lease.run)", "writer": "\(lease)"])
         }
-        let tracker = JobTracker(jobs: plans.count)
+        let measuredJobs = c.jobs.filter { $0.measure != nil }
+        let tracker = JobTracker(jobs: plans.count + measuredJobs.count)
         var drivers: [SimulationDriver] = []
         var subscriptions: [CarbonRefresher.Subscription] = []
         for plan in plans {
@@ -53,8 +56,12 @@ public struct Daemon: Sendable {
             subscriptions: subscriptions, ledger: ledger, intervalSeconds: c.carbonRefreshSeconds, jobs: tracker, logger: logger
         )
         self.drivers = drivers
+        let store = ledger
+        measuredDrivers = measuredJobs.map {
+            MeasuredDriver(name: $0.name!, spec: $0.measure!, ledger: store, library: library, dataDirectory: dataDirectory, clock: clock, logger: logger)
+        }
         self.logger = logger
-        server = c.serverPort.map { (c.serverHost, $0) }
+        server = c.serverPort.map { (c.serverHost, $0, c.serverSpansOut) }
     }
 
     /// Runs until every job has ended or a signal stops them. Throws the first job's error.
@@ -63,6 +70,9 @@ public struct Daemon: Sendable {
     /// by the composition root from `server`): when it ends, the daemon ends.
     public func run(signals: Bool = true, serving: (any Service)? = nil) async throws {
         var services = drivers.map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
+        services += measuredDrivers.map {
             ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
         }
         services.append(.init(service: refresher, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))

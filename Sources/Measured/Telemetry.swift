@@ -144,6 +144,21 @@ public struct PowerTelemetry: Sendable {
 
     public var totalJoules: Double { tracks.reduce(0) { $0 + $1.totalJoules } }
 
+    /// The part of every track within [from, to] (tracks that do not reach into it left out), with
+    /// the cut ends interpolated: what a window of a longer recording drew.
+    public func clipped(from a: Double, to b: Double) -> PowerTelemetry {
+        var copy = self
+        copy.tracks = tracks.compactMap { t in
+            let lo = max(a, t.start), hi = min(b, t.end)
+            guard hi > lo else { return nil }
+            let inner = t.times.filter { $0 > lo && $0 < hi }
+            let times = [lo] + inner + [hi]
+            let base = t.cumulative(at: lo)
+            return GPUEnergyTrack(gpu: t.gpu, uuid: t.uuid, basis: t.basis, times: times, joules: times.map { t.cumulative(at: $0) - base })
+        }
+        return copy
+    }
+
     /// Shifts every time by `seconds` (a known clock offset between telemetry and request log).
     public func shifted(by seconds: Double) -> PowerTelemetry {
         guard seconds != 0 else { return self }

@@ -37,6 +37,14 @@ struct DaemonCommand: AsyncParsableCommand {
               seed: 1
               intervalSeconds: 1          # accounting interval (realtime default 1 s)
               resume: true
+            - name: node-a                # a measured job: a real fleet, window by window
+              measure:
+                power: http://node-a:9400/metrics   # a DCGM exporter (scraped), or a telemetry file
+                requests: spans.csv       # a request log file or URL (server.spansOut below fills one)
+                grid: DE                  # and site, hardware, hostPower, engineGPUs, policy
+                windowSeconds: 300        # each window becomes a measured run…
+                settleSeconds: 60         # …recorded this long after it ends
+          server: {port: 8080, spansOut: spans.csv}   # OTLP spans on POST /v1/traces (docs/measured.md)
 
         Examples:
           joule daemon
@@ -78,8 +86,14 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         // The daemon serves the ledger when its configuration says so; the server is composed here,
         // so the Daemon module does not depend on the Server module.
+        let spool: SpanSpool?
+        do {
+            spool = try daemon.server?.spansOut.map { try SpanSpool(path: $0) }
+        } catch {
+            throw CLIError(message: "server.spansOut: \(error)")
+        }
         let serving = daemon.server.map { server in
-            JouleServer(ledger: daemon.ledger, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"])
+            JouleServer(ledger: daemon.ledger, token: ProcessInfo.processInfo.environment["JOULE_API_TOKEN"], spool: spool)
                 .application(host: server.host, port: server.port, logger: logger) { port in
                     logger.info("serving the API, dashboard and /metrics", metadata: ["url": "http://\(server.host):\(port)"])
                 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Accounting
 import CarbonLive
 import Catalog
+import Daemon
 import Foundation
 import Ledger
 import Measured
@@ -126,7 +127,7 @@ struct MeasureCommand: AsyncParsableCommand {
     /// The URL's text every `scrapeSeconds` for `seconds`, each scrape after a `# scrape <time>` line.
     /// A scrape that fails is left out (the gap shows in the telemetry's issues), and said on stderr.
     private func scrape(_ url: URL, seconds: Double) async throws -> Data {
-        let fetcher = HTTPFetcher(policy: RetryPolicy(attempts: 1, timeout: max(1, scrapeSeconds)))
+        let scraper = MetricsScraper(url: url, timeout: scrapeSeconds)
         let bar = ProgressBar(label: "scraping \(HTTPFetcher.shown(url))")
         let start = Date().timeIntervalSince1970
         var dump = Data()
@@ -135,12 +136,9 @@ struct MeasureCommand: AsyncParsableCommand {
         while true {
             let now = Date().timeIntervalSince1970
             if now - start > seconds { break }
-            do {
-                let body = try await fetcher.get(url)
-                dump.append(Data("# scrape \(WallClock.fractionalString(now))\n".utf8))
-                dump.append(body)
-                if body.last != 0x0A { dump.append(0x0A) }
-            } catch {
+            switch await scraper.scrape(at: now) {
+            case .success(let d): dump.append(d)
+            case .failure(let error):
                 failures += 1
                 if failures <= 3 { FileHandle.standardError.write(Data("warning: scrape at \(WallClock.fractionalString(now)) failed: \(error)\n".utf8)) }
             }
@@ -157,26 +155,7 @@ struct MeasureCommand: AsyncParsableCommand {
     /// Stores the run like a simulated one (source `measure`), in one audited batch.
     private func record(_ m: MeasuredRun, ledgerPath: String) throws -> Int64 {
         let ledger = try LedgerLocation(ledgerPath).open()
-        let now = Date().timeIntervalSince1970
-        let spec = RunSpec(
-            name: m.name, source: "measure", scenarioFile: m.telemetry.origin, scenarioText: m.descriptionText, overrides: "{}", seed: 0,
-            startEpochSeconds: m.books.start, intervalSeconds: m.setup.intervalSeconds
-        )
-        let run = try ledger.beginRun(spec, at: now)
-        let recorder = RunRecorder(ledger: ledger, run: run, startEpochSeconds: m.books.start)
-        do {
-            for r in m.books.records { recorder.add(r) }
-            for i in m.books.intervals { recorder.add(i) }
-            recorder.set(Checkpoint(
-                time: m.books.end - m.books.start, records: m.books.records.count, intervals: m.books.intervals.count, pendingRequests: 0,
-                pendingFacilityJoules: 0, unattributedFacilityJoules: m.books.unattributedFacilityJoules
-            ))
-            try recorder.commit(at: now)
-            try ledger.setStatus(.finished, run: run, at: Date().timeIntervalSince1970, summary: try jsonText(m.summary))
-        } catch {
-            try? ledger.setStatus(.failed, run: run, at: Date().timeIntervalSince1970, message: "\(error)")
-            throw error
-        }
+        let (run, recorder) = try MeasuredRecording.record(m, source: "measure", ledger: ledger, at: Date().timeIntervalSince1970)
         FileHandle.standardError.write(Data("recorded as measured run \(run) in \(LedgerLocation.redacted(ledgerPath)): \(recorder.committedRequests.formatted()) requests in \(recorder.batches) audited batch\(recorder.batches == 1 ? "" : "es")\n".utf8))
         return run
     }
