@@ -67,7 +67,8 @@ public struct RequestLog: Sendable {
         func fail(_ field: String, _ message: String) -> MeasuredInputError { MeasuredInputError(file: file, line: r.line, field: field, message) }
         if let s = r.scheduled, s < r.arrival { throw fail("queue", "expected a start at or after arrival, got \(format1(s - r.arrival)) s before it") }
         if let f = r.firstToken, f < (r.scheduled ?? r.arrival) {
-            throw fail("first_token", "expected a first token at or after arrival\(r.scheduled == nil ? "" : " and scheduling"), got \(format1(f - r.arrival)) s after arrival")
+            let base = r.scheduled ?? r.arrival
+            throw fail("first_token", "expected a first token at or after \(r.scheduled == nil ? "arrival" : "scheduling"), got one \(format1(base - f)) s before it")
         }
         if let e = r.finish, e < (r.firstToken ?? r.scheduled ?? r.arrival) { throw fail("finish", "expected a finish at or after the first token") }
         for (field, v) in [("prompt_tokens", r.promptTokens), ("cached_tokens", r.cachedTokens), ("output_tokens", r.outputTokens)] {
