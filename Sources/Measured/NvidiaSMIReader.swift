@@ -1,6 +1,5 @@
 import Accounting
 import Foundation
-import CarbonData
 
 /// Reads the CSV that `nvidia-smi --query-gpu=timestamp,index,uuid,power.draw,... --format=csv`
 /// writes, at any sampling rate (`-lms 100`, `-l 1`).
@@ -16,58 +15,34 @@ public enum NvidiaSMIReader {
 
     public static func read(_ text: String, file: String, utcOffsetSeconds: Double = 0, skipBadLines: Bool = false) throws -> PowerTelemetry {
         var builder = TrackBuilder(file: file)
-        var columns: [String: Int]? = nil
+        var skipped: [MeasuredIssue] = []
         var powerColumn = ""
-        var lineNumber = 0
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            lineNumber += 1
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            let fields = CSVLine.fields(line)
-            guard let cols = columns else {
-                // The header: names before any " [unit]".
-                var names: [String: Int] = [:]
-                for (i, f) in fields.enumerated() {
-                    let name = f.split(separator: " ").first.map(String.init) ?? f
-                    names[name] = i
-                }
+        try MeasuredCSV.read(
+            text, file: file, skipBadLines: skipBadLines, issues: &skipped, emptyMessage: "empty: expected nvidia-smi's CSV header and samples",
+            // Names before any " [unit]".
+            name: { $0.split(separator: " ").first.map(String.init) ?? $0 },
+            header: { names, line in
                 guard names["timestamp"] != nil, names["index"] != nil, let p = powerColumns.first(where: { names[$0] != nil }) else {
-                    throw MeasuredInputError(
-                        file: file, line: lineNumber, field: "header",
-                        "expected nvidia-smi's CSV header with timestamp, index and power.draw (run it with --format=csv, not noheader), got '\(line.prefix(120))'"
-                    )
+                    return "expected nvidia-smi's CSV header with timestamp, index and power.draw (run it with --format=csv, not noheader), got '\(line.prefix(120))'"
                 }
                 powerColumn = p
-                columns = names
-                continue
+                return nil
             }
-            do {
-                let needed = (cols.values.max() ?? 0) + 1
-                guard fields.count >= needed else {
-                    throw MeasuredInputError(file: file, line: lineNumber, "expected \(needed) columns, got \(fields.count)")
-                }
-                let stamp = fields[cols["timestamp"]!]
-                guard let t = timestamp(stamp) else {
-                    throw MeasuredInputError(
-                        file: file, line: lineNumber, field: "timestamp", "expected nvidia-smi's time such as 2024/05/01 12:00:00.123, got '\(stamp)'"
-                    )
-                }
-                let indexText = fields[cols["index"]!]
-                guard let gpu = Int(indexText), (0...4095).contains(gpu) else {
-                    throw MeasuredInputError(file: file, line: lineNumber, field: "index", "expected a GPU index from 0 to 4095, got '\(indexText)'")
-                }
-                let powerText = fields[cols[powerColumn]!]
-                let watts = try value(powerText, unit: "W", file: file, line: lineNumber, field: powerColumn, range: 0...5000)
-                if watts == nil {
-                    builder.issues.append(MeasuredIssue(.missingValue, subject: "GPU \(gpu)", "line \(lineNumber): \(powerColumn) is '\(powerText)'; sample left out"))
-                }
-                let uuid = cols["uuid"].map { fields[$0] }
-                builder.add(gpu: gpu, uuid: uuid, TrackBuilder.Sample(time: t - utcOffsetSeconds, watts: watts, counterJoules: nil, line: lineNumber))
-            } catch let error as MeasuredInputError where skipBadLines {
-                builder.issues.append(MeasuredIssue(.skippedLine, "\(error)"))
+        ) { row in
+            guard let t = timestamp(row["timestamp"]) else {
+                throw row.error("timestamp", "expected nvidia-smi's time such as 2024/05/01 12:00:00.123, got '\(row["timestamp"])'")
             }
+            guard let gpu = Int(row["index"]), (0...4095).contains(gpu) else {
+                throw row.error("index", "expected a GPU index from 0 to 4095, got '\(row["index"])'")
+            }
+            let powerText = row[powerColumn]
+            let watts = try value(powerText, unit: "W", file: file, line: row.line, field: powerColumn, range: 0...5000)
+            if watts == nil {
+                builder.issues.append(MeasuredIssue(.missingValue, subject: "GPU \(gpu)", "line \(row.line): \(powerColumn) is '\(powerText)'; sample left out"))
+            }
+            builder.add(gpu: gpu, uuid: row.optional("uuid"), TrackBuilder.Sample(time: t - utcOffsetSeconds, watts: watts, counterJoules: nil, line: row.line))
         }
-        guard columns != nil else { throw MeasuredInputError(file: file, "empty: expected nvidia-smi's CSV header and samples") }
+        builder.issues += skipped
         return try builder.build(format: "nvidia-smi")
     }
 

@@ -1,5 +1,4 @@
 import Accounting
-import CarbonData
 import Foundation
 
 /// One request as an engine logged it. Times are seconds since 1970 (UTC).
@@ -94,64 +93,45 @@ public enum RequestCSVReader {
     public static let columns = ["request_id", "arrival", "first_token", "finish", "prompt_tokens", "cached_tokens", "output_tokens", "gpus"]
 
     public static func read(_ text: String, file: String, skipBadLines: Bool = false) throws -> RequestLog {
-        var index: [String: Int]? = nil
         var requests: [MeasuredRequest] = []
         var issues: [MeasuredIssue] = []
         var seen: [String: Int] = [:]
-        var lineNumber = 0
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            lineNumber += 1
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            let fields = CSVLine.fields(line)
-            guard let cols = index else {
-                var names: [String: Int] = [:]
-                for (i, f) in fields.enumerated() { names[f] = i }
+        try MeasuredCSV.read(
+            text, file: file, skipBadLines: skipBadLines, issues: &issues, emptyMessage: "empty: expected the header \(columns.joined(separator: ","))",
+            header: { names, _ in
                 let absent = columns.filter { names[$0] == nil }
-                guard absent.isEmpty else {
-                    throw MeasuredInputError(file: file, line: lineNumber, field: "header", "expected the columns \(columns.joined(separator: ",")); missing \(absent.joined(separator: ", "))")
-                }
-                index = names
-                continue
+                return absent.isEmpty ? nil : "expected the columns \(columns.joined(separator: ",")); missing \(absent.joined(separator: ", "))"
             }
-            do {
-                let needed = (cols.values.max() ?? 0) + 1
-                guard fields.count >= needed else { throw MeasuredInputError(file: file, line: lineNumber, "expected \(needed) columns, got \(fields.count)") }
-                func field(_ name: String) -> String { fields[cols[name]!] }
-                func time(_ name: String, required: Bool) throws -> Double? {
-                    let s = field(name)
-                    if s.isEmpty && !required { return nil }
-                    guard let t = WallClock.iso8601(s), t > 0, t < 7.3e9 else {
-                        throw MeasuredInputError(file: file, line: lineNumber, field: name, "expected an ISO 8601 UTC time such as 2025-06-01T12:00:00.250Z, got '\(s)'")
-                    }
-                    return t
+        ) { row in
+            func time(_ name: String, required: Bool) throws -> Double? {
+                let s = row[name]
+                if s.isEmpty && !required { return nil }
+                guard let t = WallClock.iso8601(s), t > 0, t < 7.3e9 else {
+                    throw row.error(name, "expected an ISO 8601 UTC time such as 2025-06-01T12:00:00.250Z, got '\(s)'")
                 }
-                func count(_ name: String) throws -> Int? {
-                    let s = field(name)
-                    if s.isEmpty { return nil }
-                    guard let v = Int(s) else { throw MeasuredInputError(file: file, line: lineNumber, field: name, "expected a whole number of tokens, got '\(s)'") }
-                    return v
-                }
-                let id = field("request_id")
-                guard !id.isEmpty else { throw MeasuredInputError(file: file, line: lineNumber, field: "request_id", "expected a request id") }
-                if let first = seen[id] { throw MeasuredInputError(file: file, line: lineNumber, field: "request_id", "'\(id)' is also on line \(first)") }
-                let gpus = try parseGPUs(field("gpus"), file: file, line: lineNumber, field: "gpus")
-                let r = MeasuredRequest(
-                    id: id, arrival: try time("arrival", required: true)!,
-                    scheduled: cols["scheduled"] != nil ? try time("scheduled", required: false) : nil,
-                    firstToken: try time("first_token", required: false),
-                    finish: try time("finish", required: false), promptTokens: try count("prompt_tokens"), cachedTokens: try count("cached_tokens"),
-                    outputTokens: try count("output_tokens"), gpus: gpus,
-                    engine: cols["engine"].flatMap { fields[$0].isEmpty ? nil : fields[$0] }, line: lineNumber
-                )
-                try RequestLog.check(r, file: file)
-                seen[id] = lineNumber
-                requests.append(r)
-            } catch let error as MeasuredInputError where skipBadLines {
-                issues.append(MeasuredIssue(.skippedLine, "\(error)"))
+                return t
             }
+            func count(_ name: String) throws -> Int? {
+                let s = row[name]
+                if s.isEmpty { return nil }
+                guard let v = Int(s) else { throw row.error(name, "expected a whole number of tokens, got '\(s)'") }
+                return v
+            }
+            let id = row["request_id"]
+            guard !id.isEmpty else { throw row.error("request_id", "expected a request id") }
+            if let first = seen[id] { throw row.error("request_id", "'\(id)' is also on line \(first)") }
+            let r = MeasuredRequest(
+                id: id, arrival: try time("arrival", required: true)!,
+                scheduled: row.optional("scheduled") != nil ? try time("scheduled", required: false) : nil,
+                firstToken: try time("first_token", required: false),
+                finish: try time("finish", required: false), promptTokens: try count("prompt_tokens"), cachedTokens: try count("cached_tokens"),
+                outputTokens: try count("output_tokens"), gpus: try parseGPUs(row["gpus"], file: file, line: row.line, field: "gpus"),
+                engine: row.optional("engine").flatMap { $0.isEmpty ? nil : $0 }, line: row.line
+            )
+            try RequestLog.check(r, file: file)
+            seen[id] = row.line
+            requests.append(r)
         }
-        guard index != nil else { throw MeasuredInputError(file: file, "empty: expected the header \(columns.joined(separator: ","))") }
         return RequestLog(format: "csv", origin: file, requests: requests, issues: issues + RequestLog.missingIssues(requests))
     }
 
